@@ -1,0 +1,276 @@
+"""The one place that talks to the Slack Web API.
+
+Every call goes through `SlackGateway._call`, which knows the bot scope each method needs
+(`METHOD_SCOPES`, checked against `manifest.yml` by the tests) and turns slack_sdk errors into
+`SlackError`, so the services never import slack_sdk or slack_bolt. Rate limits (HTTP 429 with
+Retry-After), connection errors and 5xx answers are retried by slack_sdk's retry handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler, RetryHandler
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
+
+log = logging.getLogger(__name__)
+
+# Bot scopes each Web API method needs. Where Slack accepts several, these are the ones we ask for
+# (channels:* for public channels, groups:* for private ones). manifest.yml must grant them all.
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "auth.test": (),
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "chat.getPermalink": (),
+    "conversations.create": ("channels:manage", "groups:write"),
+    "conversations.invite": ("channels:manage", "groups:write"),
+    "conversations.inviteShared": ("conversations.connect:write",),
+    "conversations.kick": ("channels:manage", "groups:write"),
+    "conversations.archive": ("channels:manage", "groups:write"),
+    "conversations.setTopic": ("channels:manage", "groups:write"),
+    "conversations.setPurpose": ("channels:manage", "groups:write"),
+    "conversations.history": ("channels:history", "groups:history"),
+    "pins.add": ("pins:write",),
+    "users.info": ("users:read",),
+    "views.open": (),
+    "views.publish": (),
+}
+
+# conversations.invite takes a limited number of users per call; we send batches of this size.
+INVITE_BATCH = 100
+
+# Errors that mean "try again later" rather than "this request is wrong".
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "rate_limited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
+)
+
+
+@dataclass
+class SlackError(Exception):
+    """A Web API call failed. `code` is Slack's error code (or a transport fault)."""
+
+    method: str
+    code: str
+    status: int | None = None
+    retry_after: float | None = None
+
+    def __str__(self) -> str:
+        return f"{self.method}: {self.code}"
+
+    @property
+    def transient(self) -> bool:
+        return self.code in TRANSIENT_ERRORS or self.code == "connection_error" or (self.status or 0) >= 500
+
+
+def retry_handlers(*, rate_limits: bool = True, max_retries: int = 2) -> list[RetryHandler]:
+    """slack_sdk's own retry handlers: connection errors, 5xx, and (optionally) 429 with Retry-After."""
+    handlers: list[RetryHandler] = [
+        ConnectionErrorRetryHandler(max_retry_count=max_retries),
+        ServerErrorRetryHandler(max_retry_count=max_retries),
+    ]
+    if rate_limits:
+        handlers.append(RateLimitErrorRetryHandler(max_retry_count=max_retries))
+    return handlers
+
+
+def make_client(token: str, base_url: str, *, rate_limit_retries: bool = True, timeout: int = 15) -> WebClient:
+    """A WebClient pointed at `base_url` (SLACK_API_URL) with the retry handlers attached."""
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        timeout=timeout,
+        retry_handlers=retry_handlers(rate_limits=rate_limit_retries),
+    )
+
+
+@dataclass(frozen=True)
+class SlackUser:
+    id: str
+    team_id: str | None
+    name: str
+    is_bot: bool
+    tz: str | None
+    email: str | None
+
+
+class SlackGateway:
+    """Typed, scope-checked access to the Web API for the services."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _call(self, method: str, *, json_body: bool = False, **args: Any) -> dict[str, Any]:
+        if method not in METHOD_SCOPES:
+            raise ValueError(f"{method} is not declared in METHOD_SCOPES (and so not in manifest.yml)")
+        payload = {k: v for k, v in args.items() if v is not None}
+        try:
+            if json_body:
+                response = self.client.api_call(method, json=payload)
+            else:
+                response = self.client.api_call(method, params=payload)
+        except SlackApiError as exc:
+            raise _to_slack_error(method, exc) from None
+        except (SlackClientError, OSError) as exc:
+            log.warning("Slack %s failed: %s", method, type(exc).__name__)
+            raise SlackError(method, "connection_error") from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    # -- identity ------------------------------------------------------------------------------
+    def auth_test(self) -> dict[str, Any]:
+        return self._call("auth.test")
+
+    def user_info(self, user_id: str) -> SlackUser:
+        user = self._call("users.info", user=user_id).get("user", {})
+        profile = user.get("profile") or {}
+        return SlackUser(
+            id=user.get("id", user_id),
+            team_id=user.get("team_id"),
+            name=profile.get("display_name") or user.get("real_name") or user.get("name") or user_id,
+            is_bot=bool(user.get("is_bot")),
+            tz=user.get("tz"),
+            email=profile.get("email"),
+        )
+
+    # -- channels ------------------------------------------------------------------------------
+    def create_channel(self, name: str, *, is_private: bool) -> dict[str, Any]:
+        return self._call("conversations.create", name=name, is_private=is_private)["channel"]
+
+    def invite(self, channel: str, user_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """Invite users in batches; returns (user_id, error) for those Slack refused."""
+        refused: list[tuple[str, str]] = []
+        ids = list(dict.fromkeys(user_ids))
+        for start in range(0, len(ids), INVITE_BATCH):
+            batch = ids[start : start + INVITE_BATCH]
+            try:
+                self._call("conversations.invite", channel=channel, users=",".join(batch), force=True)
+            except SlackError as exc:
+                if exc.code == "already_in_channel":
+                    continue
+                if len(batch) == 1 or exc.transient:
+                    refused.extend((uid, exc.code) for uid in batch)
+                    continue
+                # One bad id fails the batch: retry one by one to find it and invite the rest.
+                for uid in batch:
+                    try:
+                        self._call("conversations.invite", channel=channel, users=uid)
+                    except SlackError as single:
+                        if single.code != "already_in_channel":
+                            refused.append((uid, single.code))
+        return refused
+
+    def invite_shared(self, channel: str, email: str) -> str | None:
+        """One Slack Connect invitation (Slack takes one email per call); returns the invite id."""
+        return self._call("conversations.inviteShared", channel=channel, emails=email).get("invite_id")
+
+    def kick(self, channel: str, user_id: str) -> None:
+        self._call("conversations.kick", channel=channel, user=user_id)
+
+    def archive(self, channel: str) -> None:
+        self._call("conversations.archive", channel=channel)
+
+    def set_topic(self, channel: str, topic: str) -> None:
+        self._call("conversations.setTopic", channel=channel, topic=topic)
+
+    def set_purpose(self, channel: str, purpose: str) -> None:
+        self._call("conversations.setPurpose", channel=channel, purpose=purpose)
+
+    def history(self, channel: str, *, oldest: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        data = self._call(
+            "conversations.history", channel=channel, oldest=oldest, limit=limit, include_all_metadata=True
+        )
+        return list(data.get("messages", []))
+
+    # -- messages ------------------------------------------------------------------------------
+    def post(
+        self,
+        channel: str,
+        *,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        data = self._call(
+            "chat.postMessage",
+            json_body=True,
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            metadata=metadata,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return str(data["ts"])
+
+    def update(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        self._call("chat.update", json_body=True, channel=channel, ts=ts, text=text, blocks=blocks)
+
+    def post_ephemeral(
+        self, channel: str, user: str, *, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
+        self._call("chat.postEphemeral", json_body=True, channel=channel, user=user, text=text, blocks=blocks)
+
+    def pin(self, channel: str, ts: str) -> None:
+        try:
+            self._call("pins.add", channel=channel, timestamp=ts)
+        except SlackError as exc:
+            if exc.code != "already_pinned":
+                raise
+
+    # -- views ---------------------------------------------------------------------------------
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> dict[str, Any]:
+        return self._call("views.open", json_body=True, trigger_id=trigger_id, view=view).get("view", {})
+
+    def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        self._call("views.publish", json_body=True, user_id=user_id, view=view)
+
+    # -- replies to the person who acted -------------------------------------------------------
+    def respond(
+        self, response_url: str, *, text: str, blocks: list[dict[str, Any]] | None = None,
+        replace_original: bool = False,
+    ) -> bool:
+        """Post an ephemeral reply through a response_url (with the same retry handlers)."""
+        client = WebhookClient(url=response_url, timeout=15, retry_handlers=retry_handlers())
+        body: dict[str, Any] = {"response_type": "ephemeral", "text": text}
+        if blocks is not None:
+            body["blocks"] = blocks
+        if replace_original:
+            body["replace_original"] = True
+        try:
+            response = client.send_dict(body)
+        except (SlackClientError, OSError) as exc:
+            log.warning("response_url reply failed: %s", type(exc).__name__)
+            return False
+        if response.status_code != 200:
+            log.warning("response_url reply refused: HTTP %s", response.status_code)
+            return False
+        return True
+
+
+def _to_slack_error(method: str, exc: SlackApiError) -> SlackError:
+    response = exc.response
+    status = getattr(response, "status_code", None)
+    data = getattr(response, "data", None)
+    code = data.get("error", "unknown_error") if isinstance(data, dict) else f"http_{status}"
+    retry_after: float | None = None
+    headers = getattr(response, "headers", None) or {}
+    raw = headers.get("Retry-After") or headers.get("retry-after")
+    if isinstance(raw, list):
+        raw = raw[0] if raw else None
+    if raw is not None:
+        try:
+            retry_after = float(raw)
+        except ValueError:
+            retry_after = None
+    if status == 429:
+        code = "ratelimited"
+    return SlackError(method, code, status=status, retry_after=retry_after)

@@ -1,0 +1,17 @@
+"""Block Kit identifiers: callback ids, action ids and block ids, in one place."""
+
+NEW_PARTNERSHIP_VIEW = "partnership_new"
+NEW_PARTNERSHIP_BUTTON = "partnership_new_open"
+CLOSE_CONFIRM = "partnership_close_confirm"
+CLOSE_CANCEL = "partnership_close_cancel"
+OPEN_CHANNEL = "partnership_open_channel"
+
+# Input blocks of the new-partnership modal: block id == action id == input field name.
+F_NAME = "name"
+F_PARTNER_ORG = "partner_org"
+F_MEMBERS = "members"
+F_OWNERS = "owners"
+F_EMAILS = "partner_emails"
+F_GOALS = "goals"
+F_TIMEZONE = "timezone"
+F_PRIVATE = "is_private"

@@ -1,0 +1,241 @@
+"""Block Kit for partnerships: the creation modal, the charter, info, list, close and App Home."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from blocks import ids
+from blocks.text import channel_link, escape, mention, truncate
+from models.partnership import (
+    GOALS_MAX,
+    NAME_MAX,
+    PARTNER_ORG_MAX,
+    InvitationStatus,
+    Member,
+    PartnerInvitation,
+    Partnership,
+    PartnershipStatus,
+    Role,
+    Side,
+)
+
+Block = dict[str, Any]
+
+ROLE_LABELS = {
+    Role.OWNER: "Owners",
+    Role.SPONSOR: "Sponsors",
+    Role.MEMBER: "Members",
+    Role.PARTNER_CONTACT: "Partner contacts",
+}
+STATUS_LABELS = {
+    PartnershipStatus.CREATING: ":hourglass: being set up",
+    PartnershipStatus.ACTIVE: ":large_green_circle: active",
+    PartnershipStatus.CLOSED: ":white_circle: closed",
+}
+
+
+def plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}
+
+
+def context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, 3000)}]}
+
+
+def header(text: str) -> Block:
+    return {"type": "header", "text": plain(truncate(text, 150))}
+
+
+def _input(block_id: str, label: str, element: dict[str, Any], *, optional: bool = False, hint: str = "") -> Block:
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label),
+        "element": {**element, "action_id": block_id},
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = plain(hint)
+    return block
+
+
+def new_partnership_modal(
+    *, default_timezone: str, creator: str, name: str = "", response_url: str | None = None
+) -> dict[str, Any]:
+    """The `/partner new` modal. `private_metadata` carries where to report back to."""
+    name_input: dict[str, Any] = {"type": "plain_text_input", "max_length": NAME_MAX}
+    if name:
+        name_input["initial_value"] = name[:NAME_MAX]
+    return {
+        "type": "modal",
+        "callback_id": ids.NEW_PARTNERSHIP_VIEW,
+        "title": plain("New partnership"),
+        "submit": plain("Create"),
+        "close": plain("Cancel"),
+        "private_metadata": json.dumps({"response_url": response_url}) if response_url else "",
+        "blocks": [
+            _input(ids.F_NAME, "Partnership name", name_input, hint="The channel will be #partner-<name>."),
+            _input(ids.F_PARTNER_ORG, "Partner organization",
+                   {"type": "plain_text_input", "max_length": PARTNER_ORG_MAX}, optional=True),
+            _input(ids.F_OWNERS, "Owners", {"type": "multi_users_select", "initial_users": [creator]},
+                   hint="Owners manage the partnership and receive its alerts."),
+            _input(ids.F_MEMBERS, "Our members", {"type": "multi_users_select"}, optional=True),
+            _input(ids.F_EMAILS, "Partner contacts' emails",
+                   {"type": "plain_text_input", "multiline": True,
+                    "placeholder": plain("ana@partner.com, li@partner.com")},
+                   optional=True, hint="Each gets a Slack Connect invitation to the channel."),
+            _input(ids.F_GOALS, "Goals",
+                   {"type": "plain_text_input", "multiline": True, "max_length": GOALS_MAX}, optional=True),
+            _input(ids.F_TIMEZONE, "Time zone",
+                   {"type": "plain_text_input", "initial_value": default_timezone},
+                   hint="An IANA name such as Europe/Berlin; check-ins run in this zone."),
+            _input(ids.F_PRIVATE, "Channel",
+                   {"type": "checkboxes",
+                    "options": [{"text": plain("Private channel"), "value": "private"}]},
+                   optional=True),
+        ],
+    }
+
+
+def _people(members: Sequence[Member], role: Role) -> str:
+    people = [m for m in members if m.role == role]
+    if not people:
+        return "_none yet_"
+    return ", ".join(mention(m.user_id) + (" (partner)" if m.side == Side.PARTNER else "") for m in people)
+
+
+def _goals_text(goals: str) -> str:
+    return escape(goals) if goals else "_No goals written yet._"
+
+
+def charter_blocks(p: Partnership, members: Sequence[Member]) -> list[Block]:
+    """The pinned charter: partner, goals, people by role, how to use the bot."""
+    org = f" with *{escape(p.partner_org)}*" if p.partner_org else ""
+    return [
+        header(f"Partnership charter: {p.name}"),
+        section(f"Welcome to the shared channel of the *{escape(p.name)}* partnership{org}."),
+        section(f"*Goals*\n{_goals_text(p.goals)}"),
+        section(
+            "\n".join(f"*{ROLE_LABELS[role]}*: {_people(members, role)}" for role in ROLE_LABELS)
+        ),
+        context(
+            f"Time zone: {escape(p.timezone)} · Use `/partner info` for details, `/partner add @person role` "
+            "to add people, `/partner help` for every command."
+        ),
+    ]
+
+
+def charter_text(p: Partnership) -> str:
+    return f"Partnership charter: {escape(p.name)}"
+
+
+def info_blocks(
+    p: Partnership, members: Sequence[Member], invitations: Sequence[PartnerInvitation]
+) -> list[Block]:
+    blocks: list[Block] = [header(f"{p.name}"), section(
+        f"*Status:* {STATUS_LABELS[p.status]}\n"
+        f"*Partner:* {escape(p.partner_org) or '_not set_'}\n"
+        f"*Channel:* {channel_link(p.channel_id)}\n*Time zone:* {escape(p.timezone)}"
+    ), section(f"*Goals*\n{_goals_text(p.goals)}")]
+    for side, title in ((Side.OURS, "Our side"), (Side.PARTNER, "Partner side")):
+        on_side = [m for m in members if m.side == side]
+        lines = [f"*{ROLE_LABELS[r]}*: " + ", ".join(mention(m.user_id) for m in on_side if m.role == r)
+                 for r in ROLE_LABELS if any(m.role == r for m in on_side)]
+        blocks.append(section(f"*{title}*\n" + ("\n".join(lines) if lines else "_nobody yet_")))
+    pending = [i for i in invitations]
+    if pending:
+        lines = []
+        for inv in pending[:20]:
+            state = "invitation sent" if inv.status == InvitationStatus.SENT else f"failed: `{inv.error}`"
+            lines.append(f"• {escape(inv.email)}: {state}")
+        more = f"\n…and {len(pending) - 20} more" if len(pending) > 20 else ""
+        blocks.append(section("*Partner invitations*\n" + "\n".join(lines) + more))
+    if p.status == PartnershipStatus.CLOSED:
+        reason = f": {escape(p.close_reason)}" if p.close_reason else ""
+        blocks.append(context(f"Closed by {mention(p.closed_by or '')}{reason}"))
+    return blocks
+
+
+def partnership_lines(items: Sequence[tuple[Partnership, Role]]) -> list[str]:
+    lines = []
+    for p, role in items:
+        where = channel_link(p.channel_id, "_no channel_")
+        lines.append(f"• *{escape(p.name)}* {where} · {STATUS_LABELS[p.status]} · you: {role.value.replace('_', ' ')}")
+    return lines
+
+
+def list_blocks(items: Sequence[tuple[Partnership, Role]]) -> list[Block]:
+    if not items:
+        return [section("You are not in any partnership yet. Start one with `/partner new <name>`.")]
+    lines = partnership_lines(items)
+    blocks = [section("*Your partnerships*")]
+    # 3000 characters per section: chunk the list.
+    chunk: list[str] = []
+    for line in lines:
+        if sum(len(x) + 1 for x in chunk) + len(line) > 2900:
+            blocks.append(section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(section("\n".join(chunk)))
+    return blocks[:50]
+
+
+def close_confirm_blocks(p: Partnership, reason: str) -> list[Block]:
+    value = json.dumps({"partnership_id": p.id, "reason": reason})
+    return [
+        section(
+            f"Close *{escape(p.name)}*? This posts a closing summary, archives {channel_link(p.channel_id)} "
+            "and marks the partnership closed. Its history stays in Partnerbot."
+        ),
+        {
+            "type": "actions",
+            "elements": [
+                {"type": "button", "action_id": ids.CLOSE_CONFIRM, "style": "danger", "value": value,
+                 "text": plain("Close partnership"),
+                 "confirm": {"title": plain("Close the partnership?"),
+                             "text": plain("The channel will be archived."),
+                             "confirm": plain("Close it"), "deny": plain("Keep it")}},
+                {"type": "button", "action_id": ids.CLOSE_CANCEL, "text": plain("Cancel"), "value": "cancel"},
+            ],
+        },
+    ]
+
+
+def closing_summary_blocks(p: Partnership, members: Sequence[Member], actor: str) -> list[Block]:
+    reason = f"\n*Reason:* {escape(p.close_reason)}" if p.close_reason else ""
+    owners = _people(members, Role.OWNER)
+    return [
+        header(f"Partnership closed: {p.name}"),
+        section(
+            f"{mention(actor)} closed this partnership.{reason}\n*Owners:* {owners}\n"
+            f"*People involved:* {len(members)}\nThank you all for the work together. "
+            "This channel is now archived; its history stays readable."
+        ),
+    ]
+
+
+def home_view(items: Sequence[tuple[Partnership, Role]]) -> dict[str, Any]:
+    blocks: list[Block] = [
+        header("Partnerbot"),
+        section("Your partnerships, their channels and their status."),
+        {"type": "actions", "elements": [
+            {"type": "button", "action_id": ids.NEW_PARTNERSHIP_BUTTON, "style": "primary",
+             "text": plain("New partnership"), "value": "new"},
+        ]},
+        {"type": "divider"},
+    ]
+    if not items:
+        blocks.append(section("You are not in any partnership yet. Press *New partnership* to start one."))
+    else:
+        for line in partnership_lines(items)[:90]:
+            blocks.append(section(line))
+        if len(items) > 90:
+            blocks.append(context(f"…and {len(items) - 90} more: use `/partner list`."))
+    return {"type": "home", "blocks": blocks[:100]}

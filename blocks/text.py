@@ -1,0 +1,33 @@
+"""Safe mrkdwn: user text is escaped so nobody can ping @channel or forge links through the bot."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+
+def escape(text: str | None) -> str:
+    """Escape &, < and > (Slack's control characters) in user-supplied text."""
+    if not text:
+        return ""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention(user_id: str) -> str:
+    """Mention a person by id (never by name)."""
+    return f"<@{user_id}>"
+
+
+def channel_link(channel_id: str | None, fallback: str = "the channel") -> str:
+    return f"<#{channel_id}>" if channel_id else fallback
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut text to `limit` characters, marking the cut with an ellipsis."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def local_time(moment: datetime, zone: str, fmt: str = "%a %d %b %Y %H:%M") -> str:
+    """Format an aware UTC datetime in a time zone, with the zone's abbreviation."""
+    local = moment.astimezone(ZoneInfo(zone))
+    return f"{local.strftime(fmt)} {local.tzname()}"

@@ -1,0 +1,161 @@
+"""Partnerbot's composition root: settings -> engine -> services -> App -> handlers -> server.
+
+`python bot.py` runs Socket Mode when SLACK_APP_TOKEN is set, otherwise an HTTP server with
+POST /slack/events; both serve GET /healthz. SIGTERM and SIGINT stop it cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from sqlalchemy.exc import OperationalError
+
+from adapters.clock import Clock, SystemClock
+from adapters.slack import SlackError, SlackGateway, make_client
+from adapters.web import WebServer, make_wsgi_app
+from config.logging import configure_logging
+from config.settings import Settings, SettingsError, load_settings
+from handlers import register_all
+from models.db import make_engine, make_uow
+from models.lock import AlreadyRunning, ProcessLock
+from models.migrate import upgrade
+from services.container import Services
+from services.partnerships import PartnershipService
+from services.status import health_report
+
+log = logging.getLogger("partnerbot")
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message says why and what to do."""
+
+
+@dataclass
+class Partnerbot:
+    settings: Settings
+    services: Services
+    app: App
+    lock: ProcessLock | None = None
+    closers: list[Any] = field(default_factory=list)
+
+    def wsgi(self) -> Any:
+        bolt = None if self.settings.socket_mode else self.app
+        return make_wsgi_app(bolt, lambda: health_report(self.services.engine))
+
+    def close(self) -> None:
+        for closer in reversed(self.closers):
+            closer()
+        self.closers.clear()
+        self.services.engine.dispose()
+        if self.lock is not None:
+            self.lock.release()
+
+
+def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Partnerbot:
+    """Wire everything for one process. Raises StartupError with a readable message."""
+    lock = None
+    sqlite_path = settings.sqlite_path()
+    if sqlite_path is not None:
+        try:
+            lock = ProcessLock(sqlite_path).acquire()
+        except AlreadyRunning as exc:
+            raise StartupError(str(exc)) from None
+    engine = make_engine(settings.database_url)
+    try:
+        if migrate:
+            upgrade(engine)
+    except OperationalError as exc:
+        if lock:
+            lock.release()
+        raise StartupError(
+            f"The database at DATABASE_URL cannot be reached ({type(exc.orig).__name__}). "
+            "Check that it is running and that the URL, user and password are right."
+        ) from None
+
+    client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    gateway = SlackGateway(client)
+    try:
+        identity = gateway.auth_test()
+    except SlackError as exc:
+        if lock:
+            lock.release()
+        hint = {
+            "invalid_auth": "SLACK_BOT_TOKEN is not valid: copy the Bot User OAuth Token (xoxb-...) again.",
+            "account_inactive": "The app was uninstalled or its token revoked: reinstall it and copy the new token.",
+            "connection_error": f"Slack could not be reached at {settings.slack_api_url}.",
+        }.get(exc.code, "Check SLACK_BOT_TOKEN and SLACK_API_URL.")
+        raise StartupError(f"Slack refused the bot token (auth.test: {exc.code}). {hint}") from None
+
+    clock = clock or SystemClock()
+    uow = make_uow(engine)
+    bot_user_id = str(identity.get("user_id") or "")
+    services = Services(
+        settings=settings, engine=engine, uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id,
+        partnerships=PartnershipService(uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id),
+    )
+    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    app = App(
+        client=client,
+        signing_secret=signing_secret,
+        request_verification_enabled=not settings.socket_mode,
+        token_verification_enabled=False,  # verified above, once, with a readable error
+        process_before_response=False,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    register_all(app, services)
+    return Partnerbot(settings=settings, services=services, app=app, lock=lock)
+
+
+def run(bot: Partnerbot, stop: threading.Event) -> None:
+    """Serve until `stop` is set."""
+    settings = bot.settings
+    server = WebServer(bot.wsgi(), host=settings.host, port=settings.port, threads=settings.http_threads).start()
+    bot.closers.append(server.close)
+    if settings.socket_mode:
+        assert settings.slack_app_token is not None
+        handler = SocketModeHandler(bot.app, app_token=settings.slack_app_token.get_secret_value())
+        handler.connect()
+        bot.closers.append(handler.close)
+        log.info("Partnerbot is running in Socket Mode; health check on %s/healthz", server.url)
+    else:
+        log.info("Partnerbot is listening on %s/slack/events", server.url)
+    stop.wait()
+    log.info("Stopping…")
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level.value)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        bot = build(settings)
+    except StartupError as exc:
+        print(f"Partnerbot cannot start: {exc}", file=sys.stderr)
+        return 1
+    try:
+        run(bot, stop)
+    except OSError as exc:
+        print(f"Partnerbot cannot start: cannot listen on {settings.host}:{settings.port} ({exc.strerror}). "
+              "Set PORT to a free port.", file=sys.stderr)
+        return 1
+    finally:
+        bot.close()
+    log.info("Stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

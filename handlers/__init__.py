@@ -1,0 +1,15 @@
+"""Thin Bolt listeners, one module per feature; `register_all` wires them onto an App."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from handlers import commands, partnerships
+from services.container import Services
+
+
+def register_all(app: App, services: Services) -> commands.CommandRouter:
+    router = commands.CommandRouter()
+    commands.register(app, services, router)
+    partnerships.register(app, services, router)
+    return router

@@ -1,0 +1,172 @@
+"""Listeners for partnerships: /partner new|info|list|add|remove|invite|close, the creation modal,
+the close confirmation buttons and the App Home tab."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App
+
+from blocks import ids
+from blocks import partnerships as pblocks
+from handlers.commands import COMMAND, CommandCall, CommandRouter
+from handlers.common import Reply, guarded, plain_text, user_id_from_mention
+from services.container import Services
+from services.errors import Invalid
+from services.inputs import NewPartnership, parse_role, split_emails, validate
+
+log = logging.getLogger(__name__)
+
+
+def parse_new_partnership_view(view: dict[str, Any], default_timezone: str) -> NewPartnership:
+    """Read the modal's state into a validated NewPartnership (raises Invalid with per-field errors)."""
+    values = view.get("state", {}).get("values", {})
+
+    def field(block: str) -> dict[str, Any]:
+        return values.get(block, {}).get(block, {}) or {}
+
+    private = any(o.get("value") == "private" for o in field(ids.F_PRIVATE).get("selected_options") or [])
+    return validate(
+        NewPartnership,
+        name=field(ids.F_NAME).get("value") or "",
+        partner_org=field(ids.F_PARTNER_ORG).get("value") or "",
+        goals=field(ids.F_GOALS).get("value") or "",
+        timezone=field(ids.F_TIMEZONE).get("value") or default_timezone,
+        is_private=private,
+        owners=field(ids.F_OWNERS).get("selected_users") or [],
+        members=field(ids.F_MEMBERS).get("selected_users") or [],
+        partner_emails=split_emails(field(ids.F_EMAILS).get("value")),
+    )
+
+
+def register(app: App, services: Services, router: CommandRouter) -> None:
+    svc = services.partnerships
+    default_tz = services.settings.default_timezone
+
+    def refresh_home(user_id: str) -> None:
+        services.slack.publish_home(user_id, pblocks.home_view(svc.for_user(user_id)))
+
+    # -- /partner new ----------------------------------------------------------------------------
+    @router.add("new", usage="new [name]", summary="start a partnership: a modal, or at once with a name",
+                example=f"{COMMAND} new Acme Logistics")
+    def _new(call: CommandCall) -> None:
+        name = plain_text(call.args)
+        if not name:
+            view = pblocks.new_partnership_modal(
+                default_timezone=default_tz, creator=call.user_id, response_url=call.response_url
+            )
+            services.slack.open_view(call.trigger_id, view)
+            return
+        req = validate(NewPartnership, name=name, timezone=default_tz)
+        call.reply.ack(f":hourglass_flowing_sand: Setting up *{pblocks.escape(req.name)}*…")
+        outcome = svc.create(req, actor=call.user_id, team_id=call.team_id, creation_key=f"cmd:{call.trigger_id}")
+        call.reply(outcome.text())
+        if outcome.created:
+            refresh_home(call.user_id)
+
+    @app.view(ids.NEW_PARTNERSHIP_VIEW)
+    def _new_submitted(ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
+        user_id = body["user"]["id"]
+        try:
+            req = parse_new_partnership_view(view, default_tz)
+            svc.check_name_free(req.name)
+        except Invalid as exc:
+            errors = {k: v[:150] for k, v in exc.fields.items()} or {ids.F_NAME: str(exc)[:150]}
+            ack(response_action="errors", errors=errors)
+            return
+        meta = json.loads(view.get("private_metadata") or "{}") if view.get("private_metadata") else {}
+        reply = Reply(ack=ack, slack=services.slack, user_id=user_id, response_url=meta.get("response_url"))
+        reply.ack()  # closes the modal
+        with guarded(reply, "create the partnership"):
+            team_id = (body.get("team") or {}).get("id") or view.get("team_id") or ""
+            outcome = svc.create(req, actor=user_id, team_id=team_id, creation_key=f"view:{view['id']}")
+            reply(outcome.text())
+            if outcome.created:
+                refresh_home(user_id)
+
+    # -- /partner info, list ---------------------------------------------------------------------
+    @router.add("info", usage="info", summary="the charter, people by role and side, pending invitations",
+                example=f"{COMMAND} info")
+    def _info(call: CommandCall) -> None:
+        d = svc.require_in_channel(call.channel_id)
+        call.reply(f"Partnership {d.partnership.name}", pblocks.info_blocks(d.partnership, d.members, d.invitations))
+
+    @router.add("list", usage="list", summary="the partnerships you belong to", example=f"{COMMAND} list")
+    def _list(call: CommandCall) -> None:
+        call.reply("Your partnerships", pblocks.list_blocks(svc.for_user(call.user_id)))
+
+    # -- people ------------------------------------------------------------------------------------
+    @router.add("add", usage="add @person [owner|member|sponsor|partner]",
+                summary="add someone with a role (default member; people from the partner's org: partner)",
+                example=f"{COMMAND} add @ana sponsor")
+    def _add(call: CommandCall) -> None:
+        parts = call.args.split()
+        user_id = user_id_from_mention(parts[0]) if parts else None
+        if user_id is None:
+            raise Invalid(f"Say who to add with an @mention: `{COMMAND} add @person [role]`.")
+        role = parse_role(parts[1] if len(parts) > 1 else None)
+        call.reply.ack()
+        call.reply(svc.add_member(channel_id=call.channel_id, actor=call.user_id, user_id=user_id, role=role).text())
+
+    @router.add("remove", usage="remove @person", summary="take someone out of the partnership and its channel",
+                example=f"{COMMAND} remove @ana")
+    def _remove(call: CommandCall) -> None:
+        user_id = user_id_from_mention(call.args.split()[0]) if call.args.split() else None
+        if user_id is None:
+            raise Invalid(f"Say who to remove with an @mention: `{COMMAND} remove @person`.")
+        call.reply.ack()
+        call.reply(svc.remove_member(channel_id=call.channel_id, actor=call.user_id, user_id=user_id).text())
+
+    @router.add("invite", usage="invite <email>", summary="send (or retry) a Slack Connect invitation to a partner",
+                example=f"{COMMAND} invite ana@partner.com")
+    def _invite(call: CommandCall) -> None:
+        if not call.args:
+            raise Invalid(f"Give the partner contact's email: `{COMMAND} invite name@partner.com`.")
+        call.reply.ack()
+        outcome = svc.invite_partner(channel_id=call.channel_id, actor=call.user_id, email=plain_text(call.args))
+        call.reply(outcome.text())
+
+    # -- close ---------------------------------------------------------------------------------------
+    @router.add("close", usage="close [reason]", summary="close the partnership and archive its channel (owners)",
+                example=f"{COMMAND} close contract ended")
+    def _close(call: CommandCall) -> None:
+        p, reason = svc.prepare_close(channel_id=call.channel_id, actor=call.user_id, reason=plain_text(call.args))
+        call.reply(f"Close {p.name}?", pblocks.close_confirm_blocks(p, reason))
+
+    @app.action(ids.CLOSE_CONFIRM)
+    def _close_confirmed(ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        user_id = body["user"]["id"]
+        reply = Reply(ack=None, slack=services.slack, user_id=user_id, response_url=body.get("response_url"))
+        with guarded(reply, "close the partnership"):
+            value = json.loads(action.get("value") or "{}")
+            outcome = svc.close(partnership_id=int(value["partnership_id"]), actor=user_id,
+                                reason=value.get("reason") or "")
+            reply(outcome.text(), replace=True)
+            refresh_home(user_id)
+
+    @app.action(ids.CLOSE_CANCEL)
+    def _close_cancelled(ack: Callable[..., Any], body: dict[str, Any]) -> None:
+        ack()
+        reply = Reply(ack=None, slack=services.slack, user_id=body["user"]["id"], response_url=body.get("response_url"))
+        reply("Nothing was closed.", replace=True)
+
+    # -- App Home ------------------------------------------------------------------------------------
+    @app.event("app_home_opened")
+    def _home_opened(event: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        refresh_home(event["user"])
+
+    @app.action(ids.NEW_PARTNERSHIP_BUTTON)
+    def _home_new(ack: Callable[..., Any], body: dict[str, Any]) -> None:
+        ack()
+        user_id = body["user"]["id"]
+        reply = Reply(ack=None, slack=services.slack, user_id=user_id)
+        with guarded(reply, "open the new-partnership form"):
+            services.slack.open_view(
+                body["trigger_id"], pblocks.new_partnership_modal(default_timezone=default_tz, creator=user_id)
+            )

@@ -1,0 +1,105 @@
+"""Partnerships, their people, their partner invitations and their audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.base import enum_column, utcnow
+
+NAME_MAX = 80
+PARTNER_ORG_MAX = 120
+GOALS_MAX = 2000
+REASON_MAX = 500
+EMAIL_MAX = 254
+
+
+class PartnershipStatus(StrEnum):
+    CREATING = "creating"  # row exists, channel not made yet
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    MEMBER = "member"
+    SPONSOR = "sponsor"
+    PARTNER_CONTACT = "partner_contact"
+
+
+class Side(StrEnum):
+    OURS = "ours"
+    PARTNER = "partner"
+
+
+class InvitationStatus(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Partnership(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=NAME_MAX)
+    # Lower-cased name while the partnership is open; NULL once closed, so names can be reused.
+    open_name_key: str | None = Field(default=None, max_length=NAME_MAX, unique=True)
+    partner_org: str = Field(default="", max_length=PARTNER_ORG_MAX)
+    goals: str = Field(default="", max_length=GOALS_MAX)
+    timezone: str = Field(max_length=64)
+    is_private: bool = False
+    status: PartnershipStatus = Field(
+        default=PartnershipStatus.CREATING, sa_type=enum_column(PartnershipStatus), index=True
+    )
+    team_id: str = Field(default="", max_length=32)
+    channel_id: str | None = Field(default=None, max_length=32, unique=True)
+    channel_name: str | None = Field(default=None, max_length=80)
+    charter_ts: str | None = Field(default=None, max_length=32)
+    # Idempotency key of the request that created it (a modal's view id, a command's trigger id).
+    creation_key: str | None = Field(default=None, max_length=128, unique=True)
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    closed_by: str | None = Field(default=None, max_length=32)
+    closed_at: datetime | None = None
+    close_reason: str | None = Field(default=None, max_length=REASON_MAX)
+
+
+class Member(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("partnership_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership_id: int = Field(foreign_key="partnership.id", index=True, ondelete="CASCADE")
+    user_id: str = Field(max_length=32, index=True)
+    role: Role = Field(sa_type=enum_column(Role))
+    side: Side = Field(sa_type=enum_column(Side))
+    added_by: str = Field(max_length=32)
+    added_at: datetime = Field(default_factory=utcnow)
+
+
+class PartnerInvitation(SQLModel, table=True):
+    """A Slack Connect invitation of a partner contact, by email."""
+
+    __table_args__ = (sa.UniqueConstraint("partnership_id", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership_id: int = Field(foreign_key="partnership.id", index=True, ondelete="CASCADE")
+    email: str = Field(max_length=EMAIL_MAX)
+    status: InvitationStatus = Field(sa_type=enum_column(InvitationStatus))
+    error: str | None = Field(default=None, max_length=64)
+    invite_id: str | None = Field(default=None, max_length=64)
+    attempts: int = 0
+    invited_by: str = Field(max_length=32)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to a partnership, and when."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership_id: int = Field(foreign_key="partnership.id", index=True, ondelete="CASCADE")
+    actor_id: str = Field(max_length=32)
+    action: str = Field(max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    at: datetime = Field(default_factory=utcnow, index=True)

@@ -1,0 +1,24 @@
+"""The services container that bot.py builds once and hands to handlers and jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from adapters.clock import Clock
+from adapters.slack import SlackGateway
+from config.settings import Settings
+from models.db import UnitOfWork
+from services.partnerships import PartnershipService
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    uow: UnitOfWork
+    slack: SlackGateway
+    clock: Clock
+    partnerships: PartnershipService
+    bot_user_id: str

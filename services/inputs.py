@@ -1,0 +1,129 @@
+"""Typed, validated inputs of the partnership use cases (parsed from commands and modals)."""
+
+from __future__ import annotations
+
+import re
+from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from models.partnership import EMAIL_MAX, GOALS_MAX, NAME_MAX, PARTNER_ORG_MAX, REASON_MAX, Role
+from services.errors import Invalid
+
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def split_emails(raw: str | None) -> list[str]:
+    """Split a free-text list of emails on commas, semicolons, spaces and new lines."""
+    return [part for part in re.split(r"[\s,;]+", raw or "") if part]
+
+
+def check_email(value: str) -> str:
+    value = value.strip().strip("<>")
+    if value.startswith("mailto:"):  # Slack auto-links emails as <mailto:a@b.c|a@b.c>
+        value = value.split("|", 1)[-1]
+    if len(value) > EMAIL_MAX or not _EMAIL.match(value):
+        raise ValueError(f"'{value[:60]}' is not an email address (expected name@company.com)")
+    return value.lower()
+
+
+def check_timezone(value: str) -> str:
+    value = (value or "").strip()
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"'{value[:60]}' is not a time zone: use an IANA name such as Europe/Berlin or America/New_York"
+        ) from None
+    return value
+
+
+def _limit(name: str, value: str, limit: int) -> str:
+    if len(value) > limit:
+        raise ValueError(f"{name} is {len(value)} characters long; the limit is {limit}")
+    return value
+
+
+class NewPartnership(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    name: str
+    partner_org: str = ""
+    goals: str = ""
+    timezone: str
+    is_private: bool = False
+    owners: list[str] = Field(default_factory=list)
+    members: list[str] = Field(default_factory=list)
+    partner_emails: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value:
+            raise ValueError("Give the partnership a name")
+        return _limit("The name", value, NAME_MAX)
+
+    @field_validator("partner_org")
+    @classmethod
+    def _org(cls, value: str) -> str:
+        return _limit("The partner organization", value, PARTNER_ORG_MAX)
+
+    @field_validator("goals")
+    @classmethod
+    def _goals(cls, value: str) -> str:
+        return _limit("The goals", value, GOALS_MAX)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("owners", "members")
+    @classmethod
+    def _users(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(v for v in value if _USER_ID.match(v)))
+
+    @field_validator("partner_emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(check_email(v) for v in value))
+
+
+class CloseRequest(BaseModel):
+    reason: str = ""
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        return _limit("The reason", value.strip(), REASON_MAX)
+
+
+def parse_role(raw: str | None) -> Role | None:
+    if not raw:
+        return None
+    key = raw.strip().lower().replace("-", "_").replace(" ", "_")
+    aliases = {"partner": Role.PARTNER_CONTACT, "contact": Role.PARTNER_CONTACT, "exec": Role.SPONSOR}
+    if key in aliases:
+        return aliases[key]
+    try:
+        return Role(key)
+    except ValueError:
+        choices = ", ".join(r.value for r in Role)
+        raise Invalid(f"'{raw[:40]}' is not a role. Use one of: {choices}.") from None
+
+
+def validate(model: type[T], **data: object) -> T:
+    """Build a model; turn pydantic errors into Invalid with a message per field."""
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        fields: dict[str, str] = {}
+        for err in exc.errors(include_input=False, include_url=False):
+            field = str(err["loc"][0]) if err.get("loc") else "input"
+            message = str(err["msg"]).removeprefix("Value error, ")
+            fields.setdefault(field, message)
+        raise Invalid(" ".join(f"{m}." for m in fields.values()), fields) from None

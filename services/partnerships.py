@@ -1,0 +1,495 @@
+"""Partnerships: create one with its channel, manage its people, close it.
+
+Each use case opens its own unit of work, commits, and only then calls Slack. A failed Slack call
+leaves the database consistent: channel creation failing removes the half-made partnership; later
+steps (invites, topic, charter) are reported as warnings and can be retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from adapters.clock import Clock
+from adapters.slack import SlackError, SlackGateway
+from blocks import partnerships as pblocks
+from blocks.text import channel_link, escape, mention, truncate
+from models.db import UnitOfWork
+from models.partnership import (
+    AuditEvent,
+    InvitationStatus,
+    Member,
+    PartnerInvitation,
+    Partnership,
+    PartnershipStatus,
+    Role,
+    Side,
+)
+from services.errors import Forbidden, Invalid, NotFound, UserError
+from services.inputs import CloseRequest, NewPartnership, check_email, validate
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "partner-"
+CHANNEL_NAME_MAX = 80  # Slack's limit for channel names
+MAX_NAME_ATTEMPTS = 50
+TOPIC_MAX = 250
+# A partnership stuck in CREATING this long (its process died mid-way) no longer blocks its name.
+ABANDONED_AFTER = timedelta(minutes=10)
+
+# What a person can do about a Slack error, by error code.
+_ADVICE = {
+    "restricted_action": "Your workspace settings do not allow this; ask a Slack admin to allow it for the app.",
+    "missing_scope": "The app lacks a permission: reinstall it from manifest.yml.",
+    "not_paid": "Slack Connect needs a paid Slack plan on our side.",
+    "invalid_email": "Check the address and retry with `/partner invite <email>`.",
+    "not_allowed_for_grid_workspace": "Your Enterprise Grid does not allow this invitation from a workspace app.",
+    "no_external_invite_permission": "You need permission to invite people from other organizations.",
+    "connection_limit_exceeded": "Slack's limit of Slack Connect connections is reached.",
+    "ratelimited": "Slack is busy; try again in a minute.",
+    "connection_error": "Slack could not be reached; try again in a minute.",
+}
+
+
+def advice(code: str) -> str:
+    return _ADVICE.get(code, "Try again; if it keeps failing, tell your Slack admin the error code above.")
+
+
+def slugify(name: str) -> str:
+    """Channel-safe slug: lowercase ASCII letters, digits, '-' and '_'."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9_-]+", "-", ascii_name)
+    slug = re.sub(r"-{2,}", "-", slug).strip("-_")
+    return slug or "partnership"
+
+
+def channel_name_candidates(name: str) -> list[str]:
+    """partner-<slug>, then partner-<slug>-2, -3, ... each within Slack's 80-character limit."""
+    slug = slugify(name)
+    names = []
+    for n in range(1, MAX_NAME_ATTEMPTS + 1):
+        suffix = "" if n == 1 else f"-{n}"
+        base = (CHANNEL_PREFIX + slug)[: CHANNEL_NAME_MAX - len(suffix)].rstrip("-_")
+        names.append(base + suffix)
+    return names
+
+
+@dataclass
+class PartnershipDetail:
+    partnership: Partnership
+    members: list[Member]
+    invitations: list[PartnerInvitation]
+
+    def role_of(self, user_id: str) -> Role | None:
+        return next((m.role for m in self.members if m.user_id == user_id), None)
+
+
+@dataclass
+class Outcome:
+    """What happened, for the person who acted: a message plus warnings about partial failures."""
+
+    message: str
+    warnings: list[str] = field(default_factory=list)
+    partnership: Partnership | None = None
+    created: bool = False
+
+    def text(self) -> str:
+        if not self.warnings:
+            return self.message
+        return self.message + "\n" + "\n".join(f":warning: {w}" for w in self.warnings)
+
+
+class PartnershipService:
+    def __init__(self, *, uow: UnitOfWork, slack: SlackGateway, clock: Clock, bot_user_id: str = "") -> None:
+        self.uow = uow
+        self.slack = slack
+        self.clock = clock
+        self.bot_user_id = bot_user_id
+
+    # -- queries -----------------------------------------------------------------------------
+    def by_channel(self, channel_id: str) -> PartnershipDetail | None:
+        with self.uow() as s:
+            p = s.exec(select(Partnership).where(Partnership.channel_id == channel_id)).first()
+            return self._detail(s, p) if p else None
+
+    def get(self, partnership_id: int) -> PartnershipDetail | None:
+        with self.uow() as s:
+            p = s.get(Partnership, partnership_id)
+            return self._detail(s, p) if p else None
+
+    def require_in_channel(self, channel_id: str) -> PartnershipDetail:
+        detail = self.by_channel(channel_id)
+        if detail is None:
+            raise NotFound(
+                "This command works inside a partnership channel. Run it in the partnership's "
+                "#partner-… channel (see `/partner list` for yours), or start one with `/partner new <name>`."
+            )
+        return detail
+
+    def for_user(self, user_id: str) -> list[tuple[Partnership, Role]]:
+        """The partnerships a person belongs to, open ones first, newest first."""
+        with self.uow() as s:
+            rows = s.exec(
+                select(Partnership, Member)
+                .join(Member, col(Member.partnership_id) == col(Partnership.id))
+                .where(Member.user_id == user_id)
+                .where(Partnership.status != PartnershipStatus.CREATING)
+                .order_by(col(Partnership.status).asc(), col(Partnership.created_at).desc())
+            ).all()
+            return [(p, m.role) for p, m in rows]
+
+    def check_name_free(self, name: str) -> None:
+        """Raise Invalid when an open partnership already has this name."""
+        with self.uow() as s:
+            taken = s.exec(select(Partnership).where(Partnership.open_name_key == name.strip().lower())).first()
+            if taken is not None and taken.status == PartnershipStatus.ACTIVE:
+                raise Invalid(
+                    f"A partnership named {taken.name} is already open; pick another name.",
+                    {"name": "A partnership with this name is already open; pick another name."},
+                )
+
+    def audit_trail(self, partnership_id: int) -> list[AuditEvent]:
+        with self.uow() as s:
+            return list(
+                s.exec(
+                    select(AuditEvent).where(AuditEvent.partnership_id == partnership_id).order_by(col(AuditEvent.id))
+                ).all()
+            )
+
+    # -- create --------------------------------------------------------------------------------
+    def create(self, req: NewPartnership, *, actor: str, team_id: str, creation_key: str | None) -> Outcome:
+        """Create the partnership and its channel. Safe to call twice with the same creation_key."""
+        reserved = self._reserve(req, actor=actor, team_id=team_id, creation_key=creation_key)
+        if isinstance(reserved, Outcome):
+            return reserved
+        p = reserved
+        try:
+            channel = self._create_channel(p.name, is_private=req.is_private)
+        except SlackError as exc:
+            with self.uow() as s:
+                row = s.get(Partnership, p.id)
+                if row is not None:
+                    s.delete(row)
+            log.warning("channel creation for partnership %s failed: %s", p.id, exc.code)
+            raise UserError(
+                f"Slack refused to create the channel for *{escape(p.name)}* (`{exc.code}`), so nothing was "
+                f"created. {advice(exc.code)}"
+            ) from None
+
+        owners = list(dict.fromkeys([actor, *req.owners]))
+        members = [u for u in req.members if u not in owners]
+        with self.uow() as s:
+            row = s.get(Partnership, p.id)
+            assert row is not None
+            row.channel_id = channel["id"]
+            row.channel_name = channel.get("name")
+            row.status = PartnershipStatus.ACTIVE
+            for uid in owners:
+                s.add(Member(partnership_id=row.id, user_id=uid, role=Role.OWNER, side=Side.OURS, added_by=actor))
+            for uid in members:
+                s.add(Member(partnership_id=row.id, user_id=uid, role=Role.MEMBER, side=Side.OURS, added_by=actor))
+            self._audit(s, row, actor, "created", channel=channel["id"], owners=owners, members=members,
+                        partner_emails=req.partner_emails)
+            p = row
+        warnings: list[str] = []
+        refused = self.slack_invite(p.channel_id or "", [*owners, *members])
+        warnings += [f"Could not add {mention(uid)} to the channel (`{code}`)." for uid, code in refused]
+        for email in req.partner_emails:
+            warning = self._invite_partner(p, email, actor)
+            if warning:
+                warnings.append(warning)
+        warnings += self._set_topic_and_purpose(p)
+        warnings += self._post_charter(p)
+        where = channel_link(p.channel_id)
+        message = f":white_check_mark: Partnership *{escape(p.name)}* is set up in {where}."
+        if req.partner_emails:
+            sent = len(req.partner_emails) - sum(1 for w in warnings if w.startswith("Slack Connect"))
+            message += f" Slack Connect invitations sent: {sent} of {len(req.partner_emails)}."
+        return Outcome(message, warnings, partnership=p, created=True)
+
+    def _reserve(
+        self, req: NewPartnership, *, actor: str, team_id: str, creation_key: str | None
+    ) -> Partnership | Outcome:
+        """Insert the CREATING row, or say why not (a repeat of the same request, or a name in use)."""
+        name_key = req.name.lower()
+        for _ in range(2):
+            with self.uow() as s:
+                if creation_key:
+                    same = s.exec(select(Partnership).where(Partnership.creation_key == creation_key)).first()
+                    if same is not None:
+                        return self._repeat(same)
+                taken = s.exec(select(Partnership).where(Partnership.open_name_key == name_key)).first()
+                if taken is not None:
+                    stale = taken.created_at < self.clock.now() - ABANDONED_AFTER
+                    if taken.status == PartnershipStatus.CREATING and stale:
+                        s.delete(taken)
+                        s.flush()
+                    else:
+                        raise Invalid(
+                            f"A partnership named *{escape(taken.name)}* is already open in "
+                            f"{channel_link(taken.channel_id)}. Pick another name, or close that one first.",
+                            {"name": "A partnership with this name is already open"},
+                        )
+                p = Partnership(
+                    name=req.name, open_name_key=name_key, partner_org=req.partner_org, goals=req.goals,
+                    timezone=req.timezone, is_private=req.is_private, team_id=team_id, created_by=actor,
+                    creation_key=creation_key, created_at=self.clock.now(),
+                )
+                s.add(p)
+                try:
+                    s.flush()
+                except IntegrityError:
+                    s.rollback()
+                    continue  # someone else inserted the same key or name at once: look again
+                return p
+        raise UserError("Another request is creating this partnership right now; try again in a moment.")
+
+    def _repeat(self, p: Partnership) -> Outcome:
+        if p.status == PartnershipStatus.CREATING:
+            return Outcome(f":hourglass: *{escape(p.name)}* is still being set up.", partnership=p)
+        return Outcome(
+            f"Partnership *{escape(p.name)}* already exists in {channel_link(p.channel_id)}.", partnership=p
+        )
+
+    def _create_channel(self, name: str, *, is_private: bool) -> dict[str, Any]:
+        last: SlackError | None = None
+        for candidate in channel_name_candidates(name):
+            try:
+                return self.slack.create_channel(candidate, is_private=is_private)
+            except SlackError as exc:
+                if exc.code != "name_taken":
+                    raise
+                last = exc
+        assert last is not None
+        raise last
+
+    def slack_invite(self, channel_id: str, user_ids: Sequence[str]) -> list[tuple[str, str]]:
+        ids = [u for u in user_ids if u and u != self.bot_user_id]
+        if not ids or not channel_id:
+            return []
+        return self.slack.invite(channel_id, ids)
+
+    def _set_topic_and_purpose(self, p: Partnership) -> list[str]:
+        assert p.channel_id
+        topic = f"Partnership with {p.partner_org}" if p.partner_org else f"Partnership: {p.name}"
+        purpose = p.goals.splitlines()[0] if p.goals else f"Shared channel of the {p.name} partnership"
+        warnings = []
+        for setter, text in ((self.slack.set_topic, topic), (self.slack.set_purpose, purpose)):
+            try:
+                setter(p.channel_id, truncate(text, TOPIC_MAX))
+            except SlackError as exc:
+                warnings.append(f"Could not set the channel topic/purpose (`{exc.code}`).")
+        return warnings
+
+    def _post_charter(self, p: Partnership) -> list[str]:
+        assert p.channel_id
+        with self.uow() as s:
+            members = list(s.exec(select(Member).where(Member.partnership_id == p.id)).all())
+        try:
+            ts = self.slack.post(p.channel_id, text=pblocks.charter_text(p), blocks=pblocks.charter_blocks(p, members))
+        except SlackError as exc:
+            return [f"Could not post the charter (`{exc.code}`). {advice(exc.code)}"]
+        with self.uow() as s:
+            row = s.get(Partnership, p.id)
+            if row is not None:
+                row.charter_ts = ts
+        p.charter_ts = ts
+        try:
+            self.slack.pin(p.channel_id, ts)
+        except SlackError as exc:
+            return [f"Posted the charter but could not pin it (`{exc.code}`)."]
+        return []
+
+    # -- partner invitations -------------------------------------------------------------------
+    def _invite_partner(self, p: Partnership, email: str, actor: str) -> str | None:
+        """Send one Slack Connect invitation and record its result; returns a warning on failure."""
+        assert p.channel_id
+        try:
+            invite_id = self.slack.invite_shared(p.channel_id, email)
+            status, error = InvitationStatus.SENT, None
+        except SlackError as exc:
+            invite_id, status, error = None, InvitationStatus.FAILED, exc.code
+        with self.uow() as s:
+            inv = s.exec(
+                select(PartnerInvitation).where(
+                    PartnerInvitation.partnership_id == p.id, PartnerInvitation.email == email
+                )
+            ).first()
+            if inv is None:
+                inv = PartnerInvitation(partnership_id=p.id, email=email, status=status, invited_by=actor)
+            inv.status, inv.error, inv.invite_id = status, error, invite_id
+            inv.attempts += 1
+            inv.invited_by = actor
+            inv.updated_at = self.clock.now()
+            s.add(inv)
+            self._audit(s, p, actor, "partner_invited", email=email, status=status.value, error=error)
+        if error:
+            return (
+                f"Slack Connect invitation to {escape(email)} was refused (`{error}`). {advice(error)} "
+                f"Retry with `/partner invite {escape(email)}`."
+            )
+        return None
+
+    def invite_partner(self, *, channel_id: str, actor: str, email: str) -> Outcome:
+        detail = self._require_owner(channel_id, actor, "invite partner contacts")
+        try:
+            address = check_email(email)
+        except ValueError as exc:
+            raise Invalid(f"{exc}. Usage: `/partner invite name@partner.com`.") from None
+        warning = self._invite_partner(detail.partnership, address, actor)
+        if warning:
+            return Outcome(f":x: {warning}", partnership=detail.partnership)
+        sent = f":envelope: Slack Connect invitation sent to {escape(address)}."
+        return Outcome(sent, partnership=detail.partnership)
+
+    # -- people --------------------------------------------------------------------------------
+    def add_member(self, *, channel_id: str, actor: str, user_id: str, role: Role | None) -> Outcome:
+        detail = self._require_owner(channel_id, actor, "add people")
+        p = detail.partnership
+        try:
+            user = self.slack.user_info(user_id)
+        except SlackError as exc:
+            if exc.code in ("user_not_found", "user_not_visible"):
+                raise NotFound(f"Slack does not know the user {mention(user_id)}. Mention them with @.") from None
+            raise UserError(f"Could not look up {mention(user_id)} (`{exc.code}`). {advice(exc.code)}") from None
+        if user.is_bot:
+            raise Invalid(f"{mention(user_id)} is a bot; only people can join a partnership.")
+        external = bool(user.team_id and p.team_id and user.team_id != p.team_id)
+        side = Side.PARTNER if external or role == Role.PARTNER_CONTACT else Side.OURS
+        role = role or (Role.PARTNER_CONTACT if side == Side.PARTNER else Role.MEMBER)
+        with self.uow() as s:
+            existing = s.exec(
+                select(Member).where(Member.partnership_id == p.id, Member.user_id == user_id)
+            ).first()
+            if existing is not None and existing.role == role:
+                changed = None
+            elif existing is not None:
+                if existing.role == Role.OWNER and self._owner_count(s, p) == 1:
+                    raise Invalid(f"{mention(user_id)} is the only owner; add another owner first.")
+                changed, existing.role, existing.side = existing.role, role, side
+                s.add(existing)
+            else:
+                changed = "new"
+                s.add(Member(partnership_id=p.id, user_id=user_id, role=role, side=side, added_by=actor))
+            if changed is not None:
+                self._audit(s, p, actor, "member_added" if changed == "new" else "role_changed",
+                            user=user_id, role=role.value, side=side.value)
+        label = role.value.replace("_", " ")
+        if changed is None:
+            message = f"{mention(user_id)} is already {label} of *{escape(p.name)}*."
+        elif changed == "new":
+            message = f":wave: Added {mention(user_id)} to *{escape(p.name)}* as {label} ({side.value} side)."
+        else:
+            message = f"Changed {mention(user_id)}'s role in *{escape(p.name)}* to {label}."
+        warnings = [f"Could not add them to the channel (`{code}`). {advice(code)}"
+                    for _, code in self.slack_invite(channel_id, [user_id])]
+        return Outcome(message, warnings, partnership=p)
+
+    def remove_member(self, *, channel_id: str, actor: str, user_id: str) -> Outcome:
+        detail = self._require_owner(channel_id, actor, "remove people")
+        p = detail.partnership
+        with self.uow() as s:
+            member = s.exec(select(Member).where(Member.partnership_id == p.id, Member.user_id == user_id)).first()
+            if member is None:
+                raise NotFound(f"{mention(user_id)} is not part of *{escape(p.name)}*.")
+            if member.role == Role.OWNER and self._owner_count(s, p) == 1:
+                raise Invalid(f"{mention(user_id)} is the only owner. Add another owner before removing them.")
+            s.delete(member)
+            self._audit(s, p, actor, "member_removed", user=user_id, role=member.role.value)
+        warnings = []
+        if user_id != self.bot_user_id:
+            try:
+                self.slack.kick(channel_id, user_id)
+            except SlackError as exc:
+                if exc.code != "not_in_channel":
+                    warnings.append(f"Could not remove them from the channel (`{exc.code}`). {advice(exc.code)}")
+        return Outcome(f"Removed {mention(user_id)} from *{escape(p.name)}*.", warnings, partnership=p)
+
+    # -- close ---------------------------------------------------------------------------------
+    def prepare_close(self, *, channel_id: str, actor: str, reason: str) -> tuple[Partnership, str]:
+        """Check that `actor` may close the partnership of this channel; returns what to confirm."""
+        detail = self._require_owner(channel_id, actor, "close it")
+        req = validate(CloseRequest, reason=reason)
+        return detail.partnership, req.reason
+
+    def close(self, *, partnership_id: int, actor: str, reason: str) -> Outcome:
+        req = validate(CloseRequest, reason=reason)
+        with self.uow() as s:
+            p = s.get(Partnership, partnership_id)
+            if p is None:
+                raise NotFound("That partnership no longer exists.")
+            if p.status == PartnershipStatus.CLOSED:
+                return Outcome(f"*{escape(p.name)}* is already closed.", partnership=p)
+            if self._role(s, p, actor) != Role.OWNER:
+                raise Forbidden(self._owner_refusal(s, p, "close it"))
+            p.status = PartnershipStatus.CLOSED
+            p.open_name_key = None
+            p.closed_by, p.closed_at, p.close_reason = actor, self.clock.now(), req.reason or None
+            s.add(p)
+            self._audit(s, p, actor, "closed", reason=req.reason)
+            members = list(s.exec(select(Member).where(Member.partnership_id == p.id)).all())
+        warnings = []
+        if p.channel_id:
+            try:
+                self.slack.post(p.channel_id, text=f"Partnership closed: {escape(p.name)}",
+                                blocks=pblocks.closing_summary_blocks(p, members, actor))
+            except SlackError as exc:
+                warnings.append(f"Could not post the closing summary (`{exc.code}`).")
+            try:
+                self.slack.archive(p.channel_id)
+            except SlackError as exc:
+                if exc.code != "already_archived":
+                    warnings.append(
+                        f"Could not archive {channel_link(p.channel_id)} (`{exc.code}`): archive it by hand."
+                    )
+        return Outcome(f":white_check_mark: Closed *{escape(p.name)}*.", warnings, partnership=p)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _detail(self, s: Session, p: Partnership) -> PartnershipDetail:
+        members = list(s.exec(select(Member).where(Member.partnership_id == p.id).order_by(col(Member.id))).all())
+        invitations = list(
+            s.exec(
+                select(PartnerInvitation)
+                .where(PartnerInvitation.partnership_id == p.id)
+                .order_by(col(PartnerInvitation.id))
+            ).all()
+        )
+        return PartnershipDetail(p, members, invitations)
+
+    def _require_owner(self, channel_id: str, actor: str, what: str) -> PartnershipDetail:
+        detail = self.require_in_channel(channel_id)
+        p = detail.partnership
+        if p.status == PartnershipStatus.CLOSED:
+            raise Invalid(f"*{escape(p.name)}* is closed; nothing can be changed.")
+        if detail.role_of(actor) != Role.OWNER:
+            owners = [m.user_id for m in detail.members if m.role == Role.OWNER]
+            raise Forbidden(_owners_only(p, owners, what))
+        return detail
+
+    def _role(self, s: Session, p: Partnership, user_id: str) -> Role | None:
+        m = s.exec(select(Member).where(Member.partnership_id == p.id, Member.user_id == user_id)).first()
+        return m.role if m else None
+
+    def _owner_refusal(self, s: Session, p: Partnership, what: str) -> str:
+        owners = s.exec(select(Member.user_id).where(Member.partnership_id == p.id, Member.role == Role.OWNER)).all()
+        return _owners_only(p, list(owners), what)
+
+    def _owner_count(self, s: Session, p: Partnership) -> int:
+        return len(s.exec(select(Member.id).where(Member.partnership_id == p.id, Member.role == Role.OWNER)).all())
+
+    def _audit(self, s: Session, p: Partnership, actor: str, action: str, **detail: Any) -> None:
+        assert p.id is not None
+        s.add(AuditEvent(partnership_id=p.id, actor_id=actor, action=action, detail=detail, at=self.clock.now()))
+
+
+def _owners_only(p: Partnership, owners: Sequence[str], what: str) -> str:
+    who = ", ".join(mention(o) for o in owners) or "nobody"
+    return f"Only owners of *{escape(p.name)}* can {what}. Its owners: {who}; ask one of them."
