@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 import threading
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +59,13 @@ class Partnerbot:
             self.lock.release()
 
 
-def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Partnerbot:
+def build(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    listener_executor: Executor | None = None,
+) -> Partnerbot:
     """Wire everything for one process. Raises StartupError with a readable message."""
     lock = None
     sqlite_path = settings.sqlite_path()
@@ -108,6 +115,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         token_verification_enabled=False,  # verified above, once, with a readable error
         process_before_response=False,
         logger=logging.getLogger("slack_bolt"),
+        listener_executor=listener_executor,
     )
     register_all(app, services)
     return Partnerbot(settings=settings, services=services, app=app, lock=lock)

@@ -36,7 +36,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.archive": ("channels:manage", "groups:write"),
     "conversations.setTopic": ("channels:manage", "groups:write"),
     "conversations.setPurpose": ("channels:manage", "groups:write"),
-    "conversations.history": ("channels:history", "groups:history"),
+    "conversations.history": ("channels:history", "groups:history", "im:history"),
+    "conversations.open": ("im:write",),
     "pins.add": ("pins:write",),
     "users.info": ("users:read",),
     "views.open": (),
@@ -181,6 +182,10 @@ class SlackGateway:
 
     def set_purpose(self, channel: str, purpose: str) -> None:
         self._call("conversations.setPurpose", channel=channel, purpose=purpose)
+
+    def open_dm(self, user_id: str) -> str:
+        """The id of the bot's direct-message channel with a person."""
+        return str(self._call("conversations.open", users=user_id)["channel"]["id"])
 
     def history(self, channel: str, *, oldest: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         data = self._call(

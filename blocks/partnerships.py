@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from blocks import ids
-from blocks.text import channel_link, escape, mention, truncate
+from blocks.text import channel_link, escape, escape_within, mention, truncate
 from models.partnership import (
     GOALS_MAX,
     NAME_MAX,
@@ -49,7 +49,9 @@ def context(text: str) -> Block:
 
 
 def header(text: str) -> Block:
-    return {"type": "header", "text": plain(truncate(text, 150))}
+    """A header; its text may hold user text, so it is escaped like mrkdwn (defence in depth: plain text
+    does not notify, but nothing shaped like a mention should reach Slack from user input)."""
+    return {"type": "header", "text": plain(escape_within(text, 150))}
 
 
 def _input(block_id: str, label: str, element: dict[str, Any], *, optional: bool = False, hint: str = "") -> Block:

@@ -13,6 +13,20 @@ def escape(text: str | None) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def escape_within(text: str | None, limit: int) -> str:
+    """Escape user text and cut it to `limit` characters (marking the cut) without splitting an entity."""
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    raw = (text or "")[:limit]  # escaping only lengthens, so the answer is a prefix of this
+    while raw:
+        raw = raw[:-1]
+        candidate = escape(raw) + "…"
+        if len(candidate) <= limit:
+            return candidate
+    return ""
+
+
 def mention(user_id: str) -> str:
     """Mention a person by id (never by name)."""
     return f"<@{user_id}>"

@@ -12,6 +12,7 @@ from slack_bolt import App
 
 from blocks import ids
 from blocks import partnerships as pblocks
+from blocks.text import escape
 from handlers.commands import COMMAND, CommandCall, CommandRouter
 from handlers.common import Reply, guarded, plain_text, user_id_from_mention
 from services.container import Services
@@ -61,7 +62,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
             services.slack.open_view(call.trigger_id, view)
             return
         req = validate(NewPartnership, name=name, timezone=default_tz)
-        call.reply.ack(f":hourglass_flowing_sand: Setting up *{pblocks.escape(req.name)}*…")
+        call.reply.ack(f":hourglass_flowing_sand: Setting up *{escape(req.name)}*…")
         outcome = svc.create(req, actor=call.user_id, team_id=call.team_id, creation_key=f"cmd:{call.trigger_id}")
         call.reply(outcome.text())
         if outcome.created:
@@ -72,7 +73,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         user_id = body["user"]["id"]
         try:
             req = parse_new_partnership_view(view, default_tz)
-            svc.check_name_free(req.name)
+            svc.check_name_free(req.name, creation_key=f"view:{view['id']}")
         except Invalid as exc:
             errors = {k: v[:150] for k, v in exc.fields.items()} or {ids.F_NAME: str(exc)[:150]}
             ack(response_action="errors", errors=errors)

@@ -146,9 +146,12 @@ class PartnershipService:
             ).all()
             return [(p, m.role) for p, m in rows]
 
-    def check_name_free(self, name: str) -> None:
-        """Raise Invalid when an open partnership already has this name."""
+    def check_name_free(self, name: str, *, creation_key: str | None = None) -> None:
+        """Raise Invalid when another open partnership already has this name (not the one this very
+        request created: a retried submission must not turn into an error)."""
         with self.uow() as s:
+            if creation_key and s.exec(select(Partnership).where(Partnership.creation_key == creation_key)).first():
+                return
             taken = s.exec(select(Partnership).where(Partnership.open_name_key == name.strip().lower())).first()
             if taken is not None and taken.status == PartnershipStatus.ACTIVE:
                 raise Invalid(

@@ -1,0 +1,1 @@
+"""Scheduled work: the APScheduler ticker and the occurrence executors."""

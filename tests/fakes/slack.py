@@ -1,0 +1,763 @@
+"""A stateful fake of the Slack Web API, served over loopback HTTP.
+
+The real `slack_sdk.WebClient` talks to it through `SLACK_API_URL` (`FakeSlack.base_url`). It keeps
+users, channels (public, private, direct messages), messages with threads and metadata, pins, Slack
+Connect invitations, modals, Home tabs and the replies sent to `response_url`s, and answers like Slack:
+`{"ok": false, "error": "<code>"}` with HTTP 200 for refusals, HTTP 429 with an integer Retry-After
+for rate limits. Calls that miss a required argument are refused (`invalid_arguments`), and
+trigger_ids expire after 3 seconds and work once.
+
+The facts it models (required arguments, error codes, limits) are written here from Slack's method
+documentation; `tests/contract/test_fake_contract.py` compares them with Slack's published method docs
+when those are available.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+# Required arguments per method (besides the token), as Slack documents them. A tuple inside the tuple
+# means "one of these".
+REQUIRED: dict[str, tuple[str | tuple[str, ...], ...]] = {
+    "auth.test": (),
+    "users.info": ("user",),
+    "conversations.create": ("name",),
+    "conversations.invite": ("channel", "users"),
+    "conversations.inviteShared": ("channel", ("emails", "user_ids")),
+    "conversations.kick": ("channel", "user"),
+    "conversations.archive": ("channel",),
+    "conversations.setTopic": ("channel", "topic"),
+    "conversations.setPurpose": ("channel", "purpose"),
+    "conversations.history": ("channel",),
+    "conversations.replies": ("channel", "ts"),
+    "conversations.open": (("users", "channel"),),
+    "conversations.info": ("channel",),
+    "chat.postMessage": ("channel",),
+    "chat.update": ("channel", "ts"),
+    "chat.postEphemeral": ("channel", "user"),
+    "chat.getPermalink": ("channel", "message_ts"),
+    "pins.add": ("channel", "timestamp"),
+    "views.open": (("trigger_id", "interactivity_pointer"), "view"),
+    "views.update": ("view", ("view_id", "external_id")),
+    "views.push": (("trigger_id", "interactivity_pointer"), "view"),
+    "views.publish": ("user_id", "view"),
+}
+
+TRIGGER_TTL = 3.0  # seconds a trigger_id lives
+INVITE_MAX = 100  # users per conversations.invite call (Slack's documented limit for this fake)
+TOPIC_MAX = 250
+CHANNEL_NAME_MAX = 80
+MESSAGE_BLOCKS_MAX = 50
+VIEW_BLOCKS_MAX = 100
+MESSAGE_TEXT_MAX = 40_000
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+class SlackRefusal(Exception):
+    def __init__(self, error: str, status: int = 200, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(error)
+        self.error, self.status, self.headers, self.extra = error, status, headers or {}, extra
+
+
+@dataclass
+class Channel:
+    id: str
+    name: str
+    is_private: bool = False
+    is_archived: bool = False
+    is_im: bool = False
+    im_user: str | None = None
+    members: set[str] = field(default_factory=set)
+    topic: str = ""
+    purpose: str = ""
+    pins: list[str] = field(default_factory=list)
+    shared_invites: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    creator: str | None = None
+
+
+@dataclass
+class Fault:
+    error: str
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1
+
+
+@dataclass
+class RateLimit:
+    """chat.postMessage limits like Slack's under load: about one message per second per channel and a
+    workspace-wide cap per minute. Excess calls get HTTP 429 with an integer Retry-After."""
+
+    per_channel_interval: float = 1.0
+    workspace_per_minute: int = 300
+    channel_last: dict[str, float] = field(default_factory=dict)
+    window: deque[float] = field(default_factory=deque)
+    refused: int = 0
+
+
+class FakeSlack:
+    def __init__(
+        self,
+        *,
+        bot_token: str = "xoxb-test",
+        team_id: str = "T0OURS",
+        bot_user_id: str = "UBOT",
+        bot_id: str = "BBOT",
+        clock: Callable[[], float] = time.time,
+        latency_ms: float = 0.0,
+    ) -> None:
+        self.bot_token = bot_token
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.clock = clock
+        self.latency = latency_ms / 1000.0
+        self.lock = threading.RLock()
+        self.users: dict[str, dict[str, Any]] = {}
+        self.channels: dict[str, Channel] = {}
+        self.views: dict[str, dict[str, Any]] = {}  # view id -> view as Slack holds it
+        self.opened: list[dict[str, Any]] = []  # {"user", "view", "trigger_id", "method"} in order
+        self.home_views: dict[str, dict[str, Any]] = {}
+        self.ephemeral: list[dict[str, Any]] = []
+        self.response_log: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.shared_invite_errors: dict[str, str] = {}
+        self.paid = True
+        self.rate: RateLimit | None = None
+        self._faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self._triggers: dict[str, tuple[str, float]] = {}  # trigger_id -> (user, issued at, monotonic)
+        self._used_triggers: set[str] = set()
+        self._ids = itertools.count(1)
+        self._last_ts = 0.0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.add_user(bot_user_id, "partnerbot", team_id=team_id, is_bot=True)
+
+    # -- life cycle --------------------------------------------------------------------------------
+    def start(self) -> FakeSlack:
+        fake = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.fake = fake
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._server.request_queue_size = 256
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/api/"
+
+    # -- set-up for tests ----------------------------------------------------------------------------
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids):08d}"
+
+    def add_user(
+        self, user_id: str, name: str, *, email: str | None = None, team_id: str | None = None,
+        is_bot: bool = False, tz: str = "Europe/Berlin",
+    ) -> None:
+        with self.lock:
+            self.users[user_id] = {
+                "id": user_id, "team_id": team_id or self.team_id, "name": name, "real_name": name.title(),
+                "is_bot": is_bot, "deleted": False, "tz": tz,
+                "profile": {"display_name": name, "real_name": name.title(), **({"email": email} if email else {})},
+            }
+
+    def add_channel(
+        self, name: str, *, members: list[str] | None = None, is_private: bool = False, is_archived: bool = False,
+    ) -> str:
+        with self.lock:
+            ch = Channel(self._id("C"), name, is_private=is_private, is_archived=is_archived,
+                         members=set(members or []))
+            self.channels[ch.id] = ch
+            return ch.id
+
+    def fail(
+        self, method: str, error: str, *, status: int = 200, headers: dict[str, str] | None = None, times: int = 1,
+    ) -> None:
+        """The next `times` calls of `method` fail with `error` (HTTP `status`, extra `headers`)."""
+        with self.lock:
+            self._faults[method].append(Fault(error, status, dict(headers or {}), times))
+
+    def rate_limit(self, *, per_channel_interval: float = 1.0, workspace_per_minute: int = 300) -> RateLimit:
+        with self.lock:
+            self.rate = RateLimit(per_channel_interval, workspace_per_minute)
+            return self.rate
+
+    def issue_trigger(self, user_id: str) -> str:
+        with self.lock:
+            trigger = f"{next(self._ids)}.{uuid.uuid4().hex[:12]}"
+            self._triggers[trigger] = (user_id, time.monotonic())
+            return trigger
+
+    def new_response_url(self) -> str:
+        return f"{self.url}/response/{uuid.uuid4().hex}"
+
+    # -- what tests read --------------------------------------------------------------------------------
+    def channel_by_name(self, name: str) -> Channel | None:
+        with self.lock:
+            return next((c for c in self.channels.values() if c.name == name and not c.is_im), None)
+
+    def messages(self, channel_id: str) -> list[dict[str, Any]]:
+        """Top-level messages of a channel, oldest first (as a person scrolls them)."""
+        with self.lock:
+            return [m for m in self.channels[channel_id].messages if m.get("thread_ts") in (None, m["ts"])]
+
+    def replies(self, channel_id: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The replies in a thread, oldest first (without the parent)."""
+        with self.lock:
+            return [m for m in self.channels[channel_id].messages
+                    if m.get("thread_ts") == thread_ts and m["ts"] != thread_ts]
+
+    def message(self, channel_id: str, ts: str) -> dict[str, Any]:
+        with self.lock:
+            return next(m for m in self.channels[channel_id].messages if m["ts"] == ts)
+
+    def dm_channel(self, user_id: str) -> Channel | None:
+        with self.lock:
+            return next((c for c in self.channels.values() if c.is_im and c.im_user == user_id), None)
+
+    def dm_messages(self, user_id: str) -> list[dict[str, Any]]:
+        ch = self.dm_channel(user_id)
+        return self.messages(ch.id) if ch else []
+
+    def ephemerals(self, user_id: str, channel_id: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [e for e in self.ephemeral if e["user"] == user_id and channel_id in (None, e["channel"])]
+
+    def responses(self, url: str | None) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.response_log.get(url or "", []))
+
+    def open_views(self, user_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [o for o in self.opened if o["user"] == user_id]
+
+    def call_count(self, method: str) -> int:
+        with self.lock:
+            return sum(1 for m, _ in self.calls if m == method)
+
+    # -- HTTP entry points -------------------------------------------------------------------------------
+    def handle_api(
+        self, method: str, args: dict[str, Any], token: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if self.latency:
+            time.sleep(self.latency)
+        with self.lock:
+            self.calls.append((method, args))
+            try:
+                if token != self.bot_token:
+                    raise SlackRefusal("invalid_auth" if token else "not_authed")
+                fault = self._next_fault(method)
+                if fault is not None:
+                    raise SlackRefusal(fault.error, fault.status, fault.headers)
+                handler = getattr(self, "m_" + method.replace(".", "_"), None)
+                if handler is None or method not in REQUIRED:
+                    raise SlackRefusal("unknown_method")
+                self._check_required(method, args)
+                result = handler(args)
+                return 200, {"ok": True, **result}, {}
+            except SlackRefusal as refusal:
+                body = {"ok": False, "error": refusal.error, **refusal.extra}
+                return refusal.status, body, refusal.headers
+
+    def handle_response_url(self, path: str, payload: dict[str, Any]) -> int:
+        with self.lock:
+            self.response_log[self.url + path].append(payload)
+            return 200
+
+    # -- plumbing ------------------------------------------------------------------------------------------
+    def _next_fault(self, method: str) -> Fault | None:
+        queue = self._faults.get(method)
+        if not queue:
+            return None
+        fault = queue[0]
+        fault.times -= 1
+        if fault.times <= 0:
+            queue.popleft()
+        return fault
+
+    def _check_required(self, method: str, args: dict[str, Any]) -> None:
+        missing = []
+        for need in REQUIRED[method]:
+            options = need if isinstance(need, tuple) else (need,)
+            if not any(args.get(o) not in (None, "") for o in options):
+                missing.append(" or ".join(options))
+        if missing:
+            raise SlackRefusal(
+                "invalid_arguments",
+                response_metadata={"messages": [f"[ERROR] missing required field: {m}" for m in missing]},
+            )
+
+    def _ts(self) -> str:
+        now = max(self.clock(), self._last_ts + 0.000001)
+        self._last_ts = now
+        return f"{now:.6f}"
+
+    def _channel(self, channel_id: str, *, for_write: bool = False) -> Channel:
+        ch = self.channels.get(channel_id)
+        if ch is None and channel_id[:1] in ("U", "W") and channel_id in self.users:
+            ch = self._open_im(channel_id)  # posting to a user id lands in the app's DM with them
+        if ch is None:
+            raise SlackRefusal("channel_not_found")
+        if ch.is_private and self.bot_user_id not in ch.members:
+            raise SlackRefusal("channel_not_found")
+        if for_write and ch.is_archived:
+            raise SlackRefusal("is_archived")
+        return ch
+
+    def _open_im(self, user_id: str) -> Channel:
+        ch = next((c for c in self.channels.values() if c.is_im and c.im_user == user_id), None)
+        if ch is None:
+            ch = Channel(self._id("D"), user_id, is_private=True, is_im=True, im_user=user_id,
+                         members={user_id, self.bot_user_id})
+            self.channels[ch.id] = ch
+        return ch
+
+    def _require_member(self, ch: Channel) -> None:
+        if self.bot_user_id not in ch.members:
+            raise SlackRefusal("not_in_channel")
+
+    def _find_message(self, ch: Channel, ts: str) -> dict[str, Any]:
+        for m in ch.messages:
+            if m["ts"] == ts:
+                return m
+        raise SlackRefusal("message_not_found")
+
+    @staticmethod
+    def _json_arg(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise SlackRefusal("invalid_arguments") from None
+        return value
+
+    @staticmethod
+    def _bool(value: Any) -> bool:
+        return value in (True, 1, "1", "true", "True")
+
+    def _check_blocks(self, blocks: Any) -> list[dict[str, Any]] | None:
+        if blocks in (None, ""):
+            return None
+        blocks = self._json_arg(blocks)
+        if not isinstance(blocks, list) or not all(isinstance(b, dict) and b.get("type") for b in blocks):
+            raise SlackRefusal("invalid_blocks")
+        if len(blocks) > MESSAGE_BLOCKS_MAX:
+            raise SlackRefusal("invalid_blocks")
+        for text in _texts(blocks):
+            if len(text) > 3000:
+                raise SlackRefusal("invalid_blocks")
+        return blocks
+
+    def _rate_check(self, channel_id: str) -> None:
+        rate = self.rate
+        if rate is None:
+            return
+        now = time.monotonic()
+        while rate.window and now - rate.window[0] >= 60:
+            rate.window.popleft()
+        if len(rate.window) >= rate.workspace_per_minute:
+            rate.refused += 1
+            wait = max(1, math.ceil(60 - (now - rate.window[0])))
+            raise SlackRefusal("ratelimited", 429, {"Retry-After": str(wait)})
+        last = rate.channel_last.get(channel_id)
+        if last is not None and now - last < rate.per_channel_interval:
+            rate.refused += 1
+            raise SlackRefusal("ratelimited", 429, {"Retry-After": str(max(1, math.ceil(rate.per_channel_interval)))})
+        rate.channel_last[channel_id] = now
+        rate.window.append(now)
+
+    # -- identity --------------------------------------------------------------------------------------------
+    def m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": "https://fake.slack.test/", "team": "Our team", "user": "partnerbot", "team_id": self.team_id,
+                "user_id": self.bot_user_id, "bot_id": self.bot_id, "is_enterprise_install": False}
+
+    def m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(args["user"])
+        if user is None:
+            raise SlackRefusal("user_not_found")
+        return {"user": user}
+
+    # -- conversations ------------------------------------------------------------------------------------------
+    def m_conversations_create(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = str(args["name"])
+        if len(name) > CHANNEL_NAME_MAX:
+            raise SlackRefusal("invalid_name_maxlength")
+        if not set(name) <= _NAME_CHARS:
+            raise SlackRefusal("invalid_name_specials")
+        if any(c.name == name and not c.is_im for c in self.channels.values()):
+            raise SlackRefusal("name_taken")
+        ch = Channel(self._id("G" if self._bool(args.get("is_private")) else "C"), name,
+                     is_private=self._bool(args.get("is_private")), members={self.bot_user_id},
+                     creator=self.bot_user_id)
+        self.channels[ch.id] = ch
+        return {"channel": self._channel_json(ch)}
+
+    def _channel_json(self, ch: Channel) -> dict[str, Any]:
+        return {"id": ch.id, "name": ch.name, "is_channel": not ch.is_private and not ch.is_im,
+                "is_group": ch.is_private and not ch.is_im, "is_im": ch.is_im, "is_private": ch.is_private,
+                "is_archived": ch.is_archived, "is_member": self.bot_user_id in ch.members,
+                "topic": {"value": ch.topic}, "purpose": {"value": ch.purpose}, "creator": ch.creator,
+                **({"user": ch.im_user} if ch.is_im else {})}
+
+    def m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"channel": self._channel_json(self._channel(args["channel"]))}
+
+    def m_conversations_invite(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args["channel"], for_write=True)
+        self._require_member(ch)
+        users = [u for u in str(args["users"]).split(",") if u]
+        if len(users) > INVITE_MAX:
+            raise SlackRefusal("too_many_users")
+        errors = []
+        for uid in users:
+            if uid == self.bot_user_id:
+                errors.append((uid, "cant_invite_self"))
+            elif uid not in self.users:
+                errors.append((uid, "user_not_found"))
+            elif uid in ch.members:
+                errors.append((uid, "already_in_channel"))
+        if errors and not (self._bool(args.get("force")) and len(errors) < len(users)):
+            raise SlackRefusal(errors[0][1], errors=[{"user": u, "ok": False, "error": e} for u, e in errors])
+        bad = {u for u, _ in errors}
+        ch.members.update(u for u in users if u not in bad)
+        return {"channel": self._channel_json(ch)}
+
+    def m_conversations_inviteShared(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args["channel"], for_write=True)
+        self._require_member(ch)
+        emails = [e for e in str(args.get("emails") or "").split(",") if e]
+        user_ids = [u for u in str(args.get("user_ids") or "").split(",") if u]
+        if len(emails) + len(user_ids) > 1:
+            raise SlackRefusal("too_many_emails" if emails else "too_many_users")
+        if not self.paid:
+            raise SlackRefusal("not_paid")
+        if ch.is_im:
+            raise SlackRefusal("invalid_channel_type")
+        target = emails[0] if emails else user_ids[0]
+        if emails and ("@" not in target or "." not in target.split("@")[-1]):
+            raise SlackRefusal("invalid_email")
+        if target in self.shared_invite_errors:
+            raise SlackRefusal(self.shared_invite_errors[target])
+        invite_id = self._id("I")
+        ch.shared_invites.append({"invite_id": invite_id, **({"email": target} if emails else {"user_id": target})})
+        return {"invite_id": invite_id, "is_legacy_shared_channel": False}
+
+    def m_conversations_kick(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args["channel"], for_write=True)
+        user = args["user"]
+        if user == self.bot_user_id:
+            raise SlackRefusal("cant_kick_self")
+        if user not in ch.members:
+            raise SlackRefusal("not_in_channel")
+        ch.members.discard(user)
+        return {}
+
+    def m_conversations_archive(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args["channel"])
+        if ch.is_archived:
+            raise SlackRefusal("already_archived")
+        self._require_member(ch)
+        ch.is_archived = True
+        return {}
+
+    def _set_text(self, args: dict[str, Any], attr: str) -> dict[str, Any]:
+        ch = self._channel(args["channel"], for_write=True)
+        self._require_member(ch)
+        value = str(args[attr])
+        if len(value) > TOPIC_MAX:
+            raise SlackRefusal("too_long")
+        setattr(ch, attr, value)
+        return {"channel": self._channel_json(ch)}
+
+    def m_conversations_setTopic(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._set_text(args, "topic")
+
+    def m_conversations_setPurpose(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._set_text(args, "purpose")
+
+    def m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("channel"):
+            return {"channel": self._channel_json(self._channel(args["channel"]))}
+        users = [u for u in str(args["users"]).split(",") if u]
+        if len(users) != 1:
+            raise SlackRefusal("not_supported")  # group DMs are not modelled
+        if users[0] not in self.users:
+            raise SlackRefusal("user_not_found")
+        return {"channel": {"id": self._open_im(users[0]).id}}
+
+    def _visible(self, m: dict[str, Any], include_metadata: bool) -> dict[str, Any]:
+        out = {k: v for k, v in m.items() if k != "metadata" or include_metadata}
+        if "reply_count" in out and not out["reply_count"]:
+            out.pop("reply_count")
+        return out
+
+    def m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args["channel"])
+        self._require_member(ch)
+        oldest = float(args.get("oldest") or 0)
+        latest = float(args.get("latest") or 1e12)
+        inclusive = self._bool(args.get("inclusive"))
+        limit = min(int(args.get("limit") or 100), 999)
+        meta = self._bool(args.get("include_all_metadata"))
+        picked = []
+        for m in reversed(ch.messages):  # newest first
+            if m.get("thread_ts") not in (None, m["ts"]):
+                continue
+            ts = float(m["ts"])
+            if (oldest < ts < latest) or (inclusive and ts in (oldest, latest)):
+                picked.append(self._visible(m, meta))
+        return {"messages": picked[:limit], "has_more": len(picked) > limit, "response_metadata": {"next_cursor": ""}}
+
+    def m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args["channel"])
+        self._require_member(ch)
+        parent = next((m for m in ch.messages if m["ts"] == args["ts"]), None)
+        if parent is None:
+            raise SlackRefusal("thread_not_found")
+        meta = self._bool(args.get("include_all_metadata"))
+        thread = [parent] + [m for m in ch.messages if m.get("thread_ts") == args["ts"] and m["ts"] != args["ts"]]
+        oldest = float(args.get("oldest") or 0)
+        thread = [m for m in thread if m is parent or float(m["ts"]) > oldest]
+        return {"messages": [self._visible(m, meta) for m in thread], "has_more": False}
+
+    # -- messages ----------------------------------------------------------------------------------------------
+    def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args["channel"], for_write=True)
+        self._require_member(ch)
+        blocks = self._check_blocks(args.get("blocks"))
+        text = args.get("text")
+        if not text and not blocks:
+            raise SlackRefusal("no_text")
+        if text and len(str(text)) > MESSAGE_TEXT_MAX:
+            raise SlackRefusal("msg_too_long")
+        thread_ts = args.get("thread_ts") or None
+        if thread_ts is not None:
+            parent = self._find_message(ch, str(thread_ts))
+            parent["reply_count"] = parent.get("reply_count", 0) + 1
+        self._rate_check(ch.id)
+        metadata = self._json_arg(args.get("metadata")) if args.get("metadata") else None
+        if metadata is not None and not (isinstance(metadata, dict) and metadata.get("event_type")
+                                         and isinstance(metadata.get("event_payload"), dict)):
+            raise SlackRefusal("invalid_metadata_format")
+        message = {"type": "message", "ts": self._ts(), "user": self.bot_user_id, "bot_id": self.bot_id,
+                   "text": text or "", "channel": ch.id}
+        if blocks is not None:
+            message["blocks"] = blocks
+        if thread_ts is not None:
+            message["thread_ts"] = str(thread_ts)
+        if metadata is not None:
+            message["metadata"] = metadata
+        ch.messages.append(message)
+        return {"channel": ch.id, "ts": message["ts"], "message": {k: v for k, v in message.items() if k != "channel"}}
+
+    def m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args["channel"], for_write=True)
+        message = self._find_message(ch, str(args["ts"]))
+        if message.get("bot_id") != self.bot_id:
+            raise SlackRefusal("cant_update_message")
+        blocks = self._check_blocks(args.get("blocks"))
+        if args.get("text") is None and blocks is None:
+            raise SlackRefusal("no_text")
+        if args.get("text") is not None:
+            message["text"] = args["text"]
+        if blocks is not None:
+            message["blocks"] = blocks
+        if args.get("metadata"):
+            message["metadata"] = self._json_arg(args["metadata"])
+        message["edited"] = {"user": self.bot_user_id, "ts": self._ts()}
+        return {"channel": ch.id, "ts": message["ts"], "text": message["text"]}
+
+    def m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args["channel"], for_write=True)
+        if args["user"] not in self.users:
+            raise SlackRefusal("user_not_found")
+        if args["user"] not in ch.members:
+            raise SlackRefusal("user_not_in_channel")
+        blocks = self._check_blocks(args.get("blocks"))
+        if not args.get("text") and not blocks:
+            raise SlackRefusal("no_text")
+        ts = self._ts()
+        self.ephemeral.append({"channel": ch.id, "user": args["user"], "text": args.get("text") or "",
+                               "blocks": blocks, "ts": ts})
+        return {"message_ts": ts}
+
+    def m_chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args["channel"])
+        self._find_message(ch, str(args["message_ts"]))
+        ts = str(args["message_ts"]).replace(".", "")
+        return {"channel": ch.id, "permalink": f"https://fake.slack.test/archives/{ch.id}/p{ts}"}
+
+    def m_pins_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args["channel"], for_write=True)
+        self._require_member(ch)
+        ts = str(args["timestamp"])
+        self._find_message(ch, ts)
+        if ts in ch.pins:
+            raise SlackRefusal("already_pinned")
+        ch.pins.append(ts)
+        return {}
+
+    # -- views -----------------------------------------------------------------------------------------------
+    def _use_trigger(self, trigger_id: str) -> str:
+        if trigger_id in self._used_triggers:
+            raise SlackRefusal("exchanged_trigger_id")
+        issued = self._triggers.get(trigger_id)
+        if issued is None:
+            raise SlackRefusal("invalid_trigger_id")
+        user, at = issued
+        if time.monotonic() - at > TRIGGER_TTL:
+            raise SlackRefusal("expired_trigger_id")
+        self._used_triggers.add(trigger_id)
+        return user
+
+    def expire_triggers(self) -> None:
+        """Make every trigger_id issued so far too old (as if more than 3 s had passed)."""
+        with self.lock:
+            self._triggers = {t: (u, at - TRIGGER_TTL - 1) for t, (u, at) in self._triggers.items()}
+
+    def _check_view(self, view: Any, *, kind: str) -> dict[str, Any]:
+        view = self._json_arg(view)
+        if not isinstance(view, dict) or view.get("type") != kind:
+            raise SlackRefusal("invalid_arguments")
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list) or len(blocks) > VIEW_BLOCKS_MAX:
+            raise SlackRefusal("invalid_arguments")
+        if kind == "modal":
+            title = (view.get("title") or {}).get("text", "")
+            if not 1 <= len(title) <= 24 or len(view.get("private_metadata") or "") > 3000:
+                raise SlackRefusal("invalid_arguments")
+        if len(json.dumps(view)) > 250_000:
+            raise SlackRefusal("view_too_large")
+        return view
+
+    def _store_view(self, view: dict[str, Any], view_id: str | None = None) -> dict[str, Any]:
+        stored = {**view, "id": view_id or self._id("V"), "team_id": self.team_id, "state": {"values": {}},
+                  "hash": uuid.uuid4().hex[:16], "app_installed_team_id": self.team_id, "bot_id": self.bot_id,
+                  "private_metadata": view.get("private_metadata", ""), "callback_id": view.get("callback_id", ""),
+                  "external_id": view.get("external_id", "")}
+        self.views[stored["id"]] = stored
+        return stored
+
+    def m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = self._check_view(args["view"], kind="modal")
+        trigger = args.get("trigger_id") or args.get("interactivity_pointer")
+        user = self._use_trigger(str(trigger))
+        stored = self._store_view(view)
+        self.opened.append({"user": user, "view": stored, "trigger_id": trigger, "method": "views.open"})
+        return {"view": stored}
+
+    def m_views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = self._check_view(args["view"], kind="modal")
+        user = self._use_trigger(str(args.get("trigger_id") or args.get("interactivity_pointer")))
+        stored = self._store_view(view)
+        self.opened.append({"user": user, "view": stored, "trigger_id": args.get("trigger_id"), "method": "views.push"})
+        return {"view": stored}
+
+    def m_views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = self._check_view(args["view"], kind=(self._json_arg(args["view"]) or {}).get("type", "modal"))
+        view_id = args.get("view_id") or next(
+            (v["id"] for v in self.views.values() if v.get("external_id") == args.get("external_id")), None)
+        if view_id not in self.views:
+            raise SlackRefusal("not_found")
+        if args.get("hash") and args["hash"] != self.views[view_id]["hash"]:
+            raise SlackRefusal("hash_conflict")
+        return {"view": self._store_view(view, view_id)}
+
+    def m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = self._check_view(args["view"], kind="home")
+        if args["user_id"] not in self.users:
+            raise SlackRefusal("user_not_found")
+        stored = self._store_view(view)
+        self.home_views[args["user_id"]] = stored
+        return {"view": stored}
+
+
+def _texts(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["text"]] if isinstance(node.get("text"), str) else []
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                found += _texts(value)
+        return found
+    if isinstance(node, list):
+        return [t for item in node for t in _texts(item)]
+    return []
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeSlack
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _read(self) -> tuple[dict[str, Any], str | None]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        ctype = (self.headers.get("Content-Type") or "").lower()
+        args: dict[str, Any]
+        if "json" in ctype:
+            args = json.loads(raw) if raw.strip() else {}
+        else:
+            args = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        token = None
+        auth = self.headers.get("Authorization") or ""
+        if auth.startswith("Bearer "):
+            token = auth.removeprefix("Bearer ").strip()
+        token = token or args.pop("token", None)
+        args.pop("token", None)
+        return args, token
+
+    def _send(self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None) -> None:
+        data = (json.dumps(body) if isinstance(body, dict) else body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8" if isinstance(body, dict) else "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        args, token = self._read()
+        if self.path.startswith("/api/"):
+            method = self.path.removeprefix("/api/").split("?")[0]
+            status, body, headers = self.fake.handle_api(method, args, token)
+            self._send(status, body, headers)
+        elif self.path.startswith("/response/"):
+            status = self.fake.handle_response_url(self.path, args)
+            self._send(status, "ok" if status == 200 else "no_such_url")
+        else:
+            self._send(404, "not found")
+
+    do_GET = do_POST
