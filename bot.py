@@ -1,7 +1,8 @@
-"""Partnerbot's composition root: settings -> engine -> services -> App -> handlers -> server.
+"""Partnerbot's composition root: settings -> engine -> services -> App -> handlers -> ticker -> server.
 
 `python bot.py` runs Socket Mode when SLACK_APP_TOKEN is set, otherwise an HTTP server with
-POST /slack/events; both serve GET /healthz. SIGTERM and SIGINT stop it cleanly.
+POST /slack/events; both serve GET /healthz and run the scheduler (unless SCHEDULER_ENABLED=false).
+`python -m jobs.worker` runs the scheduler alone. SIGTERM and SIGINT stop either cleanly.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 import threading
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
@@ -24,11 +26,15 @@ from adapters.web import WebServer, make_wsgi_app
 from config.logging import configure_logging
 from config.settings import Settings, SettingsError, load_settings
 from handlers import register_all
+from jobs.executors import build_executors, build_planners
+from jobs.ticker import Ticker
 from models.db import make_engine, make_uow
 from models.lock import AlreadyRunning, ProcessLock
 from models.migrate import upgrade
+from services.checkins import CheckinService
 from services.container import Services
 from services.partnerships import PartnershipService
+from services.scheduling import Dispatcher, scheduler_status
 from services.status import health_report
 
 log = logging.getLogger("partnerbot")
@@ -43,14 +49,30 @@ class Partnerbot:
     settings: Settings
     services: Services
     app: App
+    ticker: Ticker
     lock: ProcessLock | None = None
     closers: list[Any] = field(default_factory=list)
+    ticking: bool = False
 
-    def wsgi(self) -> Any:
-        bolt = None if self.settings.socket_mode else self.app
-        return make_wsgi_app(bolt, lambda: health_report(self.services.engine))
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        def scheduler() -> dict[str, Any]:
+            status = scheduler_status(self.services.uow, self.services.clock)
+            return {**status, "running_here": self.ticking}
+
+        return health_report(self.services.engine, {"scheduler": scheduler})
+
+    def wsgi(self, *, serve_slack: bool = True) -> Any:
+        bolt = self.app if serve_slack and not self.settings.socket_mode else None
+        return make_wsgi_app(bolt, self.health)
+
+    def start_scheduler(self) -> None:
+        self.ticker.start()
+        self.ticking = True
 
     def close(self) -> None:
+        """Stop claiming scheduled work and let running posts finish, then stop serving."""
+        self.ticker.stop()
+        self.ticking = False
         for closer in reversed(self.closers):
             closer()
         self.closers.clear()
@@ -103,10 +125,24 @@ def build(
     clock = clock or SystemClock()
     uow = make_uow(engine)
     bot_user_id = str(identity.get("user_id") or "")
+    partnerships = PartnershipService(uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id)
     services = Services(
         settings=settings, engine=engine, uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id,
-        partnerships=PartnershipService(uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id),
+        partnerships=partnerships,
+        checkins=CheckinService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
+                                bot_user_id=bot_user_id),
     )
+    # Scheduled posts use a client that retries nothing itself: the dispatcher reschedules the occurrence
+    # (after Retry-After on a 429, so the worker thread moves on) and looks before posting again.
+    scheduled_slack = SlackGateway(
+        make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, retries=False)
+    )
+    dispatcher = Dispatcher(
+        uow=uow, slack=scheduled_slack, clock=clock, executors=build_executors(services),
+        lease=timedelta(seconds=settings.scheduler_lease_seconds), workers=settings.scheduler_workers,
+    )
+    ticker = Ticker(dispatcher, build_planners(services), tick_seconds=settings.scheduler_tick_seconds)
+    services.checkins.wake = ticker.nudge
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     app = App(
         client=client,
@@ -118,15 +154,21 @@ def build(
         listener_executor=listener_executor,
     )
     register_all(app, services)
-    return Partnerbot(settings=settings, services=services, app=app, lock=lock)
+    return Partnerbot(settings=settings, services=services, app=app, ticker=ticker, lock=lock)
 
 
-def run(bot: Partnerbot, stop: threading.Event) -> None:
-    """Serve until `stop` is set."""
+def run(bot: Partnerbot, stop: threading.Event, *, worker: bool = False) -> None:
+    """Serve until `stop` is set. A worker runs the scheduler and serves only /healthz."""
     settings = bot.settings
-    server = WebServer(bot.wsgi(), host=settings.host, port=settings.port, threads=settings.http_threads).start()
+    server = WebServer(bot.wsgi(serve_slack=not worker), host=settings.host, port=settings.port,
+                       threads=settings.http_threads).start()
     bot.closers.append(server.close)
-    if settings.socket_mode:
+    if settings.scheduler_enabled or worker:
+        bot.start_scheduler()
+    if worker:
+        log.info("Partnerbot worker %s is running; health check on %s/healthz", bot.ticker.dispatcher.worker_id,
+                 server.url)
+    elif settings.socket_mode:
         assert settings.slack_app_token is not None
         handler = SocketModeHandler(bot.app, app_token=settings.slack_app_token.get_secret_value())
         handler.connect()
@@ -138,9 +180,9 @@ def run(bot: Partnerbot, stop: threading.Event) -> None:
     log.info("Stopping…")
 
 
-def main() -> int:
+def main(*, worker: bool = False) -> int:
     try:
-        settings = load_settings()
+        settings = load_settings(worker=worker)
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -154,7 +196,7 @@ def main() -> int:
         print(f"Partnerbot cannot start: {exc}", file=sys.stderr)
         return 1
     try:
-        run(bot, stop)
+        run(bot, stop, worker=worker)
     except OSError as exc:
         print(f"Partnerbot cannot start: cannot listen on {settings.host}:{settings.port} ({exc.strerror}). "
               "Set PORT to a free port.", file=sys.stderr)

@@ -81,13 +81,19 @@ def retry_handlers(*, rate_limits: bool = True, max_retries: int = 2) -> list[Re
     return handlers
 
 
-def make_client(token: str, base_url: str, *, rate_limit_retries: bool = True, timeout: int = 15) -> WebClient:
-    """A WebClient pointed at `base_url` (SLACK_API_URL) with the retry handlers attached."""
+def make_client(
+    token: str, base_url: str, *, rate_limit_retries: bool = True, retries: bool = True, timeout: int = 15
+) -> WebClient:
+    """A WebClient pointed at `base_url` (SLACK_API_URL) with slack_sdk's retry handlers attached.
+
+    `retries=False` is for scheduled posts: their dispatcher retries by itself and first looks in the
+    channel for what an earlier attempt may have posted, whereas slack_sdk's handlers would send a
+    chat.postMessage again after a connection dropped once the post had reached Slack."""
     return WebClient(
         token=token,
         base_url=base_url,
         timeout=timeout,
-        retry_handlers=retry_handlers(rate_limits=rate_limit_retries),
+        retry_handlers=retry_handlers(rate_limits=rate_limit_retries) if retries else [],
     )
 
 

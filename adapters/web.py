@@ -51,7 +51,16 @@ class WebServer:
             wsgi, host=host, port=port, threads=threads, ident="partnerbot", channel_timeout=30,
             cleanup_interval=10, clear_untrusted_proxy_headers=True,
         )
-        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        self._closing = False
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self._server.run()
+        except (OSError, ValueError):
+            # close() from another thread pulls the sockets out from under waitress's select loop.
+            if not self._closing:
+                raise
 
     @property
     def port(self) -> int:
@@ -66,5 +75,9 @@ class WebServer:
         return self
 
     def close(self, timeout: float = 10.0) -> None:
+        self._closing = True
+        self._server.task_dispatcher.shutdown()  # finish the requests being served
         self._server.close()
+        for channel in list(self._server._map.values()):  # the loop's other sockets (waitress has no API)
+            channel.close()
         self._thread.join(timeout)

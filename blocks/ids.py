@@ -15,3 +15,16 @@ F_EMAILS = "partner_emails"
 F_GOALS = "goals"
 F_TIMEZONE = "timezone"
 F_PRIVATE = "is_private"
+
+# Check-ins.
+CHECKIN_ANSWER = "checkin_answer"  # the Answer button (value: the round's key)
+CHECKIN_ANSWER_VIEW = "checkin_answer"
+CHECKIN_SETUP_VIEW = "checkin_setup"
+CHECKIN_QUESTIONS_VIEW = "checkin_questions"
+F_DAYS = "weekdays"
+F_TIME = "local_time"
+F_QUESTIONS = "questions"
+F_WINDOW = "window"
+F_REMINDER = "reminder"
+F_PARTICIPANT_MODE = "participant_mode"
+F_PARTICIPANTS = "participants"

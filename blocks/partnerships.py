@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from blocks import ids
-from blocks.text import channel_link, escape, escape_within, mention, truncate
+from blocks.kit import Block, cap_blocks, chunked_sections, context, header, input_block, plain, section
+from blocks.text import channel_link, escape, mention
 from models.partnership import (
     GOALS_MAX,
     NAME_MAX,
@@ -21,8 +22,6 @@ from models.partnership import (
     Side,
 )
 
-Block = dict[str, Any]
-
 ROLE_LABELS = {
     Role.OWNER: "Owners",
     Role.SPONSOR: "Sponsors",
@@ -34,37 +33,6 @@ STATUS_LABELS = {
     PartnershipStatus.ACTIVE: ":large_green_circle: active",
     PartnershipStatus.CLOSED: ":white_circle: closed",
 }
-
-
-def plain(text: str) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text, "emoji": True}
-
-
-def section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}
-
-
-def context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, 3000)}]}
-
-
-def header(text: str) -> Block:
-    """A header; its text may hold user text, so it is escaped like mrkdwn (defence in depth: plain text
-    does not notify, but nothing shaped like a mention should reach Slack from user input)."""
-    return {"type": "header", "text": plain(escape_within(text, 150))}
-
-
-def _input(block_id: str, label: str, element: dict[str, Any], *, optional: bool = False, hint: str = "") -> Block:
-    block: Block = {
-        "type": "input",
-        "block_id": block_id,
-        "label": plain(label),
-        "element": {**element, "action_id": block_id},
-        "optional": optional,
-    }
-    if hint:
-        block["hint"] = plain(hint)
-    return block
 
 
 def new_partnership_modal(
@@ -82,22 +50,22 @@ def new_partnership_modal(
         "close": plain("Cancel"),
         "private_metadata": json.dumps({"response_url": response_url}) if response_url else "",
         "blocks": [
-            _input(ids.F_NAME, "Partnership name", name_input, hint="The channel will be #partner-<name>."),
-            _input(ids.F_PARTNER_ORG, "Partner organization",
+            input_block(ids.F_NAME, "Partnership name", name_input, hint="The channel will be #partner-<name>."),
+            input_block(ids.F_PARTNER_ORG, "Partner organization",
                    {"type": "plain_text_input", "max_length": PARTNER_ORG_MAX}, optional=True),
-            _input(ids.F_OWNERS, "Owners", {"type": "multi_users_select", "initial_users": [creator]},
+            input_block(ids.F_OWNERS, "Owners", {"type": "multi_users_select", "initial_users": [creator]},
                    hint="Owners manage the partnership and receive its alerts."),
-            _input(ids.F_MEMBERS, "Our members", {"type": "multi_users_select"}, optional=True),
-            _input(ids.F_EMAILS, "Partner contacts' emails",
+            input_block(ids.F_MEMBERS, "Our members", {"type": "multi_users_select"}, optional=True),
+            input_block(ids.F_EMAILS, "Partner contacts' emails",
                    {"type": "plain_text_input", "multiline": True,
                     "placeholder": plain("ana@partner.com, li@partner.com")},
                    optional=True, hint="Each gets a Slack Connect invitation to the channel."),
-            _input(ids.F_GOALS, "Goals",
+            input_block(ids.F_GOALS, "Goals",
                    {"type": "plain_text_input", "multiline": True, "max_length": GOALS_MAX}, optional=True),
-            _input(ids.F_TIMEZONE, "Time zone",
+            input_block(ids.F_TIMEZONE, "Time zone",
                    {"type": "plain_text_input", "initial_value": default_timezone},
                    hint="An IANA name such as Europe/Berlin; check-ins run in this zone."),
-            _input(ids.F_PRIVATE, "Channel",
+            input_block(ids.F_PRIVATE, "Channel",
                    {"type": "checkboxes",
                     "options": [{"text": plain("Private channel"), "value": "private"}]},
                    optional=True),
@@ -175,18 +143,8 @@ def partnership_lines(items: Sequence[tuple[Partnership, Role]]) -> list[str]:
 def list_blocks(items: Sequence[tuple[Partnership, Role]]) -> list[Block]:
     if not items:
         return [section("You are not in any partnership yet. Start one with `/partner new <name>`.")]
-    lines = partnership_lines(items)
-    blocks = [section("*Your partnerships*")]
-    # 3000 characters per section: chunk the list.
-    chunk: list[str] = []
-    for line in lines:
-        if sum(len(x) + 1 for x in chunk) + len(line) > 2900:
-            blocks.append(section("\n".join(chunk)))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        blocks.append(section("\n".join(chunk)))
-    return blocks[:50]
+    blocks = chunked_sections("*Your partnerships*", partnership_lines(items))
+    return cap_blocks(blocks, note="…and more.")
 
 
 def close_confirm_blocks(p: Partnership, reason: str) -> list[Block]:

@@ -38,4 +38,16 @@ def configure_logging(level: str = "INFO") -> None:
     root.addHandler(handler)
     # slack_sdk logs request bodies at DEBUG; keep it at INFO so message text and tokens stay out.
     logging.getLogger("slack_sdk").setLevel(max(logging.INFO, root.level))
-    logging.getLogger("slack_bolt").setLevel(max(logging.INFO, root.level))
+    bolt = logging.getLogger("slack_bolt")
+    bolt.setLevel(max(logging.INFO, root.level))
+    bolt.addFilter(_DropBoltTokenNotice())
+    # APScheduler logs every tick of the ticker at INFO; only its warnings matter here.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
+
+
+class _DropBoltTokenNotice(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN from the environment "will be unused" because bot.py hands it a
+    ready WebClient (made from that very token): true and harmless, so it is not shown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "will be unused" not in record.getMessage()

@@ -36,6 +36,12 @@ _HINTS: dict[str, str] = {
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
     "DEFAULT_TIMEZONE": "an IANA time zone name such as Europe/Berlin or America/New_York",
     "HTTP_THREADS": "the number of threads serving HTTP requests (1-64)",
+    "SCHEDULER_ENABLED": "true or false (false: this process serves Slack only; run `python -m jobs.worker` "
+    "for scheduled work)",
+    "SCHEDULER_WORKERS": "how many scheduled posts run at once in this process (1-64)",
+    "SCHEDULER_TICK_SECONDS": "how often the scheduler looks for due work, in seconds (0.1-60)",
+    "SCHEDULER_LEASE_SECONDS": "how long a process holds a claimed post before another may take it over, in "
+    "seconds (5-3600)",
 }
 
 
@@ -71,6 +77,10 @@ class Settings(BaseSettings):
     log_level: LogLevel = LogLevel.INFO
     default_timezone: str = "UTC"
     http_threads: int = Field(default=8, ge=1, le=64)
+    scheduler_enabled: bool = True
+    scheduler_workers: int = Field(default=8, ge=1, le=64)
+    scheduler_tick_seconds: float = Field(default=2.0, ge=0.1, le=60)
+    scheduler_lease_seconds: int = Field(default=120, ge=5, le=3600)
 
     @field_validator("slack_signing_secret", "slack_app_token", mode="before")
     @classmethod
@@ -188,15 +198,16 @@ def _mode_problem(overrides: dict[str, Any]) -> str | None:
     return None
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Read the settings; raise SettingsError with one line per problem."""
+def load_settings(*, worker: bool = False, **overrides: Any) -> Settings:
+    """Read the settings; raise SettingsError with one line per problem. A scheduler-only worker
+    (`worker=True`) serves no Slack requests, so it needs neither a signing secret nor an app token."""
     problems: list[str] = []
     settings: Settings | None = None
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
         problems = [_describe(err) for err in exc.errors(include_input=False, include_url=False)]
-    mode = _mode_problem(overrides)
+    mode = None if worker else _mode_problem(overrides)
     if mode:
         problems.append(mode)
     if problems or settings is None:

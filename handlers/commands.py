@@ -9,7 +9,7 @@ from typing import Any
 
 from slack_bolt import App
 
-from blocks.partnerships import context, section
+from blocks.kit import chunked_sections, context, section
 from handlers.common import Reply, guarded
 from services.container import Services
 
@@ -35,11 +35,16 @@ Handler = Callable[[CommandCall], None]
 
 
 @dataclass(frozen=True)
-class Subcommand:
-    name: str
+class Usage:
     usage: str
     summary: str
     example: str
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    forms: tuple[Usage, ...]  # the first is the main form; the others are listed in the help too
     handler: Handler
 
 
@@ -49,9 +54,11 @@ class CommandRouter:
     def __init__(self) -> None:
         self._subs: dict[str, Subcommand] = {}
 
-    def add(self, name: str, *, usage: str, summary: str, example: str) -> Callable[[Handler], Handler]:
+    def add(
+        self, name: str, *, usage: str, summary: str, example: str, more: tuple[Usage, ...] = ()
+    ) -> Callable[[Handler], Handler]:
         def decorator(fn: Handler) -> Handler:
-            self._subs[name] = Subcommand(name, usage, summary, example, fn)
+            self._subs[name] = Subcommand(name, (Usage(usage, summary, example), *more), fn)
             return fn
 
         return decorator
@@ -61,10 +68,12 @@ class CommandRouter:
         return list(self._subs.values())
 
     def help_blocks(self, note: str | None = None) -> list[dict[str, Any]]:
-        lines = [f"`{COMMAND} {s.usage}`: {s.summary}\n      e.g. `{s.example}`" for s in self._subs.values()]
+        lines = [f"`{COMMAND} {f.usage}`: {f.summary}\n      e.g. `{f.example}`"
+                 for s in self._subs.values() for f in s.forms]
         blocks = [section(note)] if note else []
-        blocks.append(section("*Partnerbot commands*\n" + "\n".join(lines)))
-        blocks.append(context("Commands about one partnership run in its channel."))
+        blocks += chunked_sections("*Partnerbot commands*", lines)
+        blocks.append(context("Commands about one partnership run in its channel. Replies like this one are "
+                              "shown only to you."))
         return blocks
 
     def dispatch(self, services: Services, body: dict[str, Any], ack: Callable[..., Any]) -> None:

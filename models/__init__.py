@@ -1,6 +1,7 @@
 """SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
 
 from models.base import utcnow
+from models.checkin import Away, CheckinAnswer, CheckinRound, CheckinSchedule, ParticipantMode, RoundStatus
 from models.partnership import (
     AuditEvent,
     InvitationStatus,
@@ -11,15 +12,25 @@ from models.partnership import (
     Role,
     Side,
 )
+from models.scheduling import Occurrence, OccurrenceState, SchedulerBeat
 
 __all__ = [
     "AuditEvent",
+    "Away",
+    "CheckinAnswer",
+    "CheckinRound",
+    "CheckinSchedule",
     "InvitationStatus",
     "Member",
+    "Occurrence",
+    "OccurrenceState",
+    "ParticipantMode",
     "PartnerInvitation",
     "Partnership",
     "PartnershipStatus",
     "Role",
+    "RoundStatus",
+    "SchedulerBeat",
     "Side",
     "utcnow",
 ]

@@ -10,6 +10,7 @@ from adapters.clock import Clock
 from adapters.slack import SlackGateway
 from config.settings import Settings
 from models.db import UnitOfWork
+from services.checkins import CheckinService
 from services.partnerships import PartnershipService
 
 
@@ -21,4 +22,5 @@ class Services:
     slack: SlackGateway
     clock: Clock
     partnerships: PartnershipService
+    checkins: CheckinService
     bot_user_id: str

@@ -1,4 +1,4 @@
-"""Typed, validated inputs of the partnership use cases (parsed from commands and modals)."""
+"""Typed, validated inputs of the use cases (parsed from commands and modals)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,20 @@ import re
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from models.checkin import (
+    DEFAULT_QUESTIONS,
+    DEFAULT_WINDOW_MINUTES,
+    QUESTION_MAX,
+    QUESTIONS_MAX,
+    WINDOW_MAX_MINUTES,
+    WINDOW_MIN_MINUTES,
+    ParticipantMode,
+)
 from models.partnership import EMAIL_MAX, GOALS_MAX, NAME_MAX, PARTNER_ORG_MAX, REASON_MAX, Role
 from services.errors import Invalid
+from services.recurrence import parse_local_time, parse_weekdays
 
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -114,6 +124,88 @@ def parse_role(raw: str | None) -> Role | None:
     except ValueError:
         choices = ", ".join(r.value for r in Role)
         raise Invalid(f"'{raw[:40]}' is not a role. Use one of: {choices}.") from None
+
+
+class ScheduleInput(BaseModel):
+    """A check-in schedule: weekdays and a local time in a zone, the questions, the response window,
+    when to remind, and who takes part."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    weekdays: tuple[str, ...]
+    local_time: str
+    timezone: str
+    questions: list[str] = Field(default_factory=lambda: list(DEFAULT_QUESTIONS))
+    window_minutes: int = DEFAULT_WINDOW_MINUTES
+    remind_before_close_minutes: int | None = None  # None: halfway; 0: no reminder
+    participant_mode: ParticipantMode = ParticipantMode.ALL
+    participants: list[str] = Field(default_factory=list)
+
+    @field_validator("weekdays", mode="before")
+    @classmethod
+    def _days(cls, value: object) -> tuple[str, ...]:
+        text = ",".join(value) if isinstance(value, (list, tuple)) else str(value or "")
+        if not text.strip():
+            raise ValueError("Pick at least one weekday")
+        return parse_weekdays(text)
+
+    @field_validator("local_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        return parse_local_time(value).strftime("%H:%M")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("questions")
+    @classmethod
+    def _questions(cls, value: list[str]) -> list[str]:
+        return check_questions(value)
+
+    @field_validator("window_minutes")
+    @classmethod
+    def _window(cls, value: int) -> int:
+        if not WINDOW_MIN_MINUTES <= value <= WINDOW_MAX_MINUTES:
+            raise ValueError(
+                f"The response window must be between {WINDOW_MIN_MINUTES} minutes and "
+                f"{WINDOW_MAX_MINUTES // 60} hours"
+            )
+        return value
+
+    @field_validator("remind_before_close_minutes")
+    @classmethod
+    def _remind(cls, value: int | None, info: ValidationInfo) -> int | None:
+        window = info.data.get("window_minutes")
+        if value is not None and window is not None and not 0 <= value < window:
+            raise ValueError("The reminder must come before the response window closes")
+        return value
+
+    @field_validator("participants")
+    @classmethod
+    def _people(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        people = list(dict.fromkeys(v for v in value if _USER_ID.match(v)))
+        if info.data.get("participant_mode") == ParticipantMode.CHOSEN and not people:
+            raise ValueError("Choose at least one participant, or let all members take part")
+        return people
+
+
+def check_questions(value: list[str]) -> list[str]:
+    questions = [q.strip() for q in value if q and q.strip()]
+    if not questions:
+        raise ValueError("Give at least one question")
+    if len(questions) > QUESTIONS_MAX:
+        raise ValueError(f"There are {len(questions)} questions; the limit is {QUESTIONS_MAX}")
+    for q in questions:
+        _limit(f"The question '{q[:30]}…'", q, QUESTION_MAX)
+    return questions
+
+
+def split_questions(raw: str | None) -> list[str]:
+    """One question per line; empty lines and list markers are dropped."""
+    lines = [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line) for line in (raw or "").splitlines()]
+    return [line.strip() for line in lines if line.strip()]
 
 
 def validate(model: type[T], **data: object) -> T:

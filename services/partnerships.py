@@ -56,6 +56,8 @@ _ADVICE = {
     "connection_limit_exceeded": "Slack's limit of Slack Connect connections is reached.",
     "ratelimited": "Slack is busy; try again in a minute.",
     "connection_error": "Slack could not be reached; try again in a minute.",
+    "expired_trigger_id": "Slack gives an app only 3 seconds to open a form, and that passed: please try again.",
+    "exchanged_trigger_id": "That click was already used to open a form: please click again.",
 }
 
 
@@ -199,7 +201,7 @@ class PartnershipService:
                 s.add(Member(partnership_id=row.id, user_id=uid, role=Role.OWNER, side=Side.OURS, added_by=actor))
             for uid in members:
                 s.add(Member(partnership_id=row.id, user_id=uid, role=Role.MEMBER, side=Side.OURS, added_by=actor))
-            self._audit(s, row, actor, "created", channel=channel["id"], owners=owners, members=members,
+            self.audit(s, row, actor, "created", channel=channel["id"], owners=owners, members=members,
                         partner_emails=req.partner_emails)
             p = row
         warnings: list[str] = []
@@ -333,7 +335,7 @@ class PartnershipService:
             inv.invited_by = actor
             inv.updated_at = self.clock.now()
             s.add(inv)
-            self._audit(s, p, actor, "partner_invited", email=email, status=status.value, error=error)
+            self.audit(s, p, actor, "partner_invited", email=email, status=status.value, error=error)
         if error:
             return (
                 f"Slack Connect invitation to {escape(email)} was refused (`{error}`). {advice(error)} "
@@ -342,7 +344,7 @@ class PartnershipService:
         return None
 
     def invite_partner(self, *, channel_id: str, actor: str, email: str) -> Outcome:
-        detail = self._require_owner(channel_id, actor, "invite partner contacts")
+        detail = self.require_owner(channel_id, actor, "invite partner contacts")
         try:
             address = check_email(email)
         except ValueError as exc:
@@ -355,7 +357,7 @@ class PartnershipService:
 
     # -- people --------------------------------------------------------------------------------
     def add_member(self, *, channel_id: str, actor: str, user_id: str, role: Role | None) -> Outcome:
-        detail = self._require_owner(channel_id, actor, "add people")
+        detail = self.require_owner(channel_id, actor, "add people")
         p = detail.partnership
         try:
             user = self.slack.user_info(user_id)
@@ -383,7 +385,7 @@ class PartnershipService:
                 changed = "new"
                 s.add(Member(partnership_id=p.id, user_id=user_id, role=role, side=side, added_by=actor))
             if changed is not None:
-                self._audit(s, p, actor, "member_added" if changed == "new" else "role_changed",
+                self.audit(s, p, actor, "member_added" if changed == "new" else "role_changed",
                             user=user_id, role=role.value, side=side.value)
         label = role.value.replace("_", " ")
         if changed is None:
@@ -397,7 +399,7 @@ class PartnershipService:
         return Outcome(message, warnings, partnership=p)
 
     def remove_member(self, *, channel_id: str, actor: str, user_id: str) -> Outcome:
-        detail = self._require_owner(channel_id, actor, "remove people")
+        detail = self.require_owner(channel_id, actor, "remove people")
         p = detail.partnership
         with self.uow() as s:
             member = s.exec(select(Member).where(Member.partnership_id == p.id, Member.user_id == user_id)).first()
@@ -406,7 +408,7 @@ class PartnershipService:
             if member.role == Role.OWNER and self._owner_count(s, p) == 1:
                 raise Invalid(f"{mention(user_id)} is the only owner. Add another owner before removing them.")
             s.delete(member)
-            self._audit(s, p, actor, "member_removed", user=user_id, role=member.role.value)
+            self.audit(s, p, actor, "member_removed", user=user_id, role=member.role.value)
         warnings = []
         if user_id != self.bot_user_id:
             try:
@@ -419,7 +421,7 @@ class PartnershipService:
     # -- close ---------------------------------------------------------------------------------
     def prepare_close(self, *, channel_id: str, actor: str, reason: str) -> tuple[Partnership, str]:
         """Check that `actor` may close the partnership of this channel; returns what to confirm."""
-        detail = self._require_owner(channel_id, actor, "close it")
+        detail = self.require_owner(channel_id, actor, "close it")
         req = validate(CloseRequest, reason=reason)
         return detail.partnership, req.reason
 
@@ -437,7 +439,7 @@ class PartnershipService:
             p.open_name_key = None
             p.closed_by, p.closed_at, p.close_reason = actor, self.clock.now(), req.reason or None
             s.add(p)
-            self._audit(s, p, actor, "closed", reason=req.reason)
+            self.audit(s, p, actor, "closed", reason=req.reason)
             members = list(s.exec(select(Member).where(Member.partnership_id == p.id)).all())
         warnings = []
         if p.channel_id:
@@ -467,14 +469,36 @@ class PartnershipService:
         )
         return PartnershipDetail(p, members, invitations)
 
-    def _require_owner(self, channel_id: str, actor: str, what: str) -> PartnershipDetail:
-        detail = self.require_in_channel(channel_id)
+    def require_owner(self, channel_id: str, actor: str, what: str) -> PartnershipDetail:
+        """The open partnership of this channel, when `actor` is one of its owners."""
+        return self._check_owner(self.require_in_channel(channel_id), actor, what)
+
+    def require_owner_by_id(self, partnership_id: int, actor: str, what: str) -> PartnershipDetail:
+        detail = self.get(partnership_id)
+        if detail is None:
+            raise NotFound("That partnership no longer exists.")
+        return self._check_owner(detail, actor, what)
+
+    def _check_owner(self, detail: PartnershipDetail, actor: str, what: str) -> PartnershipDetail:
         p = detail.partnership
         if p.status == PartnershipStatus.CLOSED:
             raise Invalid(f"*{escape(p.name)}* is closed; nothing can be changed.")
         if detail.role_of(actor) != Role.OWNER:
             owners = [m.user_id for m in detail.members if m.role == Role.OWNER]
             raise Forbidden(_owners_only(p, owners, what))
+        return detail
+
+    def require_member(self, channel_id: str, actor: str, what: str) -> PartnershipDetail:
+        """The open partnership of this channel, when `actor` belongs to it (any role, either side)."""
+        detail = self.require_in_channel(channel_id)
+        p = detail.partnership
+        if p.status == PartnershipStatus.CLOSED:
+            raise Invalid(f"*{escape(p.name)}* is closed.")
+        if detail.role_of(actor) is None:
+            raise Forbidden(
+                f"Only people in the *{escape(p.name)}* partnership can {what}. Ask one of its owners to add you "
+                "with `/partner add @you`."
+            )
         return detail
 
     def _role(self, s: Session, p: Partnership, user_id: str) -> Role | None:
@@ -488,7 +512,7 @@ class PartnershipService:
     def _owner_count(self, s: Session, p: Partnership) -> int:
         return len(s.exec(select(Member.id).where(Member.partnership_id == p.id, Member.role == Role.OWNER)).all())
 
-    def _audit(self, s: Session, p: Partnership, actor: str, action: str, **detail: Any) -> None:
+    def audit(self, s: Session, p: Partnership, actor: str, action: str, **detail: Any) -> None:
         assert p.id is not None
         s.add(AuditEvent(partnership_id=p.id, actor_id=actor, action=action, detail=detail, at=self.clock.now()))
 

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from adapters.clock import Clock
 from adapters.web import WebServer
 from bot import Partnerbot, build
 from tests.conftest import make_settings
 from tests.fakes import FakeSlack, SlackSender
 from tests.support.executor import TrackingExecutor
+from tests.support.stack import run_scheduler
 
 TEAM = "T0OURS"
 PARTNER_TEAM = "T0PARTNER"
@@ -75,6 +77,9 @@ class Harness:
     def dm_text(self, user: str) -> str:
         return "\n".join(flatten(m) for m in self.fake.dm_messages(user))
 
+    def tick(self) -> int:
+        return run_scheduler(self.bot)
+
 
 @pytest.fixture
 def fake() -> Iterator[FakeSlack]:
@@ -89,14 +94,14 @@ def fake() -> Iterator[FakeSlack]:
     fake.stop()
 
 
-def start_harness(fake: FakeSlack, tmp_path: Any, **settings: Any) -> Harness:
+def start_harness(fake: FakeSlack, tmp_path: Any, *, clock: Clock | None = None, **settings: Any) -> Harness:
     values: dict[str, Any] = dict(
         slack_signing_secret=SECRET, slack_api_url=fake.base_url,
         database_url=f"sqlite:///{tmp_path / 'partnerbot.db'}", default_timezone="Europe/Berlin",
     )
     values.update(settings)
     executor = TrackingExecutor()
-    bot = build(make_settings(**values), listener_executor=executor)
+    bot = build(make_settings(**values), listener_executor=executor, clock=clock)
     server = WebServer(bot.wsgi(), host="127.0.0.1", port=0, threads=4).start()
     general = fake.add_channel("general", members=[ALICE, BOB, CAROL, DAN])
     sender = SlackSender(app_url=f"{server.url}/slack/events", signing_secret=SECRET, fake=fake, team_id=TEAM)

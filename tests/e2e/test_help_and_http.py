@@ -9,7 +9,9 @@ from urllib.parse import urlencode
 
 from tests.e2e.conftest import Harness
 
-SUBCOMMANDS = ["help", "new", "info", "list", "add", "remove", "invite", "close"]
+SUBCOMMANDS = ["help", "new", "info", "list", "add", "remove", "invite", "close", "checkin", "checkin setup",
+               "checkin schedule", "checkin now", "checkin pause", "checkin skip", "checkin questions",
+               "checkin history", "away", "back"]
 
 
 def test_help_lists_every_subcommand_with_an_example(h: Harness) -> None:
@@ -17,6 +19,7 @@ def test_help_lists_every_subcommand_with_an_example(h: Harness) -> None:
     assert said.status == 200
     for sub in SUBCOMMANDS:
         assert f"`/partner {sub}" in said.text, sub
+        assert f"e.g. `/partner {sub}" in said.text, sub
     assert said.text.count("e.g. `/partner") == len(SUBCOMMANDS)
 
 

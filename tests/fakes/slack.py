@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl
 # means "one of these".
 REQUIRED: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "auth.test": (),
+    "apps.connections.open": (),
     "users.info": ("user",),
     "conversations.create": ("name",),
     "conversations.invite": ("channel", "users"),
@@ -117,8 +118,11 @@ class FakeSlack:
         bot_id: str = "BBOT",
         clock: Callable[[], float] = time.time,
         latency_ms: float = 0.0,
+        app_token: str | None = None,
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = app_token  # the xapp- token apps.connections.open takes (Socket Mode)
+        self.socket_mode_url: str | None = None  # what apps.connections.open returns, e.g. FakeSocketMode.url
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -135,8 +139,12 @@ class FakeSlack:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.shared_invite_errors: dict[str, str] = {}
         self.paid = True
+        self.trigger_ttl = TRIGGER_TTL
         self.rate: RateLimit | None = None
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
+        # Called with (method, args, response body) after a call succeeded and its effect is stored, before
+        # the answer is sent: tests use it to hold or drop an answer (a crash right after a post).
+        self.after_success: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None
         self._triggers: dict[str, tuple[str, float]] = {}  # trigger_id -> (user, issued at, monotonic)
         self._used_triggers: set[str] = set()
         self._ids = itertools.count(1)
@@ -274,7 +282,7 @@ class FakeSlack:
         with self.lock:
             self.calls.append((method, args))
             try:
-                if token != self.bot_token:
+                if not token or token != (self.app_token if method == "apps.connections.open" else self.bot_token):
                     raise SlackRefusal("invalid_auth" if token else "not_authed")
                 fault = self._next_fault(method)
                 if fault is not None:
@@ -284,10 +292,14 @@ class FakeSlack:
                     raise SlackRefusal("unknown_method")
                 self._check_required(method, args)
                 result = handler(args)
-                return 200, {"ok": True, **result}, {}
+                outcome: tuple[int, dict[str, Any], dict[str, str]] = (200, {"ok": True, **result}, {})
             except SlackRefusal as refusal:
                 body = {"ok": False, "error": refusal.error, **refusal.extra}
                 return refusal.status, body, refusal.headers
+        hook = self.after_success
+        if hook is not None:  # outside the lock: a hook may block this one request (e.g. to hold its answer)
+            hook(method, args, outcome[1])
+        return outcome
 
     def handle_response_url(self, path: str, payload: dict[str, Any]) -> int:
         with self.lock:
@@ -400,6 +412,11 @@ class FakeSlack:
     def m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"url": "https://fake.slack.test/", "team": "Our team", "user": "partnerbot", "team_id": self.team_id,
                 "user_id": self.bot_user_id, "bot_id": self.bot_id, "is_enterprise_install": False}
+
+    def m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not self.socket_mode_url:
+            raise SlackRefusal("internal_error")  # no FakeSocketMode was attached to this fake
+        return {"url": self.socket_mode_url}
 
     def m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(args["user"])
@@ -635,7 +652,7 @@ class FakeSlack:
         if issued is None:
             raise SlackRefusal("invalid_trigger_id")
         user, at = issued
-        if time.monotonic() - at > TRIGGER_TTL:
+        if time.monotonic() - at > self.trigger_ttl:
             raise SlackRefusal("expired_trigger_id")
         self._used_triggers.add(trigger_id)
         return user
@@ -752,7 +769,11 @@ class _Handler(BaseHTTPRequestHandler):
         args, token = self._read()
         if self.path.startswith("/api/"):
             method = self.path.removeprefix("/api/").split("?")[0]
-            status, body, headers = self.fake.handle_api(method, args, token)
+            try:
+                status, body, headers = self.fake.handle_api(method, args, token)
+            except ConnectionError:  # a hook dropped the answer: close without one, like a broken connection
+                self.close_connection = True
+                return
             self._send(status, body, headers)
         elif self.path.startswith("/response/"):
             status = self.fake.handle_response_url(self.path, args)

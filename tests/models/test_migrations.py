@@ -9,7 +9,8 @@ from sqlalchemy import inspect
 from models.db import make_engine
 from models.migrate import alembic_config, upgrade
 
-TABLES = {"partnership", "member", "partnerinvitation", "auditevent"}
+TABLES = {"partnership", "member", "partnerinvitation", "auditevent", "occurrence", "schedulerbeat",
+          "checkinschedule", "checkinround", "checkinanswer", "away"}
 
 
 def _upgrade_then_check(url: str) -> None:

@@ -1,0 +1,158 @@
+"""Check-ins: a partnership's schedule, its rounds, the answers, and people marked away."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.base import enum_column, utcnow
+
+DEFAULT_QUESTIONS = [
+    "What moved since the last check-in?",
+    "What is next?",
+    "Any blockers?",
+    "What do we need from the partner?",
+]
+# Answers to questions that mention these words are listed in the summary with their authors.
+FLAG_WORDS = ("block", "need")
+QUESTION_MAX = 150
+QUESTIONS_MAX = 6
+ANSWER_MAX = 2000
+DEFAULT_WINDOW_MINUTES = 240
+WINDOW_MIN_MINUTES = 15
+WINDOW_MAX_MINUTES = 24 * 60
+
+
+class ParticipantMode(StrEnum):
+    ALL = "all"  # every member of the partnership, both sides
+    CHOSEN = "chosen"
+
+
+class RoundStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class CheckinSchedule(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    partnership_id: int = Field(foreign_key="partnership.id", unique=True, ondelete="CASCADE")
+    weekdays: str = Field(max_length=40)  # "mon,wed,fri"
+    local_time: str = Field(max_length=5)  # "09:30"
+    timezone: str = Field(max_length=64)
+    questions: list[str] = Field(default_factory=lambda: list(DEFAULT_QUESTIONS), sa_type=sa.JSON)
+    window_minutes: int = DEFAULT_WINDOW_MINUTES
+    participant_mode: ParticipantMode = Field(default=ParticipantMode.ALL, sa_type=enum_column(ParticipantMode))
+    participants: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    # When participants who have not answered get their one reminder: this many minutes before the
+    # window closes; None means halfway through the window, 0 means no reminder.
+    remind_before_close_minutes: int | None = None
+    paused: bool = False
+    # Bumped on every change; planned occurrences carry it, so a stale plan can never win.
+    version: int = 1
+    # Slots due before this instant are never planned (set on every change, so a new or changed
+    # schedule does not post a "missed" prompt for earlier today).
+    effective_from: datetime = Field(default_factory=utcnow)
+    updated_by: str = Field(max_length=32)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CheckinRound(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)  # the prompt occurrence's key
+    partnership_id: int = Field(foreign_key="partnership.id", index=True, ondelete="CASCADE")
+    local_date: date
+    timezone: str = Field(max_length=64)
+    scheduled_for: datetime
+    opened_at: datetime
+    closes_at: datetime
+    delayed: bool = False
+    manual: bool = False  # run with `/partner checkin now`
+    started_by: str | None = Field(default=None, max_length=32)
+    questions: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    participants: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    away: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    channel_id: str = Field(max_length=32)
+    prompt_ts: str | None = Field(default=None, max_length=32)
+    status: RoundStatus = Field(default=RoundStatus.OPEN, sa_type=enum_column(RoundStatus))
+    closed_at: datetime | None = None
+
+
+class CheckinAnswer(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("round_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="checkinround.id", index=True, ondelete="CASCADE")
+    user_id: str = Field(max_length=32)
+    answers: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    revision: int = 1  # bumped on every edit
+    reply_ts: str | None = Field(default=None, max_length=32)
+    # Set while one request posts the thread reply, so a double submit cannot post it twice.
+    reply_claimed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Away(SQLModel, table=True):
+    """A person marked away until a date (inclusive), across all partnerships."""
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    until: date
+    set_at: datetime = Field(default_factory=utcnow)
+
+
+def is_flagged(question: str) -> bool:
+    """Blocker and need-from-partner questions: their answers are listed in the summary."""
+    return any(word in question.lower() for word in FLAG_WORDS)
+
+
+# Answers that say "nothing to report": not listed among blockers and needs.
+_NOTHING = {"", "-", "--", "none", "no", "nope", "n/a", "na", "nothing", "no blockers", "none.", "no.", "nothing."}
+
+
+@dataclass(frozen=True)
+class Flagged:
+    user_id: str
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Who answered a round, who is missing, who was away, and the blockers and needs they wrote."""
+
+    participants: list[str]
+    answered: list[str]  # participants who answered
+    extra: list[str]  # people who answered without being on the participant list
+    away: list[str]  # participants away who did not answer
+    missing: list[str]
+    flagged: list[Flagged]
+
+    @property
+    def expected(self) -> int:
+        return len(self.participants) - len(self.away)
+
+    @property
+    def rate(self) -> float | None:
+        """Answered / expected (participants who were not away); None when nobody was expected."""
+        return len(self.answered) / self.expected if self.expected else None
+
+
+def tally(round_: CheckinRound, answers: list[CheckinAnswer], away_now: set[str]) -> Tally:
+    """Count a round. Away means away when it opened, or marked away since and not answered."""
+    by_user = {a.user_id: a for a in answers if any(x.strip() for x in a.answers)}
+    participants = list(dict.fromkeys(round_.participants))
+    away_set = set(round_.away) | away_now
+    answered = [u for u in participants if u in by_user]
+    away = [u for u in participants if u not in by_user and u in away_set]
+    missing = [u for u in participants if u not in by_user and u not in away_set]
+    extra = [u for u in by_user if u not in participants]
+    flagged = []
+    for user in answered + extra:
+        for question, answer in zip(round_.questions, by_user[user].answers, strict=False):
+            if is_flagged(question) and answer.strip().lower() not in _NOTHING:
+                flagged.append(Flagged(user, question, answer.strip()))
+    return Tally(participants, answered, extra, away, missing, flagged)

@@ -1,0 +1,619 @@
+"""Check-ins: scheduled async stand-ups in a partnership's channel, in the partnership's time zone.
+
+A schedule (weekdays, a local time, an IANA zone) is planned into `checkin_prompt` occurrences keyed by
+local date (`checkin:<partnership>:<YYYY-MM-DD>`), so a DST change can never post twice in one day.
+Posting a prompt opens a round and plans, in the same fenced transaction, one reminder per participant
+and the close. People answer through a modal; their answers go into the prompt's thread, and an edit
+updates that reply. At the close the prompt is updated in place with the summary.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from adapters.clock import Clock
+from adapters.slack import SlackError, SlackGateway
+from blocks import checkins as cblocks
+from blocks.text import escape, local_time, mention
+from models.checkin import (
+    ANSWER_MAX,
+    DEFAULT_QUESTIONS,
+    DEFAULT_WINDOW_MINUTES,
+    Away,
+    CheckinAnswer,
+    CheckinRound,
+    CheckinSchedule,
+    ParticipantMode,
+    RoundStatus,
+    Tally,
+    tally,
+)
+from models.db import UnitOfWork
+from models.partnership import Member, Partnership, PartnershipStatus, Role
+from models.scheduling import Occurrence, OccurrenceState
+from services.errors import Forbidden, Invalid, NotFound
+from services.inputs import ScheduleInput, check_questions, validate
+from services.partnerships import Outcome, PartnershipService, advice
+from services.recurrence import end_of_local_day, local_date, parse_local_time, slots
+from services.scheduling import (
+    CHECKIN_CLOSE,
+    CHECKIN_PROMPT,
+    CHECKIN_REMIND,
+    NOTICE,
+    POLICIES,
+    Completion,
+    RunContext,
+    insert_new,
+    mark_obsolete,
+    skip_by_key,
+    upsert_planned,
+)
+
+log = logging.getLogger(__name__)
+
+PLAN_HORIZON = timedelta(hours=36)
+DELAY_NOTE_AFTER = timedelta(minutes=5)  # a prompt posted later than this says it is delayed
+MANUAL_GRACE = timedelta(hours=1)  # a `/partner checkin now` that cannot run within this is dropped
+REPLY_CLAIM_STALE = timedelta(minutes=1)
+HISTORY_ROUNDS = 10
+AWAY_MAX_DAYS = 366
+UPSERT_BATCH = 500
+
+Row = dict[str, Any]  # an occurrence to plan
+
+WHAT_FAILED = {
+    CHECKIN_PROMPT: "post the check-in prompt",
+    CHECKIN_REMIND: "send a check-in reminder",
+    CHECKIN_CLOSE: "post the check-in summary",
+}
+
+
+def prompt_key(partnership_id: int, day: date) -> str:
+    return f"checkin:{partnership_id}:{day.isoformat()}"
+
+
+def manual_key(partnership_id: int, request_key: str) -> str:
+    return f"checkin:{partnership_id}:now:{request_key[:120]}"
+
+
+@dataclass
+class Overview:
+    partnership: Partnership
+    schedule: CheckinSchedule | None
+    next_due: datetime | None
+    participants: list[str]
+    away: dict[str, date]
+
+
+class CheckinService:
+    def __init__(
+        self, *, uow: UnitOfWork, slack: SlackGateway, clock: Clock, partnerships: PartnershipService,
+        bot_user_id: str = "",
+    ) -> None:
+        self.uow = uow
+        self.slack = slack
+        self.clock = clock
+        self.partnerships = partnerships
+        self.bot_user_id = bot_user_id
+        # Called after a write that wants scheduled work to run soon (bot.py points it at the ticker).
+        self.wake: Callable[[], None] = lambda: None
+
+    # -- queries ------------------------------------------------------------------------------------
+    def overview(self, *, channel_id: str, actor: str) -> Overview:
+        p = self.partnerships.require_member(channel_id, actor, "see its check-ins").partnership
+        now = self.clock.now()
+        with self.uow() as s:
+            sched = self._schedule(s, p.id)
+            participants = self._participants(s, p, sched)
+            away = {a.user_id: a.until for a in s.exec(select(Away).where(
+                col(Away.user_id).in_(participants), col(Away.until) >= local_date(now, p.timezone))).all()}
+            next_due = self._next_due(s, p, sched, now) if sched and not sched.paused else None
+        return Overview(p, sched, next_due, participants, away)
+
+    def history(self, *, channel_id: str, actor: str) -> tuple[Partnership, list[tuple[CheckinRound, Tally]]]:
+        p = self.partnerships.require_member(channel_id, actor, "see its check-ins").partnership
+        with self.uow() as s:
+            rounds = list(s.exec(
+                select(CheckinRound).where(CheckinRound.partnership_id == p.id)
+                .order_by(col(CheckinRound.opened_at).desc()).limit(HISTORY_ROUNDS)
+            ).all())
+            return p, [(r, self._tally(s, r)) for r in rounds]
+
+    # -- schedule changes (owners) -----------------------------------------------------------------------
+    def prepare_setup(self, *, channel_id: str, actor: str) -> tuple[Partnership, CheckinSchedule | None]:
+        """Check that `actor` may change the schedule; returns what the setup form starts from."""
+        p = self.partnerships.require_owner(channel_id, actor, "set up its check-ins").partnership
+        with self.uow() as s:
+            return p, self._schedule(s, p.id)
+
+    def save_schedule(self, *, partnership_id: int, actor: str, inp: ScheduleInput) -> Outcome:
+        p = self.partnerships.require_owner_by_id(partnership_id, actor, "set up its check-ins").partnership
+        now = self.clock.now()
+        with self.uow() as s:
+            sched = self._schedule(s, p.id)
+            created = sched is None
+            if sched is None:
+                sched = CheckinSchedule(partnership_id=p.id, weekdays="", local_time="", timezone="", updated_by=actor)
+            sched.weekdays = ",".join(inp.weekdays)
+            sched.local_time = inp.local_time
+            sched.timezone = inp.timezone
+            sched.questions = list(inp.questions)
+            sched.window_minutes = inp.window_minutes
+            sched.remind_before_close_minutes = inp.remind_before_close_minutes
+            sched.participant_mode = inp.participant_mode
+            sched.participants = list(inp.participants)
+            sched.paused = False
+            self._changed(s, sched, actor, now)
+            self.partnerships.audit(s, p, actor, "checkin_scheduled", weekdays=sched.weekdays,
+                                    local_time=sched.local_time, timezone=sched.timezone)
+            next_due = self._next_due(s, p, sched, now)
+            line = cblocks.schedule_line(sched)
+        nxt = local_time(next_due, inp.timezone) if next_due else "none"
+        verb = "set up" if created else "changed"
+        self._announce(p, f":spiral_calendar_pad: {mention(actor)} {verb} the check-ins: {line}. Next: {nxt}.")
+        return Outcome(f":white_check_mark: Check-ins for *{escape(p.name)}*: {line}. Next: {nxt}.", partnership=p)
+
+    def quick_schedule(self, *, channel_id: str, actor: str, args: str) -> Outcome:
+        """`mon,wed,fri 09:30 [Area/City]`: keeps the questions, window and participants already set."""
+        p = self.partnerships.require_owner(channel_id, actor, "set up its check-ins").partnership
+        parts = args.split()
+        if len(parts) not in (2, 3):
+            raise Invalid("Usage: `/partner checkin schedule mon,wed,fri 09:30 [Europe/Berlin]` "
+                          "(weekdays, local time, and optionally an IANA time zone).")
+        with self.uow() as s:
+            current = self._schedule(s, p.id)
+        base = {
+            "questions": current.questions if current else list(DEFAULT_QUESTIONS),
+            "window_minutes": current.window_minutes if current else DEFAULT_WINDOW_MINUTES,
+            "remind_before_close_minutes": current.remind_before_close_minutes if current else None,
+            "participant_mode": current.participant_mode if current else ParticipantMode.ALL,
+            "participants": current.participants if current else [],
+        }
+        zone = parts[2] if len(parts) == 3 else (current.timezone if current else p.timezone)
+        inp = validate(ScheduleInput, weekdays=parts[0], local_time=parts[1], timezone=zone, **base)
+        return self.save_schedule(partnership_id=p.id, actor=actor, inp=inp)
+
+    def pause(self, *, channel_id: str, actor: str) -> Outcome:
+        p = self.partnerships.require_owner(channel_id, actor, "pause its check-ins").partnership
+        now = self.clock.now()
+        with self.uow() as s:
+            sched = self._require_schedule(s, p)
+            if sched.paused:
+                return Outcome(f"Check-ins for *{escape(p.name)}* are already paused.", partnership=p)
+            sched.paused = True
+            self._changed(s, sched, actor, now)
+            self.partnerships.audit(s, p, actor, "checkin_paused")
+        self._announce(p, f":double_vertical_bar: {mention(actor)} paused the check-ins.")
+        return Outcome(f":double_vertical_bar: Paused check-ins for *{escape(p.name)}*. "
+                       "`/partner checkin resume` restarts them.", partnership=p)
+
+    def resume(self, *, channel_id: str, actor: str) -> Outcome:
+        p = self.partnerships.require_owner(channel_id, actor, "resume its check-ins").partnership
+        now = self.clock.now()
+        with self.uow() as s:
+            sched = self._require_schedule(s, p)
+            if not sched.paused:
+                return Outcome(f"Check-ins for *{escape(p.name)}* are not paused.", partnership=p)
+            sched.paused = False
+            self._changed(s, sched, actor, now)
+            self.partnerships.audit(s, p, actor, "checkin_resumed")
+            next_due = self._next_due(s, p, sched, now)
+        nxt = local_time(next_due, sched.timezone) if next_due else "none"
+        self._announce(p, f":arrow_forward: {mention(actor)} resumed the check-ins. Next: {nxt}.")
+        return Outcome(f":arrow_forward: Resumed check-ins for *{escape(p.name)}*. Next: {nxt}.", partnership=p)
+
+    def skip_next(self, *, channel_id: str, actor: str) -> Outcome:
+        p = self.partnerships.require_owner(channel_id, actor, "skip a check-in").partnership
+        now = self.clock.now()
+        with self.uow() as s:
+            sched = self._require_schedule(s, p)
+            if sched.paused:
+                raise Invalid(f"Check-ins for *{escape(p.name)}* are paused; nothing is coming up to skip.")
+            row = self._next_row(s, p, sched, now)
+            if row is None:
+                raise Invalid("There is no upcoming check-in to skip.")
+            skip_by_key(s, [row], now, f"skipped by {actor}")
+            self.partnerships.audit(s, p, actor, "checkin_skipped", key=row["key"])
+            following = self._next_due(s, p, sched, now)
+        skipped = local_time(row["due_at"], sched.timezone)
+        after = local_time(following, sched.timezone) if following else "none"
+        self._announce(p, f":fast_forward: {mention(actor)} skipped the check-in of {skipped}. Next: {after}.")
+        return Outcome(f":fast_forward: Skipped the check-in of {skipped}. The next one: {after}.", partnership=p)
+
+    def prepare_questions(self, *, channel_id: str, actor: str) -> tuple[Partnership, list[str]]:
+        p = self.partnerships.require_owner(channel_id, actor, "change its check-in questions").partnership
+        with self.uow() as s:
+            sched = self._schedule(s, p.id)
+            return p, list(sched.questions if sched else DEFAULT_QUESTIONS)
+
+    def save_questions(self, *, partnership_id: int, actor: str, questions: Sequence[str]) -> Outcome:
+        p = self.partnerships.require_owner_by_id(partnership_id, actor, "change its check-in questions").partnership
+        try:
+            cleaned = check_questions(list(questions))
+        except ValueError as exc:
+            raise Invalid(str(exc), {"questions": str(exc)}) from None
+        with self.uow() as s:
+            sched = self._require_schedule(s, p)
+            sched.questions = cleaned
+            sched.updated_by, sched.updated_at = actor, self.clock.now()
+            s.add(sched)
+            self.partnerships.audit(s, p, actor, "checkin_questions_changed", questions=cleaned)
+        return Outcome(f":white_check_mark: The next check-ins of *{escape(p.name)}* ask {len(cleaned)} question(s).",
+                       partnership=p)
+
+    def run_now(self, *, channel_id: str, actor: str, request_key: str) -> Outcome:
+        """Plan a check-in due now (any member may); a repeated request plans nothing twice."""
+        p = self.partnerships.require_member(channel_id, actor, "start a check-in").partnership
+        now = self.clock.now()
+        with self.uow() as s:
+            sched = self._schedule(s, p.id)
+            zone = sched.timezone if sched else p.timezone
+            insert_new(s, [{
+                "key": manual_key(p.id, request_key), "kind": CHECKIN_PROMPT, "subject_id": p.id, "due_at": now,
+                "not_after": now + MANUAL_GRACE,
+                "payload": {"manual": True, "local_date": local_date(now, zone).isoformat(), "started_by": actor},
+            }], now)
+            self.partnerships.audit(s, p, actor, "checkin_started")
+        self.wake()
+        return Outcome(f":rocket: Starting a check-in for *{escape(p.name)}* now.", partnership=p)
+
+    # -- away ------------------------------------------------------------------------------------------------
+    def set_away(self, *, user_id: str, until_text: str) -> str:
+        text = until_text.strip().removeprefix("until").strip()
+        try:
+            until = date.fromisoformat(text)
+        except ValueError:
+            raise Invalid("Say until when, as a date: `/partner away until 2026-12-24` (inclusive).") from None
+        today = self.clock.now().date()
+        if until < today - timedelta(days=1):
+            raise Invalid(f"{until.isoformat()} is in the past. Give a date from today on.")
+        if until > today + timedelta(days=AWAY_MAX_DAYS):
+            raise Invalid(f"{until.isoformat()} is more than a year ahead; give a nearer date.")
+        with self.uow() as s:
+            away = s.get(Away, user_id) or Away(user_id=user_id, until=until)
+            away.until, away.set_at = until, self.clock.now()
+            s.add(away)
+        return (f":palm_tree: You are away until {until.strftime('%a %d %b %Y')} (inclusive): no check-in prompts or "
+                "reminders for you until then, and check-ins count you as away, not missing. `/partner back` ends "
+                "it early.")
+
+    def back(self, *, user_id: str) -> str:
+        with self.uow() as s:
+            away = s.get(Away, user_id)
+            if away is None:
+                return "You were not marked away."
+            s.delete(away)
+        return ":wave: Welcome back: check-ins include you again."
+
+    # -- answers -------------------------------------------------------------------------------------------------
+    def answer_form(self, *, round_key: str, user_id: str) -> dict[str, Any]:
+        """The answer modal for this person (with their earlier answers, to edit)."""
+        with self.uow() as s:
+            r, p = self._open_round(s, round_key, user_id)
+            existing = self._answer(s, r, user_id)
+            return cblocks.answer_modal(p.name, r, round_key=round_key, answers=existing.answers if existing else [])
+
+    def check_answer(self, *, round_key: str, user_id: str, answers: Sequence[str]) -> None:
+        """Raise what a submission of these answers would be refused for (the modal shows it)."""
+        _check_answers(answers)
+        with self.uow() as s:
+            self._open_round(s, round_key, user_id)
+
+    def submit_answer(self, *, round_key: str, user_id: str, answers: Sequence[str]) -> Outcome:
+        """Save a person's answers and show them in the prompt's thread (an edit updates that reply)."""
+        answers = _check_answers(answers)
+        now = self.clock.now()
+        for attempt in range(2):
+            try:
+                with self.uow() as s:
+                    r, p = self._open_round(s, round_key, user_id)
+                    answers = answers[: len(r.questions)]
+                    a = self._answer(s, r, user_id)
+                    if a is None:
+                        assert r.id is not None
+                        a = CheckinAnswer(round_id=r.id, user_id=user_id, answers=answers, created_at=now,
+                                          updated_at=now)
+                    else:
+                        a.answers, a.revision, a.updated_at = list(answers), a.revision + 1, now
+                    claim = a.reply_ts is None and (
+                        a.reply_claimed_at is None or now - a.reply_claimed_at > REPLY_CLAIM_STALE)
+                    if claim:
+                        a.reply_claimed_at = now
+                    s.add(a)
+                    s.flush()
+                    snapshot = (a.id, a.revision, a.reply_ts, list(r.questions), r.channel_id, r.prompt_ts)
+                break
+            except IntegrityError:
+                if attempt:
+                    raise
+        answer_id, revision, reply_ts, questions, channel, prompt_ts = snapshot
+        blocks = cblocks.answer_reply_blocks(user_id, questions, answers)
+        text = cblocks.answer_reply_text(user_id)
+        if reply_ts is None and not claim:
+            return Outcome(":white_check_mark: Thanks, your answers are saved.", partnership=p)
+        if reply_ts is None:
+            try:
+                reply_ts = self.slack.post(channel, text=text, blocks=blocks, thread_ts=prompt_ts)
+            except SlackError:
+                with self.uow() as s:
+                    row = s.get(CheckinAnswer, answer_id)
+                    if row is not None:
+                        row.reply_claimed_at = None
+                raise
+            with self.uow() as s:
+                row = s.get(CheckinAnswer, answer_id)
+                assert row is not None
+                row.reply_ts, row.reply_claimed_at = reply_ts, None
+                newer = list(row.answers) if row.revision != revision else None
+            if newer is not None:  # edited while the first reply was being posted
+                self.slack.update(channel, reply_ts, text=text,
+                                  blocks=cblocks.answer_reply_blocks(user_id, questions, newer))
+            return Outcome(":white_check_mark: Thanks, your answers are in the check-in's thread.", partnership=p)
+        self.slack.update(channel, reply_ts, text=text, blocks=blocks)
+        with self.uow() as s:
+            row = s.get(CheckinAnswer, answer_id)
+            newer = list(row.answers) if row is not None and row.revision != revision else None
+        if newer is not None:  # a later edit raced this one: show the latest
+            self.slack.update(channel, reply_ts, text=text,
+                              blocks=cblocks.answer_reply_blocks(user_id, questions, newer))
+        return Outcome(":white_check_mark: Your answers are updated in the check-in's thread.", partnership=p)
+
+    # -- scheduled work -------------------------------------------------------------------------------------------
+    def plan(self, now: datetime | None = None) -> int:
+        """Plan every active schedule's prompts for the next hours (idempotent; any replica may run it)."""
+        now = now or self.clock.now()
+        with self.uow() as s:
+            rows = []
+            for sched, _partnership in s.exec(
+                select(CheckinSchedule, Partnership)
+                .join(Partnership, col(Partnership.id) == col(CheckinSchedule.partnership_id))
+                .where(Partnership.status == PartnershipStatus.ACTIVE, col(CheckinSchedule.paused).is_(False))
+            ).all():
+                rows += self._planned_rows(sched, now)
+            for start in range(0, len(rows), UPSERT_BATCH):
+                upsert_planned(s, rows[start : start + UPSERT_BATCH], now)
+        return len(rows)
+
+    def run_prompt(self, occ: Occurrence, ctx: RunContext) -> Completion:
+        manual = bool(occ.payload.get("manual"))
+        with self.uow() as s:
+            p = s.get(Partnership, occ.subject_id)
+            if p is None or p.status != PartnershipStatus.ACTIVE or not p.channel_id:
+                return Completion.obsolete("the partnership is closed")
+            sched = self._schedule(s, p.id)
+            if not manual:
+                if sched is None or sched.paused:
+                    return Completion.obsolete("check-ins are paused")
+                if occ.revision != sched.version:
+                    return Completion.obsolete("the schedule changed after this prompt was planned")
+            zone = sched.timezone if sched else p.timezone
+            participants = self._participants(s, p, sched)
+            day = date.fromisoformat(occ.payload["local_date"]) if occ.payload.get("local_date") else \
+                local_date(ctx.now, zone)
+            away = sorted(self._away_on(s, participants, day))
+            window = timedelta(minutes=sched.window_minutes if sched else DEFAULT_WINDOW_MINUTES)
+            remind = sched.remind_before_close_minutes if sched else None
+            r = CheckinRound(
+                key=occ.key, partnership_id=p.id, local_date=day, timezone=zone, scheduled_for=occ.due_at,
+                opened_at=ctx.now, closes_at=ctx.now + window,
+                delayed=not manual and ctx.now - occ.due_at > DELAY_NOTE_AFTER, manual=manual,
+                started_by=occ.payload.get("started_by"), questions=list(sched.questions if sched else
+                                                                          DEFAULT_QUESTIONS),
+                participants=participants, away=away, channel_id=p.channel_id,
+            )
+            name = p.name
+        channel, ts = ctx.post(r.channel_id, text=cblocks.prompt_text(name),
+                               blocks=cblocks.prompt_blocks(name, r, round_key=occ.key))
+        r.channel_id, r.prompt_ts = channel, ts
+
+        def open_round(s: Session) -> None:
+            if s.exec(select(CheckinRound.id).where(CheckinRound.key == r.key)).first() is not None:
+                return
+            s.add(r)
+            s.flush()
+            insert_new(s, self._round_rows(r, remind, window), ctx.now)
+
+        return Completion.done(channel, ts, apply=open_round)
+
+    def run_reminder(self, occ: Occurrence, ctx: RunContext) -> Completion:
+        user = str(occ.payload["user"])
+        with self.uow() as s:
+            r = s.get(CheckinRound, occ.subject_id)
+            if r is None or r.status == RoundStatus.CLOSED:
+                return Completion.obsolete("the check-in has closed")
+            if self._answer(s, r, user) is not None:
+                return Completion.obsolete("already answered")
+            if self._away_on(s, [user], local_date(ctx.now, r.timezone)):
+                return Completion.obsolete("away")
+            p = s.get(Partnership, r.partnership_id)
+            if p is None or p.status != PartnershipStatus.ACTIVE:
+                return Completion.obsolete("the partnership is closed")
+            name = p.name
+        channel, ts = ctx.post(user, text=cblocks.reminder_text_for(name),
+                               blocks=cblocks.reminder_blocks(name, r, round_key=r.key))
+        return Completion.done(channel, ts)
+
+    def run_close(self, occ: Occurrence, ctx: RunContext) -> Completion:
+        with self.uow() as s:
+            r = s.get(CheckinRound, occ.subject_id)
+            if r is None:
+                return Completion.obsolete("the check-in no longer exists")
+            if r.status == RoundStatus.OPEN:  # from here on no answer is taken; closing twice is harmless
+                r.status, r.closed_at = RoundStatus.CLOSED, ctx.now
+                s.add(r)
+            p = s.get(Partnership, r.partnership_id)
+            if p is None or p.status != PartnershipStatus.ACTIVE:
+                return Completion.obsolete("the partnership is closed")
+            t = self._tally(s, r)
+            name = p.name
+        text, blocks = cblocks.summary_text(name, t), cblocks.summary_blocks(name, r, t)
+        if r.prompt_ts:
+            try:
+                ctx.slack.update(r.channel_id, r.prompt_ts, text=text, blocks=blocks)
+                return Completion.done(r.channel_id, r.prompt_ts)
+            except SlackError as exc:
+                if exc.code not in ("message_not_found", "cant_update_message", "edit_window_closed"):
+                    raise
+        channel, ts = ctx.post(r.channel_id, text=text, blocks=blocks)  # the prompt is gone: post it anew
+        return Completion.done(channel, ts)
+
+    def on_failure(self, s: Session, occ: Occurrence, error: str) -> None:
+        """Tell the partnership's owners, by direct message, that scheduled work failed for good."""
+        pid = occ.subject_id
+        if occ.kind != CHECKIN_PROMPT:
+            r = s.get(CheckinRound, occ.subject_id)
+            if r is None:
+                return
+            pid = r.partnership_id
+        p = s.get(Partnership, pid)
+        if p is None:
+            return
+        owners = s.exec(select(Member.user_id).where(Member.partnership_id == pid, Member.role == Role.OWNER)).all()
+        hint = advice(error)
+        if error in ("not_in_channel", "channel_not_found"):
+            hint = "Invite Partnerbot back to the channel (`/invite @Partnerbot`), then run `/partner checkin now`."
+        text = cblocks.failure_notice(WHAT_FAILED.get(occ.kind, "run a scheduled task"), p.name, p.channel_id,
+                                      error, hint)
+        now = self.clock.now()
+        insert_new(s, [{"key": f"notice:{occ.id}:{owner}", "kind": NOTICE, "subject_id": pid, "due_at": now,
+                        "payload": {"user": owner, "text": text}} for owner in owners], now)
+
+    # -- helpers ---------------------------------------------------------------------------------------------------
+    def _schedule(self, s: Session, partnership_id: int | None) -> CheckinSchedule | None:
+        return s.exec(select(CheckinSchedule).where(CheckinSchedule.partnership_id == partnership_id)).first()
+
+    def _require_schedule(self, s: Session, p: Partnership) -> CheckinSchedule:
+        sched = self._schedule(s, p.id)
+        if sched is None:
+            raise Invalid(f"*{escape(p.name)}* has no check-in schedule yet. Set one up with "
+                          "`/partner checkin setup` or `/partner checkin schedule mon,wed,fri 09:30`.")
+        return sched
+
+    def _changed(self, s: Session, sched: CheckinSchedule, actor: str, now: datetime) -> None:
+        """A timing change: new version, nothing before now is planned, future prompts re-planned."""
+        sched.version = (sched.version or 0) + 1
+        sched.effective_from = now
+        sched.updated_by, sched.updated_at = actor, now
+        s.add(sched)
+        s.flush()
+        mark_obsolete(s, kinds=[CHECKIN_PROMPT], subject_id=sched.partnership_id, now=now,
+                      note="the schedule changed", due_after=now)
+        if not sched.paused:
+            upsert_planned(s, self._planned_rows(sched, now), now)
+
+    def _planned_rows(self, sched: CheckinSchedule, now: datetime) -> list[Row]:
+        policy = POLICIES[CHECKIN_PROMPT]
+        assert policy.grace is not None
+        start = max(now - policy.grace, sched.effective_from)
+        at = parse_local_time(sched.local_time)
+        rows = []
+        for slot in slots(sched.weekdays.split(","), at, sched.timezone, start=start, end=now + PLAN_HORIZON):
+            rows.append({
+                "key": prompt_key(sched.partnership_id, slot.local_date), "kind": CHECKIN_PROMPT,
+                "subject_id": sched.partnership_id, "due_at": slot.due_at, "revision": sched.version,
+                "not_after": policy.not_after(slot.due_at, end_of_local_day(slot.local_date, sched.timezone)),
+                "payload": {"local_date": slot.local_date.isoformat()},
+            })
+        return rows
+
+    def _next_row(self, s: Session, p: Partnership, sched: CheckinSchedule, now: datetime) -> Row | None:
+        """The next planned slot after now that is still to run (not skipped)."""
+        at = parse_local_time(sched.local_time)
+        upcoming = list(slots(sched.weekdays.split(","), at, sched.timezone, start=max(now, sched.effective_from),
+                              end=now + timedelta(days=60)))
+        keys = [prompt_key(sched.partnership_id, slot.local_date) for slot in upcoming]
+        done = set(s.exec(select(Occurrence.key).where(
+            col(Occurrence.key).in_(keys),
+            col(Occurrence.state).in_([OccurrenceState.SKIPPED.value, OccurrenceState.DONE.value,
+                                       OccurrenceState.CLAIMED.value]))).all())
+        policy = POLICIES[CHECKIN_PROMPT]
+        for slot, key in zip(upcoming, keys, strict=True):
+            if key not in done:
+                return {"key": key, "kind": CHECKIN_PROMPT, "subject_id": sched.partnership_id, "due_at": slot.due_at,
+                        "revision": sched.version,
+                        "not_after": policy.not_after(slot.due_at, end_of_local_day(slot.local_date, sched.timezone)),
+                        "payload": {"local_date": slot.local_date.isoformat()}}
+        return None
+
+    def _next_due(self, s: Session, p: Partnership, sched: CheckinSchedule, now: datetime) -> datetime | None:
+        row = self._next_row(s, p, sched, now)
+        return row["due_at"] if row else None
+
+    def _round_rows(self, r: CheckinRound, remind: int | None, window: timedelta) -> list[Row]:
+        rows: list[Row] = [{"key": f"checkin_close:{r.id}", "kind": CHECKIN_CLOSE, "subject_id": r.id,
+                             "due_at": r.closes_at}]
+        if remind == 0:
+            return rows
+        remind_at = r.opened_at + window / 2 if remind is None else r.closes_at - timedelta(minutes=remind)
+        if remind_at <= r.opened_at:
+            return rows
+        for user in r.participants:
+            if user not in r.away:
+                rows.append({"key": f"checkin_remind:{r.id}:{user}", "kind": CHECKIN_REMIND, "subject_id": r.id,
+                             "due_at": remind_at, "not_after": r.closes_at, "payload": {"user": user}})
+        return rows
+
+    def _participants(self, s: Session, p: Partnership, sched: CheckinSchedule | None) -> list[str]:
+        if sched is not None and sched.participant_mode == ParticipantMode.CHOSEN:
+            people = list(sched.participants)
+        else:
+            people = list(s.exec(select(Member.user_id).where(Member.partnership_id == p.id)
+                                 .order_by(col(Member.id))).all())
+        return [u for u in dict.fromkeys(people) if u != self.bot_user_id]
+
+    def _away_on(self, s: Session, users: Sequence[str], day: date) -> set[str]:
+        if not users:
+            return set()
+        return set(s.exec(select(Away.user_id).where(col(Away.user_id).in_(list(users)), col(Away.until) >= day)).all())
+
+    def _answer(self, s: Session, r: CheckinRound, user_id: str) -> CheckinAnswer | None:
+        return s.exec(select(CheckinAnswer).where(CheckinAnswer.round_id == r.id,
+                                                  CheckinAnswer.user_id == user_id)).first()
+
+    def _tally(self, s: Session, r: CheckinRound) -> Tally:
+        answers = list(s.exec(select(CheckinAnswer).where(CheckinAnswer.round_id == r.id)).all())
+        away_now = self._away_on(s, r.participants, r.local_date) if r.status == RoundStatus.CLOSED else set()
+        return tally(r, answers, away_now)
+
+    def _open_round(self, s: Session, round_key: str, user_id: str) -> tuple[CheckinRound, Partnership]:
+        r = s.exec(select(CheckinRound).where(CheckinRound.key == round_key)).first()
+        p = s.get(Partnership, r.partnership_id) if r else None
+        if r is None or p is None:
+            raise NotFound("This check-in no longer exists.")
+        is_member = s.exec(select(Member.id).where(Member.partnership_id == p.id,
+                                                   Member.user_id == user_id)).first() is not None
+        if not is_member and user_id not in r.participants:
+            raise Forbidden(f"Only people in the *{escape(p.name)}* partnership answer its check-ins. Ask one of "
+                            "its owners to add you with `/partner add @you`.")
+        if r.status == RoundStatus.CLOSED or p.status != PartnershipStatus.ACTIVE:
+            closed = local_time(r.closed_at or r.closes_at, r.timezone)
+            raise Invalid(f"This check-in closed at {closed}; answers are no longer taken. "
+                          "`/partner checkin` shows when the next one is.")
+        return r, p
+
+    def _announce(self, p: Partnership, text: str) -> None:
+        """Shared news in the partnership's channel; best effort (the change itself is already saved)."""
+        if not p.channel_id:
+            return
+        try:
+            self.slack.post(p.channel_id, text=text)
+        except SlackError as exc:
+            log.warning("could not announce a check-in change in %s: %s", p.channel_id, exc.code)
+
+
+def _check_answers(answers: Sequence[str]) -> list[str]:
+    cleaned = [a.strip() for a in answers]
+    if not any(cleaned):
+        raise Invalid("Answer at least one question.", {"q0": "Answer at least one question."})
+    too_long = {f"q{i}": f"This answer is {len(a)} characters long; the limit is {ANSWER_MAX}."
+                for i, a in enumerate(cleaned) if len(a) > ANSWER_MAX}
+    if too_long:
+        raise Invalid(" ".join(too_long.values()), too_long)
+    return cleaned

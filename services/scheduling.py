@@ -1,0 +1,474 @@
+"""The scheduling engine: exactly once in effect, across restarts and replicas.
+
+- Business rows hold the desired schedule; planners turn it into `occurrence` rows with a unique key
+  (`upsert_planned` / `insert_new`: ON CONFLICT on the key). A plan carries the business row's version
+  (`revision`), and an older plan never overwrites a newer one.
+- `Dispatcher.claim` takes due rows under a lease in one short transaction (PostgreSQL: FOR UPDATE
+  SKIP LOCKED; SQLite: the engine's BEGIN IMMEDIATE serialises claimers).
+- The misfire policy of each kind (`POLICIES`) is data: how late an occurrence may still run, whether
+  only the newest of several due ones runs, how often a failure is retried.
+- Executors run outside the transaction on a bounded thread pool. Each posts at most one Slack message,
+  carrying the occurrence key in its message metadata; a worker that takes over an expired lease (or
+  retries after an error that may have reached Slack) first looks for that key in the channel
+  (`RunContext.post`) before posting again.
+- Completion is fenced: it applies only while `claimed_by` and `attempts` still match the claim.
+- Failures back off and retry; past the policy's attempts (or at once for errors that retrying cannot
+  fix) the row is marked failed with its error and the executor's `on_failure` tells people. A 429
+  reschedules only that occurrence, after Retry-After.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, func, select
+
+from adapters.clock import Clock
+from adapters.slack import SlackError, SlackGateway
+from models.db import UnitOfWork
+from models.scheduling import Occurrence, OccurrenceState, SchedulerBeat
+
+log = logging.getLogger(__name__)
+
+METADATA_EVENT = "partnerbot_occurrence"
+
+# Kinds of scheduled work.
+CHECKIN_PROMPT = "checkin_prompt"
+CHECKIN_REMIND = "checkin_remind"
+CHECKIN_CLOSE = "checkin_close"
+NOTICE = "notice"  # a direct message telling people about a failure
+
+# Slack errors that retrying will not fix: give up at once and tell people.
+PERMANENT_ERRORS = frozenset({
+    "channel_not_found", "is_archived", "not_in_channel", "invalid_auth", "account_inactive", "token_revoked",
+    "missing_scope", "user_not_found", "cannot_dm_bot", "restricted_action", "invalid_blocks", "msg_too_long",
+})
+
+
+@dataclass(frozen=True)
+class MisfirePolicy:
+    """How a kind of occurrence behaves when it runs late or fails. Data, not code paths."""
+
+    # How late it may still run (from due_at); None: never skipped for lateness. The planner may set an
+    # earlier `not_after` (e.g. the end of the local day); the earlier of the two applies.
+    grace: timedelta | None
+    # Of several due occurrences of this kind for the same subject, only the newest runs.
+    coalesce: bool = False
+    max_failures: int = 5
+    backoff_base: timedelta = timedelta(seconds=10)
+    backoff_max: timedelta = timedelta(minutes=10)
+
+    def not_after(self, due_at: datetime, cap: datetime | None = None) -> datetime | None:
+        limit = due_at + self.grace if self.grace is not None else None
+        if cap is not None:
+            limit = cap if limit is None else min(limit, cap)
+        return limit
+
+    def backoff(self, failures: int) -> timedelta:
+        return min(self.backoff_base * (2 ** max(failures - 1, 0)), self.backoff_max)
+
+
+POLICIES: dict[str, MisfirePolicy] = {
+    # A prompt missed while the bot was down is posted late within 2 hours, never after its local day
+    # (the planner caps not_after at midnight), and of several missed ones only the newest.
+    CHECKIN_PROMPT: MisfirePolicy(grace=timedelta(hours=2), coalesce=True),
+    # A reminder is pointless once the window has closed (the planner sets not_after = closes_at).
+    CHECKIN_REMIND: MisfirePolicy(grace=None),
+    # The summary is never skipped: it closes the round, however late.
+    CHECKIN_CLOSE: MisfirePolicy(grace=None, max_failures=8),
+    NOTICE: MisfirePolicy(grace=timedelta(days=1), max_failures=3),
+}
+
+
+@dataclass
+class Completion:
+    """What an executor decided. `apply` runs inside the fenced completion transaction."""
+
+    state: OccurrenceState
+    note: str | None = None
+    channel: str | None = None
+    ts: str | None = None
+    apply: Callable[[Session], None] | None = None
+
+    @classmethod
+    def done(cls, channel: str | None = None, ts: str | None = None,
+             apply: Callable[[Session], None] | None = None) -> Completion:
+        return cls(OccurrenceState.DONE, channel=channel, ts=ts, apply=apply)
+
+    @classmethod
+    def skipped(cls, note: str, apply: Callable[[Session], None] | None = None) -> Completion:
+        return cls(OccurrenceState.SKIPPED, note=note, apply=apply)
+
+    @classmethod
+    def obsolete(cls, note: str) -> Completion:
+        return cls(OccurrenceState.OBSOLETE, note=note)
+
+
+@dataclass
+class RunContext:
+    """What an executor may do with Slack for one claimed occurrence."""
+
+    occ: Occurrence
+    slack: SlackGateway
+    now: datetime
+    reconcile: bool  # a previous attempt may have posted already: look before posting
+
+    def metadata(self) -> dict[str, Any]:
+        return {"event_type": METADATA_EVENT, "event_payload": {"occurrence_key": self.occ.key}}
+
+    def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]] | None = None) -> tuple[str, str]:
+        """Post this occurrence's one message, unless a previous attempt already did. -> (channel, ts).
+        A user id as `channel` means the app's direct message with that person."""
+        if channel[:1] in ("U", "W"):
+            channel = self.slack.open_dm(channel)
+        if self.reconcile:
+            found = self.find_posted(channel)
+            if found is not None:
+                log.info("occurrence %s was already posted (ts %s): adopting it", self.occ.key, found)
+                return channel, found
+        ts = self.slack.post(channel, text=text, blocks=blocks, metadata=self.metadata())
+        return channel, ts
+
+    def find_posted(self, channel: str) -> str | None:
+        """The ts of a message in `channel` that carries this occurrence's key, if any. Nothing is posted
+        before due_at, so the search starts there."""
+        oldest = self.occ.due_at - timedelta(minutes=1)
+        for message in self.slack.history(channel, oldest=f"{oldest.timestamp():.6f}"):
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("occurrence_key") == self.occ.key:
+                return str(message["ts"])
+        return None
+
+
+@dataclass(frozen=True)
+class Executor:
+    """Runs one kind of occurrence. `on_failure` runs inside the transaction that marks it failed, so
+    it can only write to the database (e.g. plan notices), never call Slack."""
+
+    run: Callable[[Occurrence, RunContext], Completion]
+    policy: MisfirePolicy
+    on_failure: Callable[[Session, Occurrence, str], None] | None = None
+
+
+# -- planning helpers ---------------------------------------------------------------------------------
+def _insert(session: Session) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _rows(rows: Sequence[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        values = {"payload": {}, "not_after": None, "revision": 0, "state": OccurrenceState.PENDING.value, **row}
+        values.setdefault("run_at", values["due_at"])
+        values["created_at"] = values["updated_at"] = now
+        out.append(values)
+    return out
+
+
+def insert_new(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> int:
+    """Insert occurrences whose key does not exist yet (others are left as they are)."""
+    if not rows:
+        return 0
+    stmt = _insert(session)(Occurrence).values(_rows(rows, now)).on_conflict_do_nothing(index_elements=["key"])
+    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def upsert_planned(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+    """Insert planned occurrences, or move not-yet-run ones (pending or obsolete) to their new time when
+    the plan is newer than theirs (a higher revision). Re-planning the same revision changes nothing, so
+    a retry's backoff survives the planner; rows that ran, were skipped, or are claimed are never touched."""
+    if not rows:
+        return
+    insert = _insert(session)
+    stmt = insert(Occurrence).values(_rows(rows, now))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["key"],
+        set_={
+            "due_at": stmt.excluded.due_at, "run_at": stmt.excluded.run_at, "not_after": stmt.excluded.not_after,
+            "payload": stmt.excluded.payload, "revision": stmt.excluded.revision,
+            "state": OccurrenceState.PENDING.value, "last_error": None, "updated_at": now,
+        },
+        where=sa.and_(
+            col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.OBSOLETE.value]),
+            col(Occurrence.revision) < stmt.excluded.revision,
+        ),
+    )
+    session.execute(stmt)
+
+
+def mark_obsolete(
+    session: Session, *, kinds: Sequence[str], subject_id: int, now: datetime, note: str,
+    due_after: datetime | None = None,
+) -> int:
+    """Obsolete the pending occurrences of one subject (before re-planning it)."""
+    stmt = (
+        sa.update(Occurrence)
+        .where(col(Occurrence.kind).in_(list(kinds)), col(Occurrence.subject_id) == subject_id,
+               col(Occurrence.state) == OccurrenceState.PENDING.value)
+        .values(state=OccurrenceState.OBSOLETE.value, last_error=note, updated_at=now)
+    )
+    if due_after is not None:
+        stmt = stmt.where(col(Occurrence.due_at) > due_after)
+    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def skip_by_key(session: Session, rows: Sequence[dict[str, Any]], now: datetime, note: str) -> None:
+    """Mark these occurrences skipped (planning them first if they are not planned yet)."""
+    insert_new(session, rows, now)
+    session.execute(
+        sa.update(Occurrence)
+        .where(col(Occurrence.key).in_([r["key"] for r in rows]),
+               col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.OBSOLETE.value]))
+        .values(state=OccurrenceState.SKIPPED.value, last_error=note, updated_at=now)
+    )
+
+
+# -- dispatching --------------------------------------------------------------------------------------
+@dataclass
+class Claim:
+    occ: Occurrence
+    reconcile: bool
+
+
+@dataclass
+class Dispatcher:
+    uow: UnitOfWork
+    slack: SlackGateway  # its client retries nothing itself (see adapters.slack.make_client)
+    clock: Clock
+    executors: dict[str, Executor]
+    lease: timedelta = timedelta(seconds=120)
+    workers: int = 8
+    worker_id: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:10]}")
+
+    def __post_init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="dispatch")
+        self._inflight = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._tick_lock = threading.Lock()
+        self._closed = False
+
+    # One short transaction: pick due rows and take them under a lease.
+    def claim(self, limit: int) -> list[Claim]:
+        if limit <= 0:
+            return []
+        now = self.clock.now()
+        with self.uow() as s:
+            due = (
+                select(Occurrence.id)
+                .where(col(Occurrence.run_at) <= now)
+                .where(col(Occurrence.kind).in_(list(self.executors)))
+                .where(
+                    sa.or_(
+                        col(Occurrence.state) == OccurrenceState.PENDING.value,
+                        sa.and_(col(Occurrence.state) == OccurrenceState.CLAIMED.value,
+                                col(Occurrence.lease_until) < now),
+                    )
+                )
+                .order_by(col(Occurrence.run_at), col(Occurrence.id))
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            ids = list(s.exec(due).all())
+            if not ids:
+                return []
+            rows = list(s.exec(select(Occurrence).where(col(Occurrence.id).in_(ids))).all())
+            claims = []
+            for occ in rows:
+                reconcile = occ.state == OccurrenceState.CLAIMED or bool(occ.payload.get("_uncertain"))
+                occ.state = OccurrenceState.CLAIMED
+                occ.claimed_by = self.worker_id
+                occ.lease_until = now + self.lease
+                occ.attempts += 1
+                occ.updated_at = now
+                s.add(occ)
+                claims.append(Claim(occ, reconcile))
+            s.flush()
+            for c in claims:
+                s.expunge(c.occ)
+        return claims
+
+    def tick(self) -> int:
+        """Claim and start as many due occurrences as there are free workers, until none is due.
+        Returns how many were started. Overlapping calls return 0 at once."""
+        if self._closed or not self._tick_lock.acquire(blocking=False):
+            return 0
+        started = 0
+        try:
+            self.beat()
+            while not self._closed:
+                free = self._free_slots()
+                if free == 0:
+                    self._wait_for_slot()
+                    continue
+                claims = self.claim(free)
+                if not claims:
+                    return started
+                for c in claims:
+                    self._start(c)
+                started += len(claims)
+            return started
+        finally:
+            self._tick_lock.release()
+
+    def _free_slots(self) -> int:
+        with self._lock:
+            return self.workers - self._inflight
+
+    def _wait_for_slot(self) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._inflight < self.workers, timeout=5)
+
+    def _start(self, c: Claim) -> None:
+        with self._lock:
+            self._inflight += 1
+        self._pool.submit(self._run_and_release, c)
+
+    def _run_and_release(self, c: Claim) -> None:
+        try:
+            self.execute(c)
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 60) -> None:
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._inflight == 0, timeout=timeout):
+                raise TimeoutError("occurrences still running")
+
+    def run_once(self) -> int:
+        """Claim and run everything due now, then wait for it (tests and tools)."""
+        started = self.tick()
+        self.wait_idle()
+        return started
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop claiming; let running occurrences finish (an unfinished one is re-claimed after its lease)."""
+        self._closed = True
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+    # Running one occurrence.
+    def execute(self, c: Claim) -> None:
+        occ = c.occ
+        executor = self.executors[occ.kind]
+        now = self.clock.now()
+        if occ.not_after is not None and now > occ.not_after:
+            self.complete(occ, Completion.skipped(
+                f"missed its window: due {occ.due_at:%Y-%m-%d %H:%M} UTC, still runnable until "
+                f"{occ.not_after:%Y-%m-%d %H:%M} UTC, picked up at {now:%Y-%m-%d %H:%M} UTC"))
+            return
+        if executor.policy.coalesce:
+            newer = self._newer_sibling(occ, now)
+            if newer is not None:
+                self.complete(occ, Completion.skipped(f"superseded by the newer {newer}"))
+                return
+        try:
+            completion = executor.run(occ, RunContext(occ=occ, slack=self.slack, now=now, reconcile=c.reconcile))
+        except SlackError as exc:
+            self._failed_attempt(occ, executor, exc)
+            return
+        except Exception as exc:
+            log.exception("occurrence %s raised", occ.key)
+            self._failed_attempt(occ, executor, SlackError("executor", type(exc).__name__))
+            return
+        self.complete(occ, completion)
+
+    def _newer_sibling(self, occ: Occurrence, now: datetime) -> str | None:
+        with self.uow() as s:
+            return s.exec(
+                select(Occurrence.key)
+                .where(col(Occurrence.kind) == occ.kind, col(Occurrence.subject_id) == occ.subject_id,
+                       col(Occurrence.due_at) > occ.due_at, col(Occurrence.due_at) <= now,
+                       col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value,
+                                                  OccurrenceState.DONE.value]))
+                .order_by(col(Occurrence.due_at).desc())
+                .limit(1)
+            ).first()
+
+    def _fenced(self, occ: Occurrence) -> Any:
+        return sa.update(Occurrence).where(
+            col(Occurrence.id) == occ.id, col(Occurrence.claimed_by) == self.worker_id,
+            col(Occurrence.attempts) == occ.attempts, col(Occurrence.state) == OccurrenceState.CLAIMED.value,
+        )
+
+    def complete(self, occ: Occurrence, completion: Completion) -> bool:
+        """Fenced: applies only while this worker still holds the claim."""
+        now = self.clock.now()
+        with self.uow() as s:
+            result = s.execute(self._fenced(occ).values(
+                state=completion.state.value, lease_until=None, last_error=completion.note,
+                result_channel=completion.channel, result_ts=completion.ts, updated_at=now,
+                payload=_without_uncertain(occ.payload)))
+            if not result.rowcount:  # type: ignore[attr-defined]
+                log.warning("lost the claim on %s before completing it; the new holder will reconcile", occ.key)
+                return False
+            if completion.apply is not None:
+                completion.apply(s)
+        return True
+
+    def _failed_attempt(self, occ: Occurrence, executor: Executor, error: SlackError) -> None:
+        now = self.clock.now()
+        policy = executor.policy
+        failures = int(occ.payload.get("_failures", 0))
+        if error.code == "ratelimited":
+            delay = timedelta(seconds=max(error.retry_after or 1, 1))
+        else:
+            failures += 1
+            delay = policy.backoff(failures)
+        give_up = error.code in PERMANENT_ERRORS or failures >= policy.max_failures or (
+            occ.not_after is not None and now + delay > occ.not_after
+        )
+        payload = {**_without_uncertain(occ.payload), "_failures": failures}
+        if error.code == "connection_error" or error.method == "executor" or (error.status or 0) >= 500:
+            payload["_uncertain"] = True  # the request may have reached Slack: look before posting again
+        with self.uow() as s:
+            if give_up:
+                result = s.execute(self._fenced(occ).values(
+                    state=OccurrenceState.FAILED.value, last_error=str(error)[:500], lease_until=None,
+                    payload=payload, updated_at=now))
+                if result.rowcount and executor.on_failure is not None:  # type: ignore[attr-defined]
+                    executor.on_failure(s, occ, error.code)
+                log.error("occurrence %s failed for good after %s attempt(s): %s", occ.key, occ.attempts, error)
+            else:
+                s.execute(self._fenced(occ).values(
+                    state=OccurrenceState.PENDING.value, run_at=now + delay, last_error=str(error)[:500],
+                    lease_until=None, payload=payload, updated_at=now))
+                log.warning("occurrence %s: %s; retrying in %ss", occ.key, error, int(delay.total_seconds()))
+
+    # Health.
+    def beat(self) -> None:
+        now = self.clock.now()
+        with self.uow() as s:
+            stmt = _insert(s)(SchedulerBeat).values(worker_id=self.worker_id, last_tick_at=now)
+            s.execute(stmt.on_conflict_do_update(index_elements=["worker_id"], set_={"last_tick_at": now}))
+
+
+def _without_uncertain(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k != "_uncertain"}
+
+
+def scheduler_status(uow: UnitOfWork, clock: Clock) -> dict[str, Any]:
+    """For /healthz: the last tick of any scheduler process, due-but-unclaimed and failed counts."""
+    now = clock.now()
+    with uow() as s:
+        last = s.exec(select(func.max(SchedulerBeat.last_tick_at))).one()
+        due = s.exec(select(func.count()).select_from(Occurrence).where(
+            col(Occurrence.state) == OccurrenceState.PENDING.value, col(Occurrence.run_at) <= now)).one()
+        failed = s.exec(select(func.count()).select_from(Occurrence).where(
+            col(Occurrence.state) == OccurrenceState.FAILED.value)).one()
+    return {
+        "last_tick": last.isoformat() if last else None,
+        "seconds_since_last_tick": round((now - last).total_seconds(), 1) if last else None,
+        "due_unclaimed": int(due),
+        "failed": int(failed),
+    }

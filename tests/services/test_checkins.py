@@ -1,0 +1,327 @@
+"""Check-ins with a frozen clock against the fake Slack: local times across DST, the misfire rules,
+re-planning, pause/skip/away, reminders and the summary, as people see them in Slack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import select
+
+from models import CheckinRound, OccurrenceState, Partnership
+from services.errors import Forbidden, Invalid
+from tests.e2e.conftest import flatten
+from tests.support.stack import ALICE, BOB, CAROL, DAN, Stack, stack
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def local(zone: str, *args: int) -> datetime:
+    return datetime(*args, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+@pytest.fixture
+def st(tmp_path: Path) -> Iterator[Stack]:
+    with stack(tmp_path, start=utc(2026, 3, 2, 6, 0)) as s:  # Monday 07:00 in Berlin
+        yield s
+
+
+def prompts(st: Stack, p: Partnership) -> list[dict[str, Any]]:
+    assert p.channel_id
+    return [m for m in st.fake.messages(p.channel_id) if m.get("text", "").startswith("Check-in time")]
+
+
+def schedule(st: Stack, p: Partnership, args: str, actor: str = ALICE) -> str:
+    assert p.channel_id
+    return st.services.checkins.quick_schedule(channel_id=p.channel_id, actor=actor, args=args).text()
+
+
+def round_key(message: dict[str, Any]) -> str:
+    button = next(e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"])
+    return str(button["value"])
+
+
+def answer(st: Stack, message: dict[str, Any], user: str, *answers: str) -> None:
+    st.services.checkins.submit_answer(round_key=round_key(message), user_id=user, answers=list(answers))
+
+
+# -- local time across DST ------------------------------------------------------------------------------
+def test_a_berlin_0930_check_in_fires_at_0930_berlin_time_on_both_sides_of_the_change(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    schedule(st, p, "daily 09:30 Europe/Berlin")
+    posted: list[datetime] = []
+    moment = local("Europe/Berlin", 2026, 3, 27, 0, 0)
+    st.clock.set(moment)
+    while moment < local("Europe/Berlin", 2026, 4, 1, 0, 0):
+        before = len(prompts(st, p))
+        st.at(moment)
+        if len(prompts(st, p)) > before:
+            posted.append(moment.astimezone(ZoneInfo("Europe/Berlin")))
+        moment += timedelta(minutes=15)
+    assert [(t.day, t.hour, t.minute) for t in posted] == [(d, 9, 30) for d in range(27, 32)]
+    assert {t.utcoffset() for t in posted} == {timedelta(hours=1), timedelta(hours=2)}  # CET and CEST
+
+
+def test_new_york_0130_posts_once_on_the_fall_back_day(tmp_path: Path) -> None:
+    with stack(tmp_path, start=local("America/New_York", 2026, 10, 31, 12, 0)) as st:
+        p = st.partnership(timezone="America/New_York")
+        schedule(st, p, "daily 01:30")
+        moment = local("America/New_York", 2026, 11, 1, 0, 0)
+        while moment < local("America/New_York", 2026, 11, 1, 4, 0):  # 01:00-02:00 happens twice
+            st.at(moment)
+            moment += timedelta(minutes=10)
+        assert len(prompts(st, p)) == 1
+        [r] = rounds(st)
+        assert r.scheduled_for == utc(2026, 11, 1, 5, 30)  # the first 01:30 (EDT)
+
+
+# -- misfire rules --------------------------------------------------------------------------------------------
+def rounds(st: Stack) -> list[CheckinRound]:
+    with st.services.uow() as s:
+        return list(s.exec(select(CheckinRound).order_by(CheckinRound.id)).all())  # type: ignore[arg-type]
+
+
+def test_a_prompt_missed_while_down_is_posted_late_within_two_hours_marked_delayed(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    schedule(st, p, "mon 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 11, 15))  # the bot was down at 09:30
+    [prompt] = prompts(st, p)
+    text = flatten(prompt)
+    assert "Delayed: this check-in was due at 09:30" in text
+    [r] = rounds(st)
+    assert r.delayed and r.closes_at == local("Europe/Berlin", 2026, 3, 2, 15, 15)  # a full window from posting
+
+
+def test_a_prompt_missed_by_more_than_two_hours_is_not_posted(st: Stack) -> None:
+    p = st.partnership()
+    schedule(st, p, "mon 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 11, 31))
+    assert prompts(st, p) == []
+    [occ] = st.occurrences(kind="checkin_prompt")
+    assert occ.state == OccurrenceState.SKIPPED and "missed its window" in (occ.last_error or "")
+
+
+def test_a_missed_prompt_is_never_posted_after_its_local_day_ends(st: Stack) -> None:
+    p = st.partnership()
+    schedule(st, p, "mon 23:30")
+    st.at(local("Europe/Berlin", 2026, 3, 3, 0, 15))  # 45 minutes late, but Tuesday already
+    assert prompts(st, p) == []
+    [occ] = st.occurrences(kind="checkin_prompt")
+    assert occ.state == OccurrenceState.SKIPPED
+
+
+def test_of_several_missed_prompts_only_the_newest_is_posted(st: Stack) -> None:
+    p = st.partnership()
+    schedule(st, p, "daily 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 0))  # planned Mon and Tue
+    st.at(local("Europe/Berlin", 2026, 3, 3, 1, 0))  # plans Wed too; then the bot is down until Wed 10:00
+    st.at(local("Europe/Berlin", 2026, 3, 4, 10, 0))
+    assert [r.local_date for r in rounds(st)] == [date(2026, 3, 4)]
+    states = {o.key.rsplit(":", 1)[1]: o.state for o in st.occurrences(kind="checkin_prompt")}
+    assert states["2026-03-02"] == states["2026-03-03"] == OccurrenceState.SKIPPED
+    assert states["2026-03-04"] == OccurrenceState.DONE
+
+
+# -- changes, pause, skip ---------------------------------------------------------------------------------------
+def test_a_changed_schedule_replans_at_once(st: Stack) -> None:
+    p = st.partnership()
+    schedule(st, p, "mon 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 8, 0))
+    told = schedule(st, p, "mon 11:00")
+    assert "Next: Mon 02 Mar 2026 11:00 CET" in told
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    assert prompts(st, p) == []
+    st.at(local("Europe/Berlin", 2026, 3, 2, 11, 0))
+    assert len(prompts(st, p)) == 1
+    announcements = [flatten(m) for m in st.fake.messages(p.channel_id or "") if "check-ins" in m.get("text", "")]
+    assert any("changed the check-ins: Mon at 11:00" in a for a in announcements)
+
+
+def test_a_new_schedule_does_not_post_a_slot_from_earlier_today(st: Stack) -> None:
+    p = st.partnership()
+    st.clock.set(local("Europe/Berlin", 2026, 3, 2, 10, 0))
+    schedule(st, p, "mon,tue 09:30")  # 09:30 today is 30 minutes ago: not "missed"
+    st.tick()
+    assert prompts(st, p) == []
+    st.at(local("Europe/Berlin", 2026, 3, 3, 9, 30))
+    assert len(prompts(st, p)) == 1
+
+
+def test_pause_stops_prompts_and_resume_restarts_from_the_next_slot(st: Stack) -> None:
+    p = st.partnership()
+    assert p.channel_id
+    svc = st.services.checkins
+    schedule(st, p, "daily 09:30")
+    assert "Paused" in svc.pause(channel_id=p.channel_id, actor=ALICE).text()
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    assert prompts(st, p) == []
+    st.clock.set(local("Europe/Berlin", 2026, 3, 2, 10, 0))
+    assert "Next: Tue 03 Mar 2026 09:30 CET" in svc.resume(channel_id=p.channel_id, actor=ALICE).text()
+    st.tick()
+    assert prompts(st, p) == []  # the paused one is not posted late
+    st.at(local("Europe/Berlin", 2026, 3, 3, 9, 30))
+    assert len(prompts(st, p)) == 1
+
+
+def test_skip_skips_the_next_check_in_only(st: Stack) -> None:
+    p = st.partnership()
+    assert p.channel_id
+    schedule(st, p, "mon,wed 09:30")
+    told = st.services.checkins.skip_next(channel_id=p.channel_id, actor=ALICE).text()
+    assert "Skipped the check-in of Mon 02 Mar 2026 09:30 CET" in told and "Wed 04 Mar 2026 09:30 CET" in told
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    assert prompts(st, p) == []
+    st.at(local("Europe/Berlin", 2026, 3, 4, 9, 30))
+    assert len(prompts(st, p)) == 1
+
+
+def test_only_owners_change_the_schedule_but_any_member_may_run_one_now(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    assert p.channel_id
+    svc = st.services.checkins
+    schedule(st, p, "mon 09:30")
+    for change in (lambda: schedule(st, p, "tue 10:00", actor=BOB),
+                   lambda: svc.pause(channel_id=p.channel_id, actor=BOB),
+                   lambda: svc.prepare_questions(channel_id=p.channel_id, actor=BOB)):
+        with pytest.raises(Forbidden, match="Only owners"):
+            change()
+    with pytest.raises(Forbidden, match="Only people in the"):
+        svc.run_now(channel_id=p.channel_id, actor=CAROL, request_key="t1")
+    svc.run_now(channel_id=p.channel_id, actor=BOB, request_key="t2")
+    svc.run_now(channel_id=p.channel_id, actor=BOB, request_key="t2")  # a retried request
+    st.tick()
+    [prompt] = prompts(st, p)
+    assert f"Started by <@{BOB}>" in flatten(prompt)
+
+
+def test_a_closed_partnership_gets_no_prompts(st: Stack) -> None:
+    p = st.partnership()
+    schedule(st, p, "mon 09:30")
+    assert p.id
+    st.services.partnerships.close(partnership_id=p.id, actor=ALICE, reason="done")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    assert prompts(st, p) == []
+
+
+def test_bad_quick_schedules_are_explained(st: Stack) -> None:
+    p = st.partnership()
+    with pytest.raises(Invalid, match="Usage"):
+        schedule(st, p, "mon")
+    with pytest.raises(Invalid, match="'funday' is not a weekday"):
+        schedule(st, p, "mon,funday 09:30")
+    with pytest.raises(Invalid, match="HH:MM"):
+        schedule(st, p, "mon 25:00")
+    with pytest.raises(Invalid, match="Mars/Olympus"):
+        schedule(st, p, "mon 09:30 Mars/Olympus")
+
+
+# -- answers, reminders, away, summary ----------------------------------------------------------------------------
+def test_reminders_go_once_to_those_who_have_not_answered_and_are_not_away(st: Stack) -> None:
+    p = st.partnership(members=[BOB, CAROL, DAN])
+    schedule(st, p, "mon 09:30")
+    st.services.checkins.set_away(user_id=DAN, until_text="until 2026-03-06")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    [prompt] = prompts(st, p)
+    assert f"<@{DAN}>" not in flatten(prompt) and "1 away" in flatten(prompt)  # no prompt for Dan
+    answer(st, prompt, BOB, "shipped", "more", "", "")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 11, 29))
+    assert st.fake.dm_messages(CAROL) == []
+    st.at(local("Europe/Berlin", 2026, 3, 2, 11, 30))  # halfway through the 4-hour window
+    st.at(local("Europe/Berlin", 2026, 3, 2, 12, 0))
+    assert [len(st.fake.dm_messages(u)) for u in (ALICE, BOB, CAROL, DAN)] == [1, 0, 1, 0]
+    assert "closes at *13:30 CET*" in flatten(st.fake.dm_messages(CAROL)[0])
+
+
+def test_the_summary_updates_the_prompt_in_place_at_window_close(st: Stack) -> None:
+    p = st.partnership(members=[BOB, CAROL, DAN])
+    assert p.channel_id
+    schedule(st, p, "mon 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    [prompt] = prompts(st, p)
+    key = round_key(prompt)
+    answer(st, prompt, BOB, "contract signed", "pilot", "waiting on legal review", "none")
+    answer(st, prompt, ALICE, "demo done", "", "no", "API keys for the sandbox")
+    st.services.checkins.set_away(user_id=DAN, until_text="2026-03-02")  # away since the prompt went out
+    before = len(st.fake.messages(p.channel_id))
+    st.at(local("Europe/Berlin", 2026, 3, 2, 13, 30))
+    summary = flatten(st.fake.message(p.channel_id, prompt["ts"]))
+    assert "(closed)" in summary
+    assert "2 of 3 answered (67%)" in summary and "1 away" in summary
+    assert f"*Missing:* <@{CAROL}>" in summary and f"*Away:* <@{DAN}>" in summary
+    assert f"<@{BOB}>: waiting on legal review _(Any blockers?)_" in summary
+    assert f"<@{ALICE}>: API keys for the sandbox _(What do we need from the partner?)_" in summary
+    assert "none _(" not in summary and "no _(" not in summary
+    assert not [b for b in st.fake.message(p.channel_id, prompt["ts"])["blocks"] if b["type"] == "actions"]
+    assert len(st.fake.messages(p.channel_id)) == before  # updated in place, not posted again
+    with pytest.raises(Invalid, match="closed at Mon 02 Mar 2026 13:30 CET; answers are no longer taken"):
+        st.services.checkins.submit_answer(round_key=key, user_id=CAROL, answers=["too late"])
+
+
+def test_answers_go_in_the_thread_and_an_edit_updates_the_same_reply(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    assert p.channel_id
+    schedule(st, p, "mon 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    [prompt] = prompts(st, p)
+    answer(st, prompt, BOB, "<!channel> shipped *v2*", "", "", "")
+    answer(st, prompt, BOB, "shipped v2 and v3", "", "", "")
+    [reply] = st.fake.replies(p.channel_id, prompt["ts"])
+    text = flatten(reply)
+    assert f"<@{BOB}> answered" in text and "shipped v2 and v3" in text and "<!channel>" not in text
+    assert reply.get("edited")
+    form = st.services.checkins.answer_form(round_key=round_key(prompt), user_id=BOB)
+    assert form["blocks"][1]["element"]["initial_value"] == "shipped v2 and v3"
+    with pytest.raises(Invalid, match="at least one"):
+        answer(st, prompt, BOB, "", " ")
+    with pytest.raises(Forbidden, match="Only people in the"):
+        st.services.checkins.answer_form(round_key=round_key(prompt), user_id=CAROL)
+
+
+def test_back_ends_away_time(st: Stack) -> None:
+    svc = st.services.checkins
+    assert "until Fri 06 Mar 2026" in svc.set_away(user_id=BOB, until_text="until 2026-03-06")
+    assert "Welcome back" in svc.back(user_id=BOB)
+    assert "not marked away" in svc.back(user_id=BOB)
+    with pytest.raises(Invalid, match="in the past"):
+        svc.set_away(user_id=BOB, until_text="2026-01-01")
+    with pytest.raises(Invalid, match="as a date"):
+        svc.set_away(user_id=BOB, until_text="next week")
+
+
+def test_a_prompt_that_keeps_failing_is_marked_failed_and_the_owners_are_told(st: Stack) -> None:
+    p = st.partnership(owners=[ALICE, BOB])
+    schedule(st, p, "mon 09:30")
+    st.fake.fail("chat.postMessage", "internal_error", status=500, times=5)
+    moment = local("Europe/Berlin", 2026, 3, 2, 9, 30)
+    for _ in range(8):
+        st.at(moment)
+        moment += timedelta(minutes=10)
+    assert prompts(st, p) == []
+    [occ] = st.occurrences(kind="checkin_prompt")
+    assert occ.state == OccurrenceState.FAILED and "internal_error" in (occ.last_error or "")
+    for owner in (ALICE, BOB):
+        [notice] = st.fake.dm_messages(owner)
+        assert "could not post the check-in prompt for *Acme*" in flatten(notice)
+        assert "internal_error" in flatten(notice)
+
+
+def test_overview_and_history(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    assert p.channel_id
+    svc = st.services.checkins
+    assert svc.overview(channel_id=p.channel_id, actor=BOB).schedule is None
+    schedule(st, p, "mon,wed 09:30")
+    o = svc.overview(channel_id=p.channel_id, actor=BOB)
+    assert o.next_due == local("Europe/Berlin", 2026, 3, 2, 9, 30) and o.participants == [ALICE, BOB]
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    answer(st, prompts(st, p)[0], BOB, "x")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 13, 30))
+    _, history = svc.history(channel_id=p.channel_id, actor=BOB)
+    [(r, t)] = history
+    assert r.local_date == date(2026, 3, 2) and (len(t.answered), t.expected) == (1, 2)

@@ -1,0 +1,260 @@
+"""The scheduling engine with a frozen clock: claims and leases, fencing, reconciliation after a crash,
+misfire rules, coalescing, retries with backoff, rate limits, failures, and re-planning."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from adapters.slack import SlackGateway, make_client
+from models.db import make_uow
+from models.scheduling import Occurrence, OccurrenceState
+from services.scheduling import (
+    Completion,
+    Dispatcher,
+    Executor,
+    MisfirePolicy,
+    RunContext,
+    insert_new,
+    mark_obsolete,
+    scheduler_status,
+    upsert_planned,
+)
+from tests.fakes import FakeSlack
+from tests.support.clock import FrozenClock
+
+T0 = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
+KIND = "toy"
+
+
+@dataclass
+class ToyExecutor:
+    """Posts one message per occurrence into the channel in its payload; records what it did."""
+
+    ran: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    crash: set[str] = field(default_factory=set)  # keys whose run raises a bug once
+
+    def run(self, occ: Occurrence, ctx: RunContext) -> Completion:
+        self.ran.append(occ.key)
+        if occ.key in self.crash:
+            self.crash.discard(occ.key)
+            raise RuntimeError("a bug")
+        channel, ts = ctx.post(occ.payload["channel"], text=f"post for {occ.key}")
+        return Completion.done(channel, ts)
+
+    def on_failure(self, s: Session, occ: Occurrence, error: str) -> None:
+        self.failures.append((occ.key, error))
+
+
+@dataclass
+class Env:
+    fake: FakeSlack
+    clock: FrozenClock
+    engine: Engine
+    toy: ToyExecutor
+    channel: str
+
+    def uow(self) -> Any:
+        return make_uow(self.engine)()
+
+    def dispatcher(self, policy: MisfirePolicy | None = None, **kw: Any) -> Dispatcher:
+        slack = SlackGateway(make_client("xoxb-test", self.fake.base_url, retries=False))
+        executor = Executor(self.toy.run, policy or MisfirePolicy(grace=None), self.toy.on_failure)
+        return Dispatcher(uow=make_uow(self.engine), slack=slack, clock=self.clock, executors={KIND: executor}, **kw)
+
+    def plan(self, key: str, due: datetime, **extra: Any) -> None:
+        with self.uow() as s:
+            insert_new(s, [{"key": key, "kind": KIND, "subject_id": extra.pop("subject_id", 1), "due_at": due,
+                            "payload": {"channel": self.channel}, **extra}], self.clock.now())
+
+    def occ(self, key: str) -> Occurrence:
+        with self.uow() as s:
+            return s.exec(select(Occurrence).where(Occurrence.key == key)).one()
+
+    def posts(self, key: str) -> int:
+        return sum(1 for m in self.fake.messages(self.channel)
+                   if (m.get("metadata") or {}).get("event_payload", {}).get("occurrence_key") == key)
+
+
+@pytest.fixture
+def env(engine: Engine) -> Iterator[Env]:
+    clock = FrozenClock(T0)
+    fake = FakeSlack(clock=clock.epoch).start()
+    channel = fake.add_channel("partner-toy", members=["UBOT"])
+    yield Env(fake, clock, engine, ToyExecutor(), channel)
+    fake.stop()
+
+
+def test_due_occurrences_run_once_and_future_ones_wait(env: Env) -> None:
+    d = env.dispatcher()
+    env.plan("a", T0 - timedelta(minutes=1))
+    env.plan("b", T0 + timedelta(minutes=5))
+    assert d.run_once() == 1
+    assert d.run_once() == 0  # nothing twice
+    assert env.posts("a") == 1 and env.posts("b") == 0
+    assert env.occ("a").state == OccurrenceState.DONE and env.occ("a").result_ts
+    env.clock.advance(minutes=5)
+    assert d.run_once() == 1 and env.posts("b") == 1
+
+
+def test_a_claim_is_exclusive_until_its_lease_expires(env: Env) -> None:
+    a, b = env.dispatcher(worker_id="a"), env.dispatcher(worker_id="b")
+    env.plan("x", T0)
+    [claim] = a.claim(10)
+    assert b.claim(10) == []  # held by a
+    env.clock.advance(seconds=119)
+    assert b.claim(10) == []
+    env.clock.advance(seconds=2)
+    [taken] = b.claim(10)  # a's lease expired: b takes over and must look before posting
+    assert taken.reconcile and taken.occ.attempts == 2
+    # a finally finishes: its completion is fenced off, b's stands.
+    assert a.complete(claim.occ, Completion.done("C", "1.0")) is False
+    assert b.complete(taken.occ, Completion.done("C", "2.0")) is True
+    assert env.occ("x").result_ts == "2.0"
+
+
+def test_a_worker_that_dies_after_posting_is_not_repeated_by_the_next(env: Env) -> None:
+    first, second = env.dispatcher(worker_id="first"), env.dispatcher(worker_id="second")
+    env.plan("x", T0)
+    [claim] = first.claim(1)
+    # It posts and dies before completing.
+    ctx = RunContext(occ=claim.occ, slack=first.slack, now=env.clock.now(), reconcile=False)
+    _, posted_ts = ctx.post(env.channel, text="post for x")
+    env.clock.advance(minutes=3)
+    assert second.run_once() == 1
+    assert env.posts("x") == 1
+    occ = env.occ("x")
+    assert occ.state == OccurrenceState.DONE and occ.result_ts == posted_ts and occ.attempts == 2
+
+
+def test_a_missed_occurrence_past_its_window_is_skipped_not_run(env: Env) -> None:
+    d = env.dispatcher()
+    env.plan("late", T0 - timedelta(hours=3), not_after=T0 - timedelta(hours=1))
+    d.run_once()
+    assert env.toy.ran == [] and env.posts("late") == 0
+    occ = env.occ("late")
+    assert occ.state == OccurrenceState.SKIPPED and "missed its window" in (occ.last_error or "")
+
+
+def test_of_several_due_only_the_newest_runs_when_the_kind_coalesces(env: Env) -> None:
+    d = env.dispatcher(MisfirePolicy(grace=timedelta(days=3), coalesce=True))
+    for days in (3, 2, 1):
+        env.plan(f"day-{days}", T0 - timedelta(days=days))
+    env.plan("other-subject", T0 - timedelta(days=2), subject_id=2)
+    d.run_once()
+    assert sorted(env.toy.ran) == ["day-1", "other-subject"]
+    assert env.occ("day-3").state == OccurrenceState.SKIPPED
+    assert "superseded" in (env.occ("day-2").last_error or "")
+
+
+def test_failures_back_off_then_fail_for_good_and_tell_people(env: Env) -> None:
+    policy = MisfirePolicy(grace=None, max_failures=3, backoff_base=timedelta(seconds=10))
+    d = env.dispatcher(policy)
+    env.plan("x", T0)
+    env.fake.fail("chat.postMessage", "internal_error", times=10)
+    d.run_once()
+    occ = env.occ("x")
+    assert occ.state == OccurrenceState.PENDING and occ.run_at == T0 + timedelta(seconds=10)
+    assert "internal_error" in (occ.last_error or "")
+    env.clock.advance(seconds=9)
+    assert d.run_once() == 0  # still backing off
+    env.clock.advance(seconds=1)
+    d.run_once()
+    assert env.occ("x").run_at == env.clock.now() + timedelta(seconds=20)
+    env.clock.advance(seconds=20)
+    d.run_once()
+    occ = env.occ("x")
+    assert occ.state == OccurrenceState.FAILED and "internal_error" in (occ.last_error or "")
+    assert env.toy.failures == [("x", "internal_error")]
+    assert scheduler_status(make_uow(env.engine), env.clock)["failed"] == 1
+
+
+def test_an_error_retrying_cannot_fix_fails_at_once(env: Env) -> None:
+    d = env.dispatcher()
+    env.plan("x", T0)
+    env.fake.channels[env.channel].members.discard("UBOT")  # the bot was removed from the channel
+    d.run_once()
+    assert env.occ("x").state == OccurrenceState.FAILED
+    assert env.toy.failures == [("x", "not_in_channel")]
+
+
+def test_a_rate_limit_backs_off_that_occurrence_only(env: Env) -> None:
+    d = env.dispatcher(workers=1)
+    env.plan("limited", T0)
+    env.plan("next", T0 + timedelta(seconds=1))
+    env.clock.advance(seconds=1)
+    env.fake.fail("chat.postMessage", "ratelimited", status=429, headers={"Retry-After": "30"})
+    d.run_once()
+    limited = env.occ("limited")
+    assert limited.state == OccurrenceState.PENDING and limited.run_at == env.clock.now() + timedelta(seconds=30)
+    assert limited.payload.get("_failures") == 0  # a rate limit is not a failure
+    assert env.posts("next") == 1  # the dispatcher went on with the others
+    env.clock.advance(seconds=30)
+    d.run_once()
+    assert env.posts("limited") == 1 and env.occ("limited").state == OccurrenceState.DONE
+
+
+def test_a_bug_in_one_occurrence_is_retried_and_looks_before_posting_again(env: Env) -> None:
+    d = env.dispatcher()
+    env.plan("x", T0)
+    env.toy.crash.add("x")
+    d.run_once()
+    assert env.occ("x").payload.get("_uncertain") is True
+    env.clock.advance(seconds=10)
+    d.run_once()
+    assert env.posts("x") == 1 and env.occ("x").state == OccurrenceState.DONE
+    assert env.fake.call_count("conversations.history") == 1
+
+
+def test_a_connection_error_after_the_post_reached_slack_does_not_post_twice(env: Env) -> None:
+    d = env.dispatcher()
+    env.plan("x", T0)
+    dropped: list[bool] = []
+
+    def drop_first_answer(method: str, args: dict[str, Any], body: dict[str, Any]) -> None:
+        if method == "chat.postMessage" and not dropped:
+            dropped.append(True)
+            raise ConnectionResetError("the answer is lost on the way back")
+
+    env.fake.after_success = drop_first_answer
+    d.run_once()
+    env.fake.after_success = None
+    env.clock.advance(minutes=1)
+    d.run_once()
+    assert env.posts("x") == 1 and env.occ("x").state == OccurrenceState.DONE
+
+
+def test_replanning_moves_pending_rows_but_never_back_to_an_older_plan(env: Env) -> None:
+    now = env.clock.now()
+    row = {"key": "p", "kind": KIND, "subject_id": 7, "payload": {"channel": env.channel}}
+    with env.uow() as s:
+        upsert_planned(s, [{**row, "due_at": now + timedelta(hours=1), "revision": 1}], now)
+        upsert_planned(s, [{**row, "due_at": now + timedelta(hours=2), "revision": 2}], now)
+        upsert_planned(s, [{**row, "due_at": now + timedelta(hours=3), "revision": 1}], now)  # a stale planner
+    assert env.occ("p").due_at == now + timedelta(hours=2)
+    with env.uow() as s:
+        assert mark_obsolete(s, kinds=[KIND], subject_id=7, now=now, note="changed") == 1
+    assert env.occ("p").state == OccurrenceState.OBSOLETE
+    with env.uow() as s:
+        upsert_planned(s, [{**row, "due_at": now + timedelta(hours=4), "revision": 3}], now)
+    occ = env.occ("p")
+    assert occ.state == OccurrenceState.PENDING and occ.due_at == now + timedelta(hours=4)
+
+
+def test_health_reports_last_tick_and_due_but_unclaimed(env: Env) -> None:
+    uow = make_uow(env.engine)
+    assert scheduler_status(uow, env.clock) == {"last_tick": None, "seconds_since_last_tick": None,
+                                                "due_unclaimed": 0, "failed": 0}
+    env.plan("x", T0)
+    assert scheduler_status(uow, env.clock)["due_unclaimed"] == 1
+    env.dispatcher().run_once()
+    env.clock.advance(seconds=3)
+    status = scheduler_status(uow, env.clock)
+    assert status["due_unclaimed"] == 0 and status["seconds_since_last_tick"] == 3.0
