@@ -157,7 +157,10 @@ class SlackGateway:
         for start in range(0, len(ids), INVITE_BATCH):
             batch = ids[start : start + INVITE_BATCH]
             try:
-                self._call("conversations.invite", channel=channel, users=",".join(batch), force=True)
+                # force: Slack invites the valid ones and lists the others in `errors`.
+                data = self._call("conversations.invite", channel=channel, users=",".join(batch), force=True)
+                refused.extend((e.get("user", "?"), e.get("error", "unknown_error")) for e in data.get("errors") or []
+                               if e.get("error") != "already_in_channel")
             except SlackError as exc:
                 if exc.code == "already_in_channel":
                     continue

@@ -8,11 +8,12 @@ from typing import Any
 
 from blocks import ids
 from blocks.kit import Block, cap_blocks, chunked_sections, context, header, input_block, plain, section
-from blocks.text import channel_link, escape, mention
+from blocks.text import channel_link, escape, local_time, mention
 from models.partnership import (
     GOALS_MAX,
     NAME_MAX,
     PARTNER_ORG_MAX,
+    AuditEvent,
     InvitationStatus,
     Member,
     PartnerInvitation,
@@ -105,8 +106,40 @@ def charter_text(p: Partnership) -> str:
     return f"Partnership charter: {escape(p.name)}"
 
 
+AUDIT_LABELS = {
+    "created": "created the partnership",
+    "member_added": "added {user} as {role}",
+    "role_changed": "made {user} {role}",
+    "member_removed": "removed {user}",
+    "partner_invited": "invited {email} through Slack Connect ({status})",
+    "closed": "closed the partnership",
+    "checkin_scheduled": "set the check-ins to {weekdays} at {local_time} ({timezone})",
+    "checkin_paused": "paused the check-ins",
+    "checkin_resumed": "resumed the check-ins",
+    "checkin_skipped": "skipped a check-in",
+    "checkin_questions_changed": "changed the check-in questions",
+    "checkin_started": "started a check-in",
+}
+RECENT_CHANGES = 8
+
+
+def audit_line(event: AuditEvent, zone: str) -> str:
+    """One line of the audit trail: when, who, what."""
+    detail = {k: escape(str(v)) for k, v in (event.detail or {}).items()}
+    if "user" in detail:
+        detail["user"] = mention(str(event.detail["user"]))
+    if "role" in detail:
+        detail["role"] = detail["role"].replace("_", " ")
+    try:
+        what = AUDIT_LABELS.get(event.action, event.action).format(**detail)
+    except (KeyError, IndexError):
+        what = event.action.replace("_", " ")
+    return f"• {local_time(event.at, zone, '%d %b %H:%M')} · {mention(event.actor_id)} {what}"
+
+
 def info_blocks(
-    p: Partnership, members: Sequence[Member], invitations: Sequence[PartnerInvitation]
+    p: Partnership, members: Sequence[Member], invitations: Sequence[PartnerInvitation],
+    audit: Sequence[AuditEvent] = (),
 ) -> list[Block]:
     blocks: list[Block] = [header(f"{p.name}"), section(
         f"*Status:* {STATUS_LABELS[p.status]}\n"
@@ -126,6 +159,9 @@ def info_blocks(
             lines.append(f"• {escape(inv.email)}: {state}")
         more = f"\n…and {len(pending) - 20} more" if len(pending) > 20 else ""
         blocks.append(section("*Partner invitations*\n" + "\n".join(lines) + more))
+    if audit:
+        recent = [audit_line(e, p.timezone) for e in list(audit)[-RECENT_CHANGES:]]
+        blocks += chunked_sections("*Recent changes*", recent)
     if p.status == PartnershipStatus.CLOSED:
         reason = f": {escape(p.close_reason)}" if p.close_reason else ""
         blocks.append(context(f"Closed by {mention(p.closed_by or '')}{reason}"))

@@ -89,11 +89,13 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
                 refresh_home(user_id)
 
     # -- /partner info, list ---------------------------------------------------------------------
-    @router.add("info", usage="info", summary="the charter, people by role and side, pending invitations",
+    @router.add("info", usage="info", summary="the charter, people by role and side, invitations, recent changes",
                 example=f"{COMMAND} info")
     def _info(call: CommandCall) -> None:
         d = svc.require_in_channel(call.channel_id)
-        call.reply(f"Partnership {d.partnership.name}", pblocks.info_blocks(d.partnership, d.members, d.invitations))
+        audit = svc.audit_trail(d.partnership.id or 0, last=pblocks.RECENT_CHANGES)
+        call.reply(f"Partnership {d.partnership.name}",
+                   pblocks.info_blocks(d.partnership, d.members, d.invitations, audit))
 
     @router.add("list", usage="list", summary="the partnerships you belong to", example=f"{COMMAND} list")
     def _list(call: CommandCall) -> None:

@@ -161,13 +161,14 @@ class PartnershipService:
                     {"name": "A partnership with this name is already open; pick another name."},
                 )
 
-    def audit_trail(self, partnership_id: int) -> list[AuditEvent]:
+    def audit_trail(self, partnership_id: int, *, last: int | None = None) -> list[AuditEvent]:
+        """Who did what, oldest first (only the `last` events when given)."""
         with self.uow() as s:
-            return list(
-                s.exec(
-                    select(AuditEvent).where(AuditEvent.partnership_id == partnership_id).order_by(col(AuditEvent.id))
-                ).all()
-            )
+            query = select(AuditEvent).where(AuditEvent.partnership_id == partnership_id)
+            if last is not None:
+                query = query.order_by(col(AuditEvent.id).desc()).limit(last)
+                return list(reversed(s.exec(query).all()))
+            return list(s.exec(query.order_by(col(AuditEvent.id))).all())
 
     # -- create --------------------------------------------------------------------------------
     def create(self, req: NewPartnership, *, actor: str, team_id: str, creation_key: str | None) -> Outcome:

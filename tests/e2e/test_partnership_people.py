@@ -74,6 +74,9 @@ def test_info_shows_charter_people_by_role_and_side(h: Harness) -> None:
     ours, partner = info.split("*Partner side*")
     assert f"*Sponsors*: <@{BOB}>" in ours and f"*Owners*: <@{ALICE}>" in ours
     assert f"*Partner contacts*: <@{PARTNER_PAT}>" in partner
+    # Recent changes: who did what, when (in the partnership's time zone).
+    assert f"<@{ALICE}> created the partnership" in info
+    assert f"<@{ALICE}> added <@{BOB}> as sponsor" in info and f"added <@{PARTNER_PAT}> as partner contact" in info
 
 
 def test_list_shows_the_callers_partnerships_with_links_and_status(h: Harness) -> None:

@@ -467,7 +467,10 @@ class FakeSlack:
             raise SlackRefusal(errors[0][1], errors=[{"user": u, "ok": False, "error": e} for u, e in errors])
         bad = {u for u, _ in errors}
         ch.members.update(u for u in users if u not in bad)
-        return {"channel": self._channel_json(ch)}
+        result: dict[str, Any] = {"channel": self._channel_json(ch)}
+        if errors:  # force=true: the valid ones are in, the others are listed
+            result["errors"] = [{"user": u, "ok": False, "error": e} for u, e in errors]
+        return result
 
     def m_conversations_inviteShared(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(args["channel"], for_write=True)

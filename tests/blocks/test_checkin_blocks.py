@@ -1,0 +1,74 @@
+"""Check-in Block Kit: valid within Slack's limits at the extremes, user text escaped."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from blocks import checkins as cb
+from models.checkin import ANSWER_MAX, QUESTION_MAX, QUESTIONS_MAX, CheckinAnswer, CheckinRound, CheckinSchedule, tally
+from tests.blocks.blockkit import assert_valid_message_blocks, assert_valid_view, mrkdwn_texts
+
+HOSTILE = "<!channel> <@U999> <https://evil.example|click> &"
+NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
+PEOPLE = [f"U{i:03d}" for i in range(120)]
+
+
+def _round(**kw: object) -> CheckinRound:
+    values: dict[str, object] = dict(
+        id=1, key="checkin:1:2026-03-02", partnership_id=1, local_date=date(2026, 3, 2), timezone="Europe/Berlin",
+        scheduled_for=NOW - timedelta(hours=1), opened_at=NOW, closes_at=NOW + timedelta(hours=4), delayed=True,
+        questions=[HOSTILE[:QUESTION_MAX] + " blockers?"] + [f"Q{i} need?" for i in range(QUESTIONS_MAX - 1)],
+        participants=PEOPLE, away=PEOPLE[:5], channel_id="C1", prompt_ts="1.0",
+    )
+    values.update(kw)
+    return CheckinRound(**values)
+
+
+def test_prompt_and_summary_stay_valid_with_many_people_and_long_blockers() -> None:
+    r = _round()
+    prompt = cb.prompt_blocks(HOSTILE, r, round_key=r.key)
+    assert_valid_message_blocks(prompt)
+    text = mrkdwn_texts(prompt)
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text and "Delayed" in text
+    answers = [CheckinAnswer(round_id=1, user_id=u, answers=[HOSTILE * 40][:1] * QUESTIONS_MAX) for u in PEOPLE[5:90]]
+    t = tally(r, answers, away_now=set())
+    assert len(t.answered) == 85 and len(t.missing) == 30 and len(t.flagged) == 85 * QUESTIONS_MAX
+    summary = cb.summary_blocks(HOSTILE, r, t)
+    assert_valid_message_blocks(summary)
+    assert "<!channel>" not in mrkdwn_texts(summary) and "85 of 115 answered (74%)" in mrkdwn_texts(summary)
+
+
+def test_answer_reply_escapes_and_keeps_long_answers_within_limits() -> None:
+    blocks = cb.answer_reply_blocks("U1", _round().questions, ["x" * ANSWER_MAX, HOSTILE, ""])
+    assert_valid_message_blocks(blocks)
+    assert "<!channel>" not in mrkdwn_texts(blocks) and "_no answer_" in mrkdwn_texts(blocks)
+
+
+def test_modals_are_valid_with_existing_values_and_at_the_limits() -> None:
+    r = _round()
+    assert_valid_view(cb.answer_modal(HOSTILE, r, round_key=r.key, answers=["a" * ANSWER_MAX] * QUESTIONS_MAX))
+    schedule = CheckinSchedule(partnership_id=1, weekdays="mon,fri", local_time="07:45", timezone="Asia/Kolkata",
+                               questions=["q" * QUESTION_MAX] * QUESTIONS_MAX, window_minutes=90,
+                               remind_before_close_minutes=45, participants=PEOPLE[:3], updated_by="U1")
+    for sched in (None, schedule):
+        assert_valid_view(cb.setup_modal(partnership_id=1, partnership_name=HOSTILE, timezone="UTC", schedule=sched,
+                                         response_url="https://hooks.slack.com/commands/T/1/x"))
+    modal = cb.setup_modal(partnership_id=1, partnership_name="Acme", timezone="UTC", schedule=schedule)
+    by_id = {b.get("block_id"): b for b in modal["blocks"]}
+    assert by_id["window"]["element"]["initial_option"]["value"] == "90"  # a value not among the choices
+    assert by_id["reminder"]["element"]["initial_option"]["value"] == "45"
+    assert [o["value"] for o in by_id["weekdays"]["element"]["initial_options"]] == ["mon", "fri"]
+    assert_valid_view(cb.questions_modal(partnership_id=1, partnership_name=HOSTILE, questions=schedule.questions))
+
+
+def test_overview_and_history_are_valid() -> None:
+    schedule = CheckinSchedule(partnership_id=1, weekdays="mon,wed", local_time="09:30", timezone="Europe/Berlin",
+                               questions=[HOSTILE], participants=[], updated_by="U1", paused=True)
+    for sched in (None, schedule):
+        blocks = cb.overview_blocks(HOSTILE, sched, next_due=NOW, participants=PEOPLE,
+                                    away={u: date(2026, 12, 24) for u in PEOPLE[:40]})
+        assert_valid_message_blocks(blocks)
+        assert "<!channel>" not in mrkdwn_texts(blocks)
+    r = _round(status="closed", closed_at=NOW + timedelta(hours=4))
+    rounds = [(r, tally(r, [], set()))] * 60
+    assert_valid_message_blocks(cb.history_blocks(HOSTILE, rounds))
