@@ -1,13 +1,16 @@
 """Engine and unit of work.
 
 SQLite: WAL, busy_timeout, foreign keys on, and every transaction starts with BEGIN IMMEDIATE so that a
-read-then-write never fails with "database is locked". PostgreSQL: a pooled psycopg engine.
+read-then-write never fails with "database is locked"; a unit of work opened with `read_only=True` starts
+with a plain BEGIN instead, so reads never wait for a writer (WAL readers do not block).
+PostgreSQL: a pooled psycopg engine.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,8 @@ from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
-UnitOfWork = Callable[[], AbstractContextManager[Session]]
+UnitOfWork = Callable[..., AbstractContextManager[Session]]  # uow(read_only=False)
+_READ_ONLY = "partnerbot_read_only"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -47,15 +51,23 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def make_uow(engine: Engine) -> UnitOfWork:
-    """A factory of units of work: `with uow() as s:` commits on success, rolls back on error."""
+    """A factory of units of work: `with uow() as s:` commits on success, rolls back on error.
+    `uow(read_only=True)` is for work that only reads (it must not write: on SQLite it holds no write lock)."""
+    reader = engine.execution_options(**{_READ_ONLY: True})
+    # SQLite has one writer at a time, and a writer that finds the database locked polls with sleeps
+    # (busy_timeout). Within the one process SQLite allows, writers queue on a lock instead and start
+    # the moment the previous one commits.
+    writers = threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
 
     @contextmanager
-    def uow() -> Iterator[Session]:
-        with Session(engine, expire_on_commit=False) as session:
+    def uow(read_only: bool = False) -> Iterator[Session]:
+        with (nullcontext() if read_only else writers), Session(
+            reader if read_only else engine, expire_on_commit=False
+        ) as session:
             try:
                 yield session
                 session.commit()

@@ -43,6 +43,9 @@ class Occurrence(SQLModel, table=True):
     lease_until: datetime | None = None
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
+    # Set when an attempt failed in a way that may have reached Slack (a dropped connection, a 5xx, a
+    # bug): every later attempt looks in the channel from then on before posting. Planning never resets it.
+    maybe_posted_at: datetime | None = None
     # The version of the business row it was planned from: re-planning never overwrites a newer plan.
     revision: int = 0
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)

@@ -109,7 +109,7 @@ class CheckinService:
     def overview(self, *, channel_id: str, actor: str) -> Overview:
         p = self.partnerships.require_member(channel_id, actor, "see its check-ins").partnership
         now = self.clock.now()
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:
             sched = self._schedule(s, p.id)
             participants = self._participants(s, p, sched)
             away = {a.user_id: a.until for a in s.exec(select(Away).where(
@@ -119,7 +119,7 @@ class CheckinService:
 
     def history(self, *, channel_id: str, actor: str) -> tuple[Partnership, list[tuple[CheckinRound, Tally]]]:
         p = self.partnerships.require_member(channel_id, actor, "see its check-ins").partnership
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:
             rounds = list(s.exec(
                 select(CheckinRound).where(CheckinRound.partnership_id == p.id)
                 .order_by(col(CheckinRound.opened_at).desc()).limit(HISTORY_ROUNDS)
@@ -383,11 +383,15 @@ class CheckinService:
 
     def run_prompt(self, occ: Occurrence, ctx: RunContext) -> Completion:
         manual = bool(occ.payload.get("manual"))
-        with self.uow() as s:
-            p = s.get(Partnership, occ.subject_id)
+        with self.uow(read_only=True) as s:
+            row = s.exec(
+                select(Partnership, CheckinSchedule)
+                .outerjoin(CheckinSchedule, col(CheckinSchedule.partnership_id) == col(Partnership.id))
+                .where(Partnership.id == occ.subject_id)
+            ).first()
+            p, sched = row if row is not None else (None, None)
             if p is None or p.status != PartnershipStatus.ACTIVE or not p.channel_id:
                 return Completion.obsolete("the partnership is closed")
-            sched = self._schedule(s, p.id)
             if not manual:
                 if sched is None or sched.paused:
                     return Completion.obsolete("check-ins are paused")
@@ -414,8 +418,7 @@ class CheckinService:
         r.channel_id, r.prompt_ts = channel, ts
 
         def open_round(s: Session) -> None:
-            if s.exec(select(CheckinRound.id).where(CheckinRound.key == r.key)).first() is not None:
-                return
+            # Runs only inside the fenced completion of this occurrence, so at most once per key.
             s.add(r)
             s.flush()
             insert_new(s, self._round_rows(r, remind, window), ctx.now)
@@ -424,7 +427,7 @@ class CheckinService:
 
     def run_reminder(self, occ: Occurrence, ctx: RunContext) -> Completion:
         user = str(occ.payload["user"])
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:
             r = s.get(CheckinRound, occ.subject_id)
             if r is None or r.status == RoundStatus.CLOSED:
                 return Completion.obsolete("the check-in has closed")

@@ -118,12 +118,12 @@ class PartnershipService:
 
     # -- queries -----------------------------------------------------------------------------
     def by_channel(self, channel_id: str) -> PartnershipDetail | None:
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:
             p = s.exec(select(Partnership).where(Partnership.channel_id == channel_id)).first()
             return self._detail(s, p) if p else None
 
     def get(self, partnership_id: int) -> PartnershipDetail | None:
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:
             p = s.get(Partnership, partnership_id)
             return self._detail(s, p) if p else None
 
@@ -138,7 +138,7 @@ class PartnershipService:
 
     def for_user(self, user_id: str) -> list[tuple[Partnership, Role]]:
         """The partnerships a person belongs to, open ones first, newest first."""
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:
             rows = s.exec(
                 select(Partnership, Member)
                 .join(Member, col(Member.partnership_id) == col(Partnership.id))
@@ -163,7 +163,7 @@ class PartnershipService:
 
     def audit_trail(self, partnership_id: int, *, last: int | None = None) -> list[AuditEvent]:
         """Who did what, oldest first (only the `last` events when given)."""
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:
             query = select(AuditEvent).where(AuditEvent.partnership_id == partnership_id)
             if last is not None:
                 query = query.order_by(col(AuditEvent.id).desc()).limit(last)

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
@@ -113,6 +114,19 @@ class Completion:
         return cls(OccurrenceState.OBSOLETE, note=note)
 
 
+def occurrence_key_of(metadata: Any) -> str | None:
+    """The occurrence key a message's metadata carries (a dict, or the JSON string a form body sends)."""
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            return None
+    if not isinstance(metadata, dict) or metadata.get("event_type") != METADATA_EVENT:
+        return None
+    key = (metadata.get("event_payload") or {}).get("occurrence_key")
+    return key if isinstance(key, str) else None
+
+
 @dataclass
 class RunContext:
     """What an executor may do with Slack for one claimed occurrence."""
@@ -139,12 +153,12 @@ class RunContext:
         return channel, ts
 
     def find_posted(self, channel: str) -> str | None:
-        """The ts of a message in `channel` that carries this occurrence's key, if any. Nothing is posted
-        before due_at, so the search starts there."""
-        oldest = self.occ.due_at - timedelta(minutes=1)
+        """The ts of a message in `channel` that carries this occurrence's key, if any. An earlier attempt
+        posted after due_at or, if the row was re-planned since, after the attempt that may have posted."""
+        since = min(self.occ.due_at, self.occ.maybe_posted_at or self.occ.due_at)
+        oldest = since - timedelta(minutes=1)
         for message in self.slack.history(channel, oldest=f"{oldest.timestamp():.6f}"):
-            payload = (message.get("metadata") or {}).get("event_payload") or {}
-            if payload.get("occurrence_key") == self.occ.key:
+            if occurrence_key_of(message.get("metadata")) == self.occ.key:
                 return str(message["ts"])
         return None
 
@@ -174,12 +188,11 @@ def _rows(rows: Sequence[dict[str, Any]], now: datetime) -> list[dict[str, Any]]
     return out
 
 
-def insert_new(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> int:
+def insert_new(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> None:
     """Insert occurrences whose key does not exist yet (others are left as they are)."""
-    if not rows:
-        return 0
-    stmt = _insert(session)(Occurrence).values(_rows(rows, now)).on_conflict_do_nothing(index_elements=["key"])
-    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+    if rows:
+        stmt = _insert(session)(Occurrence).on_conflict_do_nothing(index_elements=["key"])
+        session.execute(stmt, _rows(rows, now))  # executemany: one compiled statement for any number of rows
 
 
 def upsert_planned(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> None:
@@ -188,8 +201,7 @@ def upsert_planned(session: Session, rows: Sequence[dict[str, Any]], now: dateti
     a retry's backoff survives the planner; rows that ran, were skipped, or are claimed are never touched."""
     if not rows:
         return
-    insert = _insert(session)
-    stmt = insert(Occurrence).values(_rows(rows, now))
+    stmt = _insert(session)(Occurrence)
     stmt = stmt.on_conflict_do_update(
         index_elements=["key"],
         set_={
@@ -198,11 +210,12 @@ def upsert_planned(session: Session, rows: Sequence[dict[str, Any]], now: dateti
             "state": OccurrenceState.PENDING.value, "last_error": None, "updated_at": now,
         },
         where=sa.and_(
-            col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.OBSOLETE.value]),
+            sa.or_(col(Occurrence.state) == OccurrenceState.PENDING.value,  # not IN: no expanding with executemany
+                   col(Occurrence.state) == OccurrenceState.OBSOLETE.value),
             col(Occurrence.revision) < stmt.excluded.revision,
         ),
     )
-    session.execute(stmt)
+    session.execute(stmt, _rows(rows, now))
 
 
 def mark_obsolete(
@@ -236,7 +249,8 @@ def skip_by_key(session: Session, rows: Sequence[dict[str, Any]], now: datetime,
 @dataclass
 class Claim:
     occ: Occurrence
-    reconcile: bool
+    reconcile: bool  # a previous attempt may have posted: look before posting
+    superseded: str | None = None  # why it must not run: a newer one of its kind is due (coalescing kinds)
 
 
 @dataclass
@@ -251,6 +265,10 @@ class Dispatcher:
 
     def __post_init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="dispatch")
+        # Up to a second batch waits in the pool's queue, so a worker that finishes starts the next
+        # occurrence at once, and claims come in batches of `workers` rows (one transaction each). The
+        # lease is far longer than the wait in the queue.
+        self._capacity = 2 * self.workers
         self._inflight = 0
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -263,8 +281,8 @@ class Dispatcher:
             return []
         now = self.clock.now()
         with self.uow() as s:
-            due = (
-                select(Occurrence.id)
+            rows = list(s.exec(
+                select(Occurrence)
                 .where(col(Occurrence.run_at) <= now)
                 .where(col(Occurrence.kind).in_(list(self.executors)))
                 .where(
@@ -277,28 +295,52 @@ class Dispatcher:
                 .order_by(col(Occurrence.run_at), col(Occurrence.id))
                 .limit(limit)
                 .with_for_update(skip_locked=True)
-            )
-            ids = list(s.exec(due).all())
-            if not ids:
+            ).all())
+            if not rows:
                 return []
-            rows = list(s.exec(select(Occurrence).where(col(Occurrence.id).in_(ids))).all())
+            lease_until = now + self.lease
+            s.execute(
+                sa.update(Occurrence)
+                .where(col(Occurrence.id).in_([occ.id for occ in rows]))
+                .values(state=OccurrenceState.CLAIMED.value, claimed_by=self.worker_id, lease_until=lease_until,
+                        attempts=Occurrence.attempts + 1, updated_at=now)
+                .execution_options(synchronize_session=False)  # the loaded rows keep their old state, read below
+            )
+            superseded = self._superseded(s, rows, now)
             claims = []
             for occ in rows:
-                reconcile = occ.state == OccurrenceState.CLAIMED or bool(occ.payload.get("_uncertain"))
-                occ.state = OccurrenceState.CLAIMED
-                occ.claimed_by = self.worker_id
-                occ.lease_until = now + self.lease
-                occ.attempts += 1
-                occ.updated_at = now
-                s.add(occ)
-                claims.append(Claim(occ, reconcile))
-            s.flush()
-            for c in claims:
-                s.expunge(c.occ)
+                s.expunge(occ)
+                reconcile = occ.state == OccurrenceState.CLAIMED or occ.maybe_posted_at is not None
+                occ.state, occ.claimed_by, occ.lease_until = OccurrenceState.CLAIMED, self.worker_id, lease_until
+                occ.attempts, occ.updated_at = occ.attempts + 1, now
+                claims.append(Claim(occ, reconcile, superseded.get(occ.id or 0)))
         return claims
 
+    def _superseded(self, s: Session, rows: Sequence[Occurrence], now: datetime) -> dict[int, str]:
+        """For kinds that coalesce: the claimed rows of which a newer one (same kind and subject) is due."""
+        coalescing = [o for o in rows if self.executors[o.kind].policy.coalesce]
+        if not coalescing:
+            return {}
+        newest = {
+            (kind, subject): due for kind, subject, due in s.execute(
+                select(Occurrence.kind, Occurrence.subject_id, func.max(Occurrence.due_at))
+                .where(col(Occurrence.kind).in_({o.kind for o in coalescing}),
+                       col(Occurrence.subject_id).in_({o.subject_id for o in coalescing}),
+                       col(Occurrence.due_at) <= now,
+                       col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value,
+                                                  OccurrenceState.DONE.value]))
+                .group_by(col(Occurrence.kind), col(Occurrence.subject_id))
+            ).all()
+        }
+        out = {}
+        for o in coalescing:
+            due = newest.get((o.kind, o.subject_id))
+            if due is not None and due > o.due_at:
+                out[o.id or 0] = f"superseded by a newer one due {due:%Y-%m-%d %H:%M} UTC"
+        return out
+
     def tick(self) -> int:
-        """Claim and start as many due occurrences as there are free workers, until none is due.
+        """Claim and start due occurrences in batches while there are any, keeping the workers busy.
         Returns how many were started. Overlapping calls return 0 at once."""
         if self._closed or not self._tick_lock.acquire(blocking=False):
             return 0
@@ -306,27 +348,22 @@ class Dispatcher:
         try:
             self.beat()
             while not self._closed:
-                free = self._free_slots()
-                if free == 0:
-                    self._wait_for_slot()
-                    continue
+                # The first claim takes what fits; later ones wait for a whole batch of free places.
+                free = self._wait_for_room(1 if started == 0 else self.workers)
                 claims = self.claim(free)
-                if not claims:
-                    return started
                 for c in claims:
                     self._start(c)
                 started += len(claims)
+                if len(claims) < free:
+                    return started  # nothing more is due now
             return started
         finally:
             self._tick_lock.release()
 
-    def _free_slots(self) -> int:
-        with self._lock:
-            return self.workers - self._inflight
-
-    def _wait_for_slot(self) -> None:
+    def _wait_for_room(self, wanted: int) -> int:
         with self._idle:
-            self._idle.wait_for(lambda: self._inflight < self.workers, timeout=5)
+            self._idle.wait_for(lambda: self._capacity - self._inflight >= wanted or self._closed)
+            return self._capacity - self._inflight
 
     def _start(self, c: Claim) -> None:
         with self._lock:
@@ -353,8 +390,11 @@ class Dispatcher:
         return started
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop claiming; let running occurrences finish (an unfinished one is re-claimed after its lease)."""
-        self._closed = True
+        """Stop claiming; let running occurrences finish. Claimed ones still waiting in the queue are
+        dropped here and taken over by another process (or this one, restarted) after their lease."""
+        with self._idle:
+            self._closed = True
+            self._idle.notify_all()
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
     # Running one occurrence.
@@ -367,11 +407,9 @@ class Dispatcher:
                 f"missed its window: due {occ.due_at:%Y-%m-%d %H:%M} UTC, still runnable until "
                 f"{occ.not_after:%Y-%m-%d %H:%M} UTC, picked up at {now:%Y-%m-%d %H:%M} UTC"))
             return
-        if executor.policy.coalesce:
-            newer = self._newer_sibling(occ, now)
-            if newer is not None:
-                self.complete(occ, Completion.skipped(f"superseded by the newer {newer}"))
-                return
+        if c.superseded:
+            self.complete(occ, Completion.skipped(c.superseded))
+            return
         try:
             completion = executor.run(occ, RunContext(occ=occ, slack=self.slack, now=now, reconcile=c.reconcile))
         except SlackError as exc:
@@ -382,18 +420,6 @@ class Dispatcher:
             self._failed_attempt(occ, executor, SlackError("executor", type(exc).__name__))
             return
         self.complete(occ, completion)
-
-    def _newer_sibling(self, occ: Occurrence, now: datetime) -> str | None:
-        with self.uow() as s:
-            return s.exec(
-                select(Occurrence.key)
-                .where(col(Occurrence.kind) == occ.kind, col(Occurrence.subject_id) == occ.subject_id,
-                       col(Occurrence.due_at) > occ.due_at, col(Occurrence.due_at) <= now,
-                       col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value,
-                                                  OccurrenceState.DONE.value]))
-                .order_by(col(Occurrence.due_at).desc())
-                .limit(1)
-            ).first()
 
     def _fenced(self, occ: Occurrence) -> Any:
         return sa.update(Occurrence).where(
@@ -407,8 +433,7 @@ class Dispatcher:
         with self.uow() as s:
             result = s.execute(self._fenced(occ).values(
                 state=completion.state.value, lease_until=None, last_error=completion.note,
-                result_channel=completion.channel, result_ts=completion.ts, updated_at=now,
-                payload=_without_uncertain(occ.payload)))
+                result_channel=completion.channel, result_ts=completion.ts, updated_at=now))
             if not result.rowcount:  # type: ignore[attr-defined]
                 log.warning("lost the claim on %s before completing it; the new holder will reconcile", occ.key)
                 return False
@@ -428,21 +453,24 @@ class Dispatcher:
         give_up = error.code in PERMANENT_ERRORS or failures >= policy.max_failures or (
             occ.not_after is not None and now + delay > occ.not_after
         )
-        payload = {**_without_uncertain(occ.payload), "_failures": failures}
-        if error.code == "connection_error" or error.method == "executor" or (error.status or 0) >= 500:
-            payload["_uncertain"] = True  # the request may have reached Slack: look before posting again
+        payload = {**occ.payload, "_failures": failures}
+        maybe_posted_at = occ.maybe_posted_at
+        if maybe_posted_at is None and (
+            error.code == "connection_error" or error.method == "executor" or (error.status or 0) >= 500
+        ):
+            maybe_posted_at = occ.updated_at  # the claim: the request may have reached Slack since then
         with self.uow() as s:
             if give_up:
                 result = s.execute(self._fenced(occ).values(
                     state=OccurrenceState.FAILED.value, last_error=str(error)[:500], lease_until=None,
-                    payload=payload, updated_at=now))
+                    payload=payload, maybe_posted_at=maybe_posted_at, updated_at=now))
                 if result.rowcount and executor.on_failure is not None:  # type: ignore[attr-defined]
                     executor.on_failure(s, occ, error.code)
                 log.error("occurrence %s failed for good after %s attempt(s): %s", occ.key, occ.attempts, error)
             else:
                 s.execute(self._fenced(occ).values(
                     state=OccurrenceState.PENDING.value, run_at=now + delay, last_error=str(error)[:500],
-                    lease_until=None, payload=payload, updated_at=now))
+                    lease_until=None, payload=payload, maybe_posted_at=maybe_posted_at, updated_at=now))
                 log.warning("occurrence %s: %s; retrying in %ss", occ.key, error, int(delay.total_seconds()))
 
     # Health.
@@ -453,14 +481,11 @@ class Dispatcher:
             s.execute(stmt.on_conflict_do_update(index_elements=["worker_id"], set_={"last_tick_at": now}))
 
 
-def _without_uncertain(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in payload.items() if k != "_uncertain"}
-
 
 def scheduler_status(uow: UnitOfWork, clock: Clock) -> dict[str, Any]:
     """For /healthz: the last tick of any scheduler process, due-but-unclaimed and failed counts."""
     now = clock.now()
-    with uow() as s:
+    with uow(read_only=True) as s:
         last = s.exec(select(func.max(SchedulerBeat.last_tick_at))).one()
         due = s.exec(select(func.count()).select_from(Occurrence).where(
             col(Occurrence.state) == OccurrenceState.PENDING.value, col(Occurrence.run_at) <= now)).one()

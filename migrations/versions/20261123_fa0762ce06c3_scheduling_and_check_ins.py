@@ -37,6 +37,7 @@ def upgrade() -> None:
     sa.Column('lease_until', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('maybe_posted_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('result_channel', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),

@@ -777,7 +777,10 @@ class _Handler(BaseHTTPRequestHandler):
             except ConnectionError:  # a hook dropped the answer: close without one, like a broken connection
                 self.close_connection = True
                 return
-            self._send(status, body, headers)
+            try:
+                self._send(status, body, headers)
+            except ConnectionError:  # the caller is gone (e.g. a worker killed mid-request)
+                self.close_connection = True
         elif self.path.startswith("/response/"):
             status = self.fake.handle_response_url(self.path, args)
             self._send(status, "ok" if status == 200 else "no_such_url")

@@ -325,3 +325,26 @@ def test_overview_and_history(st: Stack) -> None:
     _, history = svc.history(channel_id=p.channel_id, actor=BOB)
     [(r, t)] = history
     assert r.local_date == date(2026, 3, 2) and (len(t.answered), t.expected) == (1, 2)
+
+
+def test_a_schedule_change_while_a_lost_post_waits_to_be_retried_does_not_post_it_twice(st: Stack) -> None:
+    p = st.partnership()
+    assert p.channel_id
+    schedule(st, p, "mon 09:30")
+    dropped: list[str] = []
+
+    def drop_the_answer(method: str, args: dict[str, Any], body: dict[str, Any]) -> None:
+        if method == "chat.postMessage" and not dropped:
+            dropped.append(body["ts"])
+            raise ConnectionResetError("the answer is lost on the way back")
+
+    st.fake.after_success = drop_the_answer
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))  # posted, but the bot never heard back
+    st.fake.after_success = None
+    assert len(prompts(st, p)) == 1
+    schedule(st, p, "mon 11:00")  # re-plans today's slot to 11:00 while its retry is pending
+    st.at(local("Europe/Berlin", 2026, 3, 2, 11, 0))
+    assert len(prompts(st, p)) == 1  # found in the channel and adopted, not posted again
+    [occ] = st.occurrences(kind="checkin_prompt")
+    assert occ.state == OccurrenceState.DONE and occ.result_ts == dropped[0]
+    assert len(rounds(st)) == 1
