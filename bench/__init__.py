@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print their numbers (not timed tests). See each module's docstring."""
