@@ -125,17 +125,20 @@ def build(
     clock = clock or SystemClock()
     uow = make_uow(engine)
     bot_user_id = str(identity.get("user_id") or "")
+    # Scheduled posts use a client that retries nothing itself: the dispatcher reschedules the occurrence
+    # (after Retry-After on a 429, so the worker thread moves on) and looks before posting again.
+    # Its timeout is well inside the half-lease the dispatcher keeps as margin before posting, so a post
+    # ends before another process could take the occurrence over.
+    scheduled_slack = SlackGateway(make_client(
+        settings.slack_bot_token.get_secret_value(), settings.slack_api_url, retries=False,
+        timeout=max(1, min(15, settings.scheduler_lease_seconds // 4)),
+    ))
     partnerships = PartnershipService(uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id)
     services = Services(
         settings=settings, engine=engine, uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id,
         partnerships=partnerships,
         checkins=CheckinService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
-                                bot_user_id=bot_user_id),
-    )
-    # Scheduled posts use a client that retries nothing itself: the dispatcher reschedules the occurrence
-    # (after Retry-After on a 429, so the worker thread moves on) and looks before posting again.
-    scheduled_slack = SlackGateway(
-        make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, retries=False)
+                                bot_user_id=bot_user_id, replies=scheduled_slack),
     )
     dispatcher = Dispatcher(
         uow=uow, slack=scheduled_slack, clock=clock, executors=build_executors(services),

@@ -37,6 +37,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.setTopic": ("channels:manage", "groups:write"),
     "conversations.setPurpose": ("channels:manage", "groups:write"),
     "conversations.history": ("channels:history", "groups:history", "im:history"),
+    "conversations.replies": ("channels:history", "groups:history"),
     "conversations.open": ("im:write",),
     "pins.add": ("pins:write",),
     "users.info": ("users:read",),
@@ -196,11 +197,30 @@ class SlackGateway:
         """The id of the bot's direct-message channel with a person."""
         return str(self._call("conversations.open", users=user_id)["channel"]["id"])
 
-    def history(self, channel: str, *, oldest: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        data = self._call(
-            "conversations.history", channel=channel, oldest=oldest, limit=limit, include_all_metadata=True
-        )
-        return list(data.get("messages", []))
+    def _pages(self, method: str, key: str, *, max_pages: int, **args: Any) -> list[dict[str, Any]]:
+        """All items of a paginated method, following the cursor (Slack may return fewer than `limit`
+        items a page even when there are more)."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(max_pages):
+            data = self._call(method, cursor=cursor, **args)
+            items += list(data.get(key, []))
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if not data.get("has_more") or not cursor:
+                break
+        return items
+
+    def history(
+        self, channel: str, *, oldest: str | None = None, limit: int = 200, max_pages: int = 20
+    ) -> list[dict[str, Any]]:
+        """Top-level messages newer than `oldest`, newest first, with their metadata."""
+        return self._pages("conversations.history", "messages", max_pages=max_pages, channel=channel,
+                           oldest=oldest, limit=limit, include_all_metadata=True)
+
+    def thread(self, channel: str, thread_ts: str, *, limit: int = 200, max_pages: int = 20) -> list[dict[str, Any]]:
+        """A thread's messages (the parent first), with their metadata."""
+        return self._pages("conversations.replies", "messages", max_pages=max_pages, channel=channel,
+                           ts=thread_ts, limit=limit, include_all_metadata=True)
 
     # -- messages ------------------------------------------------------------------------------
     def post(

@@ -314,5 +314,5 @@ def history_blocks(partnership_name: str, rounds: Sequence[tuple[CheckinRound, T
 def failure_notice(what: str, partnership_name: str, channel_id: str | None, error: str, advice: str) -> str:
     return (
         f":warning: Partnerbot could not {what} for *{escape(partnership_name)}* in {channel_link(channel_id)} "
-        f"(Slack said `{error}`), after retrying. {advice}"
+        f"(Slack said `{error}`). {advice}"
     )

@@ -32,7 +32,8 @@ def build_executors(services: Services) -> dict[str, Executor]:
     checkins = services.checkins
     return {
         CHECKIN_PROMPT: Executor(checkins.run_prompt, POLICIES[CHECKIN_PROMPT], checkins.on_failure),
-        CHECKIN_REMIND: Executor(checkins.run_reminder, POLICIES[CHECKIN_REMIND], checkins.on_failure),
+        # A reminder is a direct message to one person: its failure is logged, not sent to the owners.
+        CHECKIN_REMIND: Executor(checkins.run_reminder, POLICIES[CHECKIN_REMIND]),
         CHECKIN_CLOSE: Executor(checkins.run_close, POLICIES[CHECKIN_CLOSE], checkins.on_failure),
         NOTICE: Executor(run_notice, POLICIES[NOTICE]),
     }

@@ -38,7 +38,7 @@ from models.checkin import (
 from models.db import UnitOfWork
 from models.partnership import Member, Partnership, PartnershipStatus, Role
 from models.scheduling import Occurrence, OccurrenceState
-from services.errors import Forbidden, Invalid, NotFound
+from services.errors import Forbidden, Invalid, NotFound, UserError
 from services.inputs import ScheduleInput, check_questions, validate
 from services.partnerships import Outcome, PartnershipService, advice
 from services.recurrence import end_of_local_day, local_date, parse_local_time, slots
@@ -46,12 +46,14 @@ from services.scheduling import (
     CHECKIN_CLOSE,
     CHECKIN_PROMPT,
     CHECKIN_REMIND,
+    METADATA_EVENT,
     NOTICE,
     POLICIES,
     Completion,
     RunContext,
     insert_new,
     mark_obsolete,
+    occurrence_key_of,
     skip_by_key,
     upsert_planned,
 )
@@ -95,10 +97,13 @@ class Overview:
 class CheckinService:
     def __init__(
         self, *, uow: UnitOfWork, slack: SlackGateway, clock: Clock, partnerships: PartnershipService,
-        bot_user_id: str = "",
+        bot_user_id: str = "", replies: SlackGateway | None = None,
     ) -> None:
         self.uow = uow
         self.slack = slack
+        # Posts answers into threads with a client that never re-sends a post by itself: a repeated try
+        # looks for the earlier reply first (by its key in the message metadata).
+        self.replies = replies or slack
         self.clock = clock
         self.partnerships = partnerships
         self.bot_user_id = bot_user_id
@@ -149,13 +154,15 @@ class CheckinService:
             sched.remind_before_close_minutes = inp.remind_before_close_minutes
             sched.participant_mode = inp.participant_mode
             sched.participants = list(inp.participants)
-            sched.paused = False
             self._changed(s, sched, actor, now)
             self.partnerships.audit(s, p, actor, "checkin_scheduled", weekdays=sched.weekdays,
                                     local_time=sched.local_time, timezone=sched.timezone)
-            next_due = self._next_due(s, p, sched, now)
+            next_due = self._next_due(s, p, sched, now) if not sched.paused else None
             line = cblocks.schedule_line(sched)
+            paused = sched.paused
         nxt = local_time(next_due, inp.timezone) if next_due else "none"
+        if paused:
+            nxt = "none while paused (`/partner checkin resume` restarts them)"
         verb = "set up" if created else "changed"
         self._announce(p, f":spiral_calendar_pad: {mention(actor)} {verb} the check-ins: {line}. Next: {nxt}.")
         return Outcome(f":white_check_mark: Check-ins for *{escape(p.name)}*: {line}. Next: {nxt}.", partnership=p)
@@ -229,9 +236,8 @@ class CheckinService:
 
     def prepare_questions(self, *, channel_id: str, actor: str) -> tuple[Partnership, list[str]]:
         p = self.partnerships.require_owner(channel_id, actor, "change its check-in questions").partnership
-        with self.uow() as s:
-            sched = self._schedule(s, p.id)
-            return p, list(sched.questions if sched else DEFAULT_QUESTIONS)
+        with self.uow(read_only=True) as s:
+            return p, list(self._require_schedule(s, p).questions)
 
     def save_questions(self, *, partnership_id: int, actor: str, questions: Sequence[str]) -> Outcome:
         p = self.partnerships.require_owner_by_id(partnership_id, actor, "change its check-in questions").partnership
@@ -254,6 +260,9 @@ class CheckinService:
         now = self.clock.now()
         with self.uow() as s:
             sched = self._schedule(s, p.id)
+            if sched is not None and sched.paused:
+                raise Invalid(f"Check-ins for *{escape(p.name)}* are paused. An owner restarts them with "
+                              "`/partner checkin resume`.")
             zone = sched.timezone if sched else p.timezone
             insert_new(s, [{
                 "key": manual_key(p.id, request_key), "kind": CHECKIN_PROMPT, "subject_id": p.id, "due_at": now,
@@ -313,7 +322,7 @@ class CheckinService:
         for attempt in range(2):
             try:
                 with self.uow() as s:
-                    r, p = self._open_round(s, round_key, user_id)
+                    r, p = self._open_round(s, round_key, user_id, lock=True)
                     answers = answers[: len(r.questions)]
                     a = self._answer(s, r, user_id)
                     if a is None:
@@ -322,48 +331,77 @@ class CheckinService:
                                           updated_at=now)
                     else:
                         a.answers, a.revision, a.updated_at = list(answers), a.revision + 1, now
+                    # One request at a time posts the thread reply; one that takes over a stale claim (its
+                    # holder failed or died, maybe after posting) looks for that reply first.
+                    takeover = a.reply_claimed_at is not None
                     claim = a.reply_ts is None and (
                         a.reply_claimed_at is None or now - a.reply_claimed_at > REPLY_CLAIM_STALE)
                     if claim:
                         a.reply_claimed_at = now
                     s.add(a)
                     s.flush()
-                    snapshot = (a.id, a.revision, a.reply_ts, list(r.questions), r.channel_id, r.prompt_ts)
+                    snapshot = (a.id, a.revision, a.reply_ts, list(r.questions), r.channel_id, r.prompt_ts, r.id)
                 break
             except IntegrityError:
                 if attempt:
                     raise
-        answer_id, revision, reply_ts, questions, channel, prompt_ts = snapshot
+        answer_id, revision, reply_ts, questions, channel, prompt_ts, round_id = snapshot
         blocks = cblocks.answer_reply_blocks(user_id, questions, answers)
         text = cblocks.answer_reply_text(user_id)
         if reply_ts is None and not claim:
             return Outcome(":white_check_mark: Thanks, your answers are saved.", partnership=p)
-        if reply_ts is None:
-            try:
-                reply_ts = self.slack.post(channel, text=text, blocks=blocks, thread_ts=prompt_ts)
-            except SlackError:
+        try:
+            if reply_ts is None:
+                reply_ts = self._post_reply(channel, prompt_ts, f"answer:{round_id}:{user_id}", text, blocks,
+                                            look_first=takeover)
                 with self.uow() as s:
                     row = s.get(CheckinAnswer, answer_id)
-                    if row is not None:
-                        row.reply_claimed_at = None
-                raise
-            with self.uow() as s:
+                    assert row is not None
+                    row.reply_ts, row.reply_claimed_at = reply_ts, None
+                    newer = list(row.answers) if row.revision != revision else None
+                message = ":white_check_mark: Thanks, your answers are in the check-in's thread."
+            else:
+                self.replies.update(channel, reply_ts, text=text, blocks=blocks)
+                with self.uow(read_only=True) as s:
+                    row = s.get(CheckinAnswer, answer_id)
+                    newer = list(row.answers) if row is not None and row.revision != revision else None
+                message = ":white_check_mark: Your answers are updated in the check-in's thread."
+            if newer is not None:  # edited meanwhile: show the latest
+                self.replies.update(channel, reply_ts, text=text,
+                                    blocks=cblocks.answer_reply_blocks(user_id, questions, newer))
+        except SlackError as exc:
+            with self.uow() as s:  # let the next try post (it was not posted, or could not be found)
                 row = s.get(CheckinAnswer, answer_id)
-                assert row is not None
-                row.reply_ts, row.reply_claimed_at = reply_ts, None
-                newer = list(row.answers) if row.revision != revision else None
-            if newer is not None:  # edited while the first reply was being posted
-                self.slack.update(channel, reply_ts, text=text,
-                                  blocks=cblocks.answer_reply_blocks(user_id, questions, newer))
-            return Outcome(":white_check_mark: Thanks, your answers are in the check-in's thread.", partnership=p)
-        self.slack.update(channel, reply_ts, text=text, blocks=blocks)
-        with self.uow() as s:
-            row = s.get(CheckinAnswer, answer_id)
-            newer = list(row.answers) if row is not None and row.revision != revision else None
-        if newer is not None:  # a later edit raced this one: show the latest
-            self.slack.update(channel, reply_ts, text=text,
-                              blocks=cblocks.answer_reply_blocks(user_id, questions, newer))
-        return Outcome(":white_check_mark: Your answers are updated in the check-in's thread.", partnership=p)
+                if row is not None and row.reply_ts is None:
+                    row.reply_claimed_at = None
+            raise UserError(
+                f"Your answers are saved, but Slack did not show them in the check-in's thread (`{exc.code}`). "
+                f"{advice(exc.code)} Press Answer again to retry."
+            ) from None
+        return Outcome(message, partnership=p)
+
+    def _post_reply(
+        self, channel: str, thread_ts: str | None, key: str, text: str, blocks: list[dict[str, Any]], *,
+        look_first: bool,
+    ) -> str:
+        """Post a thread reply once: when an earlier try (or this one, its answer lost) may have posted it,
+        adopt that reply instead of posting another."""
+
+        def posted() -> str | None:
+            for message in self.replies.thread(channel, thread_ts or ""):
+                if occurrence_key_of(message.get("metadata")) == key:
+                    return str(message["ts"])
+            return None
+
+        if look_first and thread_ts and (found := posted()):
+            return found
+        metadata = {"event_type": METADATA_EVENT, "event_payload": {"occurrence_key": key}}
+        try:
+            return self.replies.post(channel, text=text, blocks=blocks, thread_ts=thread_ts, metadata=metadata)
+        except SlackError as exc:
+            if thread_ts and (exc.transient or exc.code == "connection_error") and (found := posted()):
+                return found
+            raise
 
     # -- scheduled work -------------------------------------------------------------------------------------------
     def plan(self, now: datetime | None = None) -> int:
@@ -390,13 +428,20 @@ class CheckinService:
                 .where(Partnership.id == occ.subject_id)
             ).first()
             p, sched = row if row is not None else (None, None)
-            if p is None or p.status != PartnershipStatus.ACTIVE or not p.channel_id:
-                return Completion.obsolete("the partnership is closed")
-            if not manual:
-                if sched is None or sched.paused:
-                    return Completion.obsolete("check-ins are paused")
-                if occ.revision != sched.version:
-                    return Completion.obsolete("the schedule changed after this prompt was planned")
+            if p is None or not p.channel_id:
+                return Completion.obsolete("the partnership no longer exists")
+            # No longer wanted: done, unless an earlier attempt already posted it (then that prompt is
+            # adopted and its round opened, so its Answer button works and it gets its summary).
+            unwanted = (
+                "the partnership is closed" if p.status != PartnershipStatus.ACTIVE
+                else "check-ins are paused" if sched is not None and sched.paused
+                else None if manual
+                else "check-ins are not scheduled any more" if sched is None
+                else "the schedule changed after this prompt was planned" if occ.revision != sched.version
+                else None
+            )
+            if unwanted is not None and (done := ctx.unless_posted(unwanted)) is not None:
+                return done
             zone = sched.timezone if sched else p.timezone
             participants = self._participants(s, p, sched)
             day = date.fromisoformat(occ.payload["local_date"]) if occ.payload.get("local_date") else \
@@ -414,8 +459,14 @@ class CheckinService:
             )
             name = p.name
         channel, ts = ctx.post(r.channel_id, text=cblocks.prompt_text(name),
-                               blocks=cblocks.prompt_blocks(name, r, round_key=occ.key))
+                               blocks=cblocks.prompt_blocks(name, r, round_key=occ.key),
+                               extra={"opened_at": r.opened_at.isoformat(), "closes_at": r.closes_at.isoformat()})
         r.channel_id, r.prompt_ts = channel, ts
+        if ctx.adopted is not None:  # posted by an earlier attempt: keep the times that prompt shows
+            shown = (ctx.adopted.get("metadata") or {}).get("event_payload") or {}
+            if shown.get("opened_at") and shown.get("closes_at"):
+                r.opened_at = datetime.fromisoformat(shown["opened_at"])
+                r.closes_at = datetime.fromisoformat(shown["closes_at"])
 
         def open_round(s: Session) -> None:
             # Runs only inside the fenced completion of this occurrence, so at most once per key.
@@ -445,10 +496,14 @@ class CheckinService:
 
     def run_close(self, occ: Occurrence, ctx: RunContext) -> Completion:
         with self.uow() as s:
-            r = s.get(CheckinRound, occ.subject_id)
+            r = s.get(CheckinRound, occ.subject_id, with_for_update=True)  # waits for an answer being saved
             if r is None:
                 return Completion.obsolete("the check-in no longer exists")
             if r.status == RoundStatus.OPEN:  # from here on no answer is taken; closing twice is harmless
+                answered = {a.user_id for a in s.exec(select(CheckinAnswer).where(CheckinAnswer.round_id == r.id))}
+                # Who was away is fixed now: the summary and the history keep saying the same.
+                away_now = self._away_on(s, [u for u in r.participants if u not in answered], r.local_date)
+                r.away = sorted(set(r.away) | away_now)
                 r.status, r.closed_at = RoundStatus.CLOSED, ctx.now
                 s.add(r)
             p = s.get(Partnership, r.partnership_id)
@@ -581,12 +636,18 @@ class CheckinService:
                                                   CheckinAnswer.user_id == user_id)).first()
 
     def _tally(self, s: Session, r: CheckinRound) -> Tally:
+        """A closed round counts who was away when it closed (saved in the round); an open one, who is now."""
         answers = list(s.exec(select(CheckinAnswer).where(CheckinAnswer.round_id == r.id)).all())
-        away_now = self._away_on(s, r.participants, r.local_date) if r.status == RoundStatus.CLOSED else set()
+        away_now = self._away_on(s, r.participants, r.local_date) if r.status == RoundStatus.OPEN else set()
         return tally(r, answers, away_now)
 
-    def _open_round(self, s: Session, round_key: str, user_id: str) -> tuple[CheckinRound, Partnership]:
-        r = s.exec(select(CheckinRound).where(CheckinRound.key == round_key)).first()
+    def _open_round(
+        self, s: Session, round_key: str, user_id: str, *, lock: bool = False
+    ) -> tuple[CheckinRound, Partnership]:
+        """The open round of this key, if `user_id` may answer it. `lock`: hold its row until the caller's
+        unit of work ends, so the close cannot tally between this check and the answer being saved."""
+        query = select(CheckinRound).where(CheckinRound.key == round_key)
+        r = s.exec(query.with_for_update() if lock else query).first()
         p = s.get(Partnership, r.partnership_id) if r else None
         if r is None or p is None:
             raise NotFound("This check-in no longer exists.")

@@ -127,6 +127,18 @@ def occurrence_key_of(metadata: Any) -> str | None:
     return key if isinstance(key, str) else None
 
 
+class NotPosted(Exception):
+    """This occurrence may no longer post (`state`, `note`), and no earlier attempt had posted it."""
+
+    def __init__(self, note: str, state: OccurrenceState = OccurrenceState.SKIPPED) -> None:
+        super().__init__(note)
+        self.note, self.state = note, state
+
+
+class ClaimExpiring(Exception):
+    """Too little of the lease is left to post safely: another process may take over meanwhile."""
+
+
 @dataclass
 class RunContext:
     """What an executor may do with Slack for one claimed occurrence."""
@@ -135,31 +147,55 @@ class RunContext:
     slack: SlackGateway
     now: datetime
     reconcile: bool  # a previous attempt may have posted already: look before posting
+    clock: Clock | None = None  # for the lease check right before posting
+    margin: timedelta = timedelta(0)  # post only while at least this much of the lease is left
+    # Why this occurrence may no longer post (too late, superseded, no longer wanted): then post() only
+    # adopts what an earlier attempt posted, and raises NotPosted when there is nothing to adopt.
+    adopt_only: NotPosted | None = None
+    adopted: dict[str, Any] | None = None  # the earlier attempt's message, once adopted
 
-    def metadata(self) -> dict[str, Any]:
-        return {"event_type": METADATA_EVENT, "event_payload": {"occurrence_key": self.occ.key}}
+    def metadata(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"event_type": METADATA_EVENT, "event_payload": {**(extra or {}), "occurrence_key": self.occ.key}}
 
-    def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]] | None = None) -> tuple[str, str]:
+    def unless_posted(self, note: str, state: OccurrenceState = OccurrenceState.OBSOLETE) -> Completion | None:
+        """For an executor that finds its occurrence no longer wanted: the completion to return, or None
+        when an earlier attempt may have posted it (then carry on: post() adopts that message or raises)."""
+        if not self.reconcile:
+            return Completion(state, note=note)
+        self.adopt_only = NotPosted(note, state)
+        return None
+
+    def post(
+        self, channel: str, *, text: str, blocks: list[dict[str, Any]] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> tuple[str, str]:
         """Post this occurrence's one message, unless a previous attempt already did. -> (channel, ts).
-        A user id as `channel` means the app's direct message with that person."""
+        A user id as `channel` means the app's direct message with that person. `extra` goes into the
+        message metadata (and comes back in `adopted` when a later attempt adopts the message)."""
         if channel[:1] in ("U", "W"):
             channel = self.slack.open_dm(channel)
         if self.reconcile:
             found = self.find_posted(channel)
             if found is not None:
-                log.info("occurrence %s was already posted (ts %s): adopting it", self.occ.key, found)
-                return channel, found
-        ts = self.slack.post(channel, text=text, blocks=blocks, metadata=self.metadata())
+                log.info("occurrence %s was already posted (ts %s): adopting it", self.occ.key, found["ts"])
+                self.adopted = found
+                return channel, str(found["ts"])
+        if self.adopt_only is not None:
+            raise self.adopt_only
+        now = self.clock.now() if self.clock is not None else self.now
+        if self.occ.lease_until is not None and now > self.occ.lease_until - self.margin:
+            raise ClaimExpiring(self.occ.key)
+        ts = self.slack.post(channel, text=text, blocks=blocks, metadata=self.metadata(extra))
         return channel, ts
 
-    def find_posted(self, channel: str) -> str | None:
-        """The ts of a message in `channel` that carries this occurrence's key, if any. An earlier attempt
-        posted after due_at or, if the row was re-planned since, after the attempt that may have posted."""
+    def find_posted(self, channel: str) -> dict[str, Any] | None:
+        """The message in `channel` that carries this occurrence's key, if any. An earlier attempt posted
+        after due_at or, if the row was re-planned since, after the attempt that may have posted."""
         since = min(self.occ.due_at, self.occ.maybe_posted_at or self.occ.due_at)
         oldest = since - timedelta(minutes=1)
         for message in self.slack.history(channel, oldest=f"{oldest.timestamp():.6f}"):
             if occurrence_key_of(message.get("metadata")) == self.occ.key:
-                return str(message["ts"])
+                return message
         return None
 
 
@@ -269,6 +305,9 @@ class Dispatcher:
         # occurrence at once, and claims come in batches of `workers` rows (one transaction each). The
         # lease is far longer than the wait in the queue.
         self._capacity = 2 * self.workers
+        # A claim is run, and posts, only while at least this much of its lease is left; the scheduled
+        # Slack client's timeout is shorter (bot.py), so a post ends before another process may take over.
+        self.margin = self.lease / 2
         self._inflight = 0
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -373,6 +412,8 @@ class Dispatcher:
     def _run_and_release(self, c: Claim) -> None:
         try:
             self.execute(c)
+        except Exception:  # e.g. the database went away while completing: the lease brings it back
+            log.exception("occurrence %s could not be run or recorded; it is retried after its lease", c.occ.key)
         finally:
             with self._idle:
                 self._inflight -= 1
@@ -402,16 +443,31 @@ class Dispatcher:
         occ = c.occ
         executor = self.executors[occ.kind]
         now = self.clock.now()
+        if occ.lease_until is not None and now > occ.lease_until - self.margin:
+            self._release(occ, "waited too long in the queue")  # another process could take it over meanwhile
+            return
+        stop: NotPosted | None = None
         if occ.not_after is not None and now > occ.not_after:
-            self.complete(occ, Completion.skipped(
-                f"missed its window: due {occ.due_at:%Y-%m-%d %H:%M} UTC, still runnable until "
-                f"{occ.not_after:%Y-%m-%d %H:%M} UTC, picked up at {now:%Y-%m-%d %H:%M} UTC"))
+            stop = NotPosted(f"missed its window: due {occ.due_at:%Y-%m-%d %H:%M} UTC, still runnable until "
+                             f"{occ.not_after:%Y-%m-%d %H:%M} UTC, picked up at {now:%Y-%m-%d %H:%M} UTC")
+        elif c.superseded:
+            stop = NotPosted(c.superseded)
+        if stop is not None and not c.reconcile:
+            self.complete(occ, Completion(stop.state, note=stop.note))
             return
-        if c.superseded:
-            self.complete(occ, Completion.skipped(c.superseded))
-            return
+        ctx = RunContext(occ=occ, slack=self.slack, now=now, reconcile=c.reconcile, clock=self.clock,
+                         margin=self.margin, adopt_only=stop)
         try:
-            completion = executor.run(occ, RunContext(occ=occ, slack=self.slack, now=now, reconcile=c.reconcile))
+            completion = executor.run(occ, ctx)
+        except NotPosted as exc:  # nothing to adopt either
+            if int(occ.payload.get("_failures", 0)) and exc.state == OccurrenceState.SKIPPED:
+                self._give_up(occ, executor, f"gave up: {exc.note}", str(occ.last_error or "unknown_error"))
+            else:
+                self.complete(occ, Completion(exc.state, note=exc.note))
+            return
+        except ClaimExpiring:
+            self._release(occ, "too little of its lease was left to post")
+            return
         except SlackError as exc:
             self._failed_attempt(occ, executor, exc)
             return
@@ -420,6 +476,13 @@ class Dispatcher:
             self._failed_attempt(occ, executor, SlackError("executor", type(exc).__name__))
             return
         self.complete(occ, completion)
+
+    def _release(self, occ: Occurrence, why: str) -> None:
+        """Give a claim back at once, unposted, for any process to take (no failure counted)."""
+        with self.uow() as s:
+            s.execute(self._fenced(occ).values(state=OccurrenceState.PENDING.value, run_at=self.clock.now(),
+                                               lease_until=None, updated_at=self.clock.now()))
+        log.warning("occurrence %s released: %s", occ.key, why)
 
     def _fenced(self, occ: Occurrence) -> Any:
         return sa.update(Occurrence).where(
@@ -450,28 +513,42 @@ class Dispatcher:
         else:
             failures += 1
             delay = policy.backoff(failures)
-        give_up = error.code in PERMANENT_ERRORS or failures >= policy.max_failures or (
-            occ.not_after is not None and now + delay > occ.not_after
-        )
-        payload = {**occ.payload, "_failures": failures}
         maybe_posted_at = occ.maybe_posted_at
         if maybe_posted_at is None and (
-            error.code == "connection_error" or error.method == "executor" or (error.status or 0) >= 500
+            error.method == "executor" or (error.status or 0) >= 500
+            or (error.transient and error.code not in ("ratelimited", "rate_limited"))
         ):
             maybe_posted_at = occ.updated_at  # the claim: the request may have reached Slack since then
+        too_late = occ.not_after is not None and now + delay > occ.not_after
+        give_up = error.code in PERMANENT_ERRORS or failures >= policy.max_failures or (
+            too_late and maybe_posted_at is None  # else one more attempt looks for (and adopts) its message
+        )
+        payload = {**occ.payload, "_failures": failures}
+        if give_up:
+            self._give_up(occ, executor, str(error), error.code, payload=payload, maybe_posted_at=maybe_posted_at)
+            return
         with self.uow() as s:
-            if give_up:
-                result = s.execute(self._fenced(occ).values(
-                    state=OccurrenceState.FAILED.value, last_error=str(error)[:500], lease_until=None,
-                    payload=payload, maybe_posted_at=maybe_posted_at, updated_at=now))
-                if result.rowcount and executor.on_failure is not None:  # type: ignore[attr-defined]
-                    executor.on_failure(s, occ, error.code)
-                log.error("occurrence %s failed for good after %s attempt(s): %s", occ.key, occ.attempts, error)
-            else:
-                s.execute(self._fenced(occ).values(
-                    state=OccurrenceState.PENDING.value, run_at=now + delay, last_error=str(error)[:500],
-                    lease_until=None, payload=payload, maybe_posted_at=maybe_posted_at, updated_at=now))
-                log.warning("occurrence %s: %s; retrying in %ss", occ.key, error, int(delay.total_seconds()))
+            s.execute(self._fenced(occ).values(
+                state=OccurrenceState.PENDING.value, run_at=now + delay, last_error=str(error)[:500],
+                lease_until=None, payload=payload, maybe_posted_at=maybe_posted_at, updated_at=now))
+        log.warning("occurrence %s: %s; retrying in %ss", occ.key, error, int(delay.total_seconds()))
+
+    def _give_up(
+        self, occ: Occurrence, executor: Executor, note: str, code: str, *, payload: dict[str, Any] | None = None,
+        maybe_posted_at: datetime | None = None,
+    ) -> None:
+        """Mark it failed (fenced) and let the executor tell people."""
+        values: dict[str, Any] = {"state": OccurrenceState.FAILED.value, "last_error": note[:500], "lease_until": None,
+                                  "updated_at": self.clock.now()}
+        if payload is not None:
+            values["payload"] = payload
+        if maybe_posted_at is not None:
+            values["maybe_posted_at"] = maybe_posted_at
+        with self.uow() as s:
+            result = s.execute(self._fenced(occ).values(**values))
+            if result.rowcount and executor.on_failure is not None:  # type: ignore[attr-defined]
+                executor.on_failure(s, occ, code)
+        log.error("occurrence %s failed for good after %s attempt(s): %s", occ.key, occ.attempts, note)
 
     # Health.
     def beat(self) -> None:

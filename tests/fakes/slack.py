@@ -556,7 +556,11 @@ class FakeSlack:
             ts = float(m["ts"])
             if (oldest < ts < latest) or (inclusive and ts in (oldest, latest)):
                 picked.append(self._visible(m, meta))
-        return {"messages": picked[:limit], "has_more": len(picked) > limit, "response_metadata": {"next_cursor": ""}}
+        start = int(args.get("cursor") or 0)
+        page = picked[start : start + limit]
+        more = start + limit < len(picked)
+        return {"messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(args["channel"])

@@ -51,6 +51,19 @@ def answer(st: Stack, message: dict[str, Any], user: str, *answers: str) -> None
     st.services.checkins.submit_answer(round_key=round_key(message), user_id=user, answers=list(answers))
 
 
+def lose_the_first_answer_to(st: Stack, method: str = "chat.postMessage") -> list[str]:
+    """Slack stores the next post, but its answer never reaches the bot (the connection drops)."""
+    lost: list[str] = []
+
+    def hook(called: str, args: dict[str, Any], body: dict[str, Any]) -> None:
+        if called == method and not lost:
+            lost.append(body["ts"])
+            raise ConnectionResetError("the answer is lost on the way back")
+
+    st.fake.after_success = hook
+    return lost
+
+
 # -- local time across DST ------------------------------------------------------------------------------
 def test_a_berlin_0930_check_in_fires_at_0930_berlin_time_on_both_sides_of_the_change(st: Stack) -> None:
     p = st.partnership(members=[BOB])
@@ -331,14 +344,7 @@ def test_a_schedule_change_while_a_lost_post_waits_to_be_retried_does_not_post_i
     p = st.partnership()
     assert p.channel_id
     schedule(st, p, "mon 09:30")
-    dropped: list[str] = []
-
-    def drop_the_answer(method: str, args: dict[str, Any], body: dict[str, Any]) -> None:
-        if method == "chat.postMessage" and not dropped:
-            dropped.append(body["ts"])
-            raise ConnectionResetError("the answer is lost on the way back")
-
-    st.fake.after_success = drop_the_answer
+    dropped = lose_the_first_answer_to(st)
     st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))  # posted, but the bot never heard back
     st.fake.after_success = None
     assert len(prompts(st, p)) == 1
@@ -348,3 +354,109 @@ def test_a_schedule_change_while_a_lost_post_waits_to_be_retried_does_not_post_i
     [occ] = st.occurrences(kind="checkin_prompt")
     assert occ.state == OccurrenceState.DONE and occ.result_ts == dropped[0]
     assert len(rounds(st)) == 1
+
+
+@pytest.mark.parametrize("change", ["pause", "another day"])
+def test_a_prompt_posted_before_a_pause_or_change_is_adopted_so_its_answer_button_works(
+    st: Stack, change: str
+) -> None:
+    p = st.partnership(members=[BOB])
+    assert p.channel_id
+    schedule(st, p, "mon 09:30")
+    lose_the_first_answer_to(st)
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))  # posted; the bot does not know it
+    st.fake.after_success = None
+    if change == "pause":
+        st.services.checkins.pause(channel_id=p.channel_id, actor=ALICE)
+    else:
+        schedule(st, p, "tue 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 31))
+    [prompt] = prompts(st, p)
+    answer(st, prompt, BOB, "fine")  # the round exists: the button leads somewhere
+    [r] = rounds(st)
+    assert r.prompt_ts == prompt["ts"] and r.closes_at == local("Europe/Berlin", 2026, 3, 2, 13, 30)
+
+
+def test_a_prompt_posted_just_before_its_window_ended_is_adopted_not_dropped(st: Stack) -> None:
+    p = st.partnership()
+    schedule(st, p, "mon 23:00")
+    lose_the_first_answer_to(st)
+    st.at(local("Europe/Berlin", 2026, 3, 2, 23, 0))
+    st.fake.after_success = None
+    st.at(local("Europe/Berlin", 2026, 3, 3, 0, 5))  # the retry comes after the local day ended
+    assert len(prompts(st, p)) == 1 and len(rounds(st)) == 1
+    [occ] = st.occurrences(kind="checkin_prompt")
+    assert occ.state == OccurrenceState.DONE
+
+
+def test_a_lost_prompt_is_found_even_in_a_busy_channel(st: Stack) -> None:
+    p = st.partnership()
+    assert p.channel_id
+    schedule(st, p, "mon 09:30")
+    lose_the_first_answer_to(st)
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    st.fake.after_success = None
+    for i in range(450):  # people keep talking: the prompt is pages back in the history
+        st.services.slack.post(p.channel_id, text=f"chatter {i}")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 10, 0))
+    assert len(prompts(st, p)) == 1 and len(rounds(st)) == 1
+
+
+def test_a_lost_answer_to_an_answer_reply_does_not_post_it_twice(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    assert p.channel_id
+    schedule(st, p, "mon 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    [prompt] = prompts(st, p)
+    lost = lose_the_first_answer_to(st)
+    answer(st, prompt, BOB, "shipped")
+    st.fake.after_success = None
+    answer(st, prompt, BOB, "shipped and tested")  # an edit updates the one reply
+    [reply] = st.fake.replies(p.channel_id, prompt["ts"])
+    assert reply["ts"] == lost[0] and "shipped and tested" in flatten(reply)
+
+
+def test_history_keeps_who_was_away_when_a_round_closed(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    assert p.channel_id
+    schedule(st, p, "mon 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    answer(st, prompts(st, p)[0], ALICE, "x")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 13, 30))
+    st.clock.set(local("Europe/Berlin", 2026, 3, 2, 14, 0))
+    st.services.checkins.set_away(user_id=BOB, until_text="2026-03-27")  # Bob's holiday starts later
+    _, [(_, t)] = st.services.checkins.history(channel_id=p.channel_id, actor=ALICE)
+    assert t.missing == [BOB] and t.away == [] and t.rate == 0.5
+
+
+def test_a_participant_who_cannot_be_reminded_does_not_flood_the_owners(st: Stack) -> None:
+    p = st.partnership(members=[CAROL])
+    schedule(st, p, "daily 09:30")
+    with st.fake.lock:
+        del st.fake.users[CAROL]  # her account is gone: Slack refuses to open a DM with her
+    for day in (2, 3):
+        for hour, minute in ((9, 30), (11, 30), (13, 30)):
+            st.at(local("Europe/Berlin", 2026, 3, day, hour, minute))
+    assert not [m for m in st.fake.dm_messages(ALICE) if "could not" in flatten(m)]
+    assert {o.state for o in st.occurrences(kind="checkin_remind") if CAROL in o.key} == {OccurrenceState.FAILED}
+
+
+def test_changing_a_paused_schedule_keeps_it_paused_and_says_so(st: Stack) -> None:
+    p = st.partnership()
+    assert p.channel_id
+    svc = st.services.checkins
+    schedule(st, p, "daily 09:30")
+    svc.pause(channel_id=p.channel_id, actor=ALICE)
+    assert "none while paused" in schedule(st, p, "daily 10:00")
+    assert svc.overview(channel_id=p.channel_id, actor=ALICE).schedule.paused  # type: ignore[union-attr]
+    st.at(local("Europe/Berlin", 2026, 3, 2, 10, 0))
+    assert prompts(st, p) == []
+    with pytest.raises(Invalid, match="are paused"):
+        svc.run_now(channel_id=p.channel_id, actor=ALICE, request_key="t")
+
+
+def test_questions_need_a_schedule_first(st: Stack) -> None:
+    p = st.partnership()
+    assert p.channel_id
+    with pytest.raises(Invalid, match="no check-in schedule yet"):
+        st.services.checkins.prepare_questions(channel_id=p.channel_id, actor=ALICE)

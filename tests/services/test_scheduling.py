@@ -258,3 +258,25 @@ def test_health_reports_last_tick_and_due_but_unclaimed(env: Env) -> None:
     env.clock.advance(seconds=3)
     status = scheduler_status(uow, env.clock)
     assert status["due_unclaimed"] == 0 and status["seconds_since_last_tick"] == 3.0
+
+
+def test_a_claim_that_outlived_its_lease_is_not_run_by_its_old_holder(env: Env) -> None:
+    slow, other = env.dispatcher(worker_id="slow"), env.dispatcher(worker_id="other")
+    env.plan("x", T0)
+    [claim] = slow.claim(1)  # then its thread stalls (a long queue, a pause) past the lease
+    env.clock.advance(seconds=121)
+    other.run_once()
+    slow.execute(claim)
+    assert env.posts("x") == 1 and env.toy.ran == ["x"]
+
+
+def test_a_claim_with_too_little_lease_left_is_given_back_unposted(env: Env) -> None:
+    d = env.dispatcher()
+    env.plan("x", T0)
+    [claim] = d.claim(1)
+    env.clock.advance(seconds=61)  # past half the lease: a post might outlast it
+    d.execute(claim)
+    occ = env.occ("x")
+    assert env.posts("x") == 0 and occ.state == OccurrenceState.PENDING and occ.run_at == env.clock.now()
+    d.run_once()
+    assert env.posts("x") == 1
