@@ -460,3 +460,15 @@ def test_questions_need_a_schedule_first(st: Stack) -> None:
     assert p.channel_id
     with pytest.raises(Invalid, match="no check-in schedule yet"):
         st.services.checkins.prepare_questions(channel_id=p.channel_id, actor=ALICE)
+
+
+def test_while_down_a_reminder_past_the_close_is_dropped_but_the_summary_is_never_skipped(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    assert p.channel_id
+    schedule(st, p, "mon 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    [prompt] = prompts(st, p)
+    st.at(local("Europe/Berlin", 2026, 3, 2, 20, 0))  # down from 09:31 until the evening
+    assert st.fake.dm_messages(BOB) == []  # a reminder after the close would only confuse
+    assert {o.state for o in st.occurrences(kind="checkin_remind")} == {OccurrenceState.SKIPPED}
+    assert "(closed)" in flatten(st.fake.message(p.channel_id, prompt["ts"]))  # the summary, hours late
