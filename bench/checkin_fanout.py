@@ -156,10 +156,7 @@ class PromptWatch:
         self.expected = expected
         self.posted_at: dict[str, float] = {}
         self.last = 0.0
-        self.all_posted = threading.Event()
         self._lock = threading.Lock()
-        if not expected:
-            self.all_posted.set()
 
     def __call__(self, method: str, args: dict[str, Any], body: dict[str, Any]) -> None:
         if method != "chat.postMessage":
@@ -171,8 +168,6 @@ class PromptWatch:
         with self._lock:
             self.posted_at.setdefault(key, now)
             self.last = max(self.last, now)
-            if len(self.posted_at) == len(self.expected):
-                self.all_posted.set()
 
 
 class RemoteFake:

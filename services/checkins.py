@@ -41,7 +41,7 @@ from models.scheduling import Occurrence, OccurrenceState
 from services.errors import Forbidden, Invalid, NotFound, UserError
 from services.inputs import ScheduleInput, check_questions, validate
 from services.partnerships import Outcome, PartnershipService, advice
-from services.recurrence import end_of_local_day, local_date, parse_local_time, slots
+from services.recurrence import Slot, end_of_local_day, local_date, parse_local_time, slots
 from services.scheduling import (
     CHECKIN_CLOSE,
     CHECKIN_PROMPT,
@@ -119,7 +119,7 @@ class CheckinService:
             participants = self._participants(s, p, sched)
             away = {a.user_id: a.until for a in s.exec(select(Away).where(
                 col(Away.user_id).in_(participants), col(Away.until) >= local_date(now, p.timezone))).all()}
-            next_due = self._next_due(s, p, sched, now) if sched and not sched.paused else None
+            next_due = self._next_due(s, sched, now) if sched and not sched.paused else None
         return Overview(p, sched, next_due, participants, away)
 
     def history(self, *, channel_id: str, actor: str) -> tuple[Partnership, list[tuple[CheckinRound, Tally]]]:
@@ -157,7 +157,7 @@ class CheckinService:
             self._changed(s, sched, actor, now)
             self.partnerships.audit(s, p, actor, "checkin_scheduled", weekdays=sched.weekdays,
                                     local_time=sched.local_time, timezone=sched.timezone)
-            next_due = self._next_due(s, p, sched, now) if not sched.paused else None
+            next_due = self._next_due(s, sched, now) if not sched.paused else None
             line = cblocks.schedule_line(sched)
             paused = sched.paused
         nxt = local_time(next_due, inp.timezone) if next_due else "none"
@@ -211,7 +211,7 @@ class CheckinService:
             sched.paused = False
             self._changed(s, sched, actor, now)
             self.partnerships.audit(s, p, actor, "checkin_resumed")
-            next_due = self._next_due(s, p, sched, now)
+            next_due = self._next_due(s, sched, now)
         nxt = local_time(next_due, sched.timezone) if next_due else "none"
         self._announce(p, f":arrow_forward: {mention(actor)} resumed the check-ins. Next: {nxt}.")
         return Outcome(f":arrow_forward: Resumed check-ins for *{escape(p.name)}*. Next: {nxt}.", partnership=p)
@@ -223,12 +223,12 @@ class CheckinService:
             sched = self._require_schedule(s, p)
             if sched.paused:
                 raise Invalid(f"Check-ins for *{escape(p.name)}* are paused; nothing is coming up to skip.")
-            row = self._next_row(s, p, sched, now)
+            row = self._next_row(s, sched, now)
             if row is None:
                 raise Invalid("There is no upcoming check-in to skip.")
             skip_by_key(s, [row], now, f"skipped by {actor}")
             self.partnerships.audit(s, p, actor, "checkin_skipped", key=row["key"])
-            following = self._next_due(s, p, sched, now)
+            following = self._next_due(s, sched, now)
         skipped = local_time(row["due_at"], sched.timezone)
         after = local_time(following, sched.timezone) if following else "none"
         self._announce(p, f":fast_forward: {mention(actor)} skipped the check-in of {skipped}. Next: {after}.")
@@ -567,41 +567,38 @@ class CheckinService:
             upsert_planned(s, self._planned_rows(sched, now), now)
 
     def _planned_rows(self, sched: CheckinSchedule, now: datetime) -> list[Row]:
-        policy = POLICIES[CHECKIN_PROMPT]
-        assert policy.grace is not None
-        start = max(now - policy.grace, sched.effective_from)
-        at = parse_local_time(sched.local_time)
-        rows = []
-        for slot in slots(sched.weekdays.split(","), at, sched.timezone, start=start, end=now + PLAN_HORIZON):
-            rows.append({
-                "key": prompt_key(sched.partnership_id, slot.local_date), "kind": CHECKIN_PROMPT,
-                "subject_id": sched.partnership_id, "due_at": slot.due_at, "revision": sched.version,
-                "not_after": policy.not_after(slot.due_at, end_of_local_day(slot.local_date, sched.timezone)),
-                "payload": {"local_date": slot.local_date.isoformat()},
-            })
-        return rows
+        grace = POLICIES[CHECKIN_PROMPT].grace
+        assert grace is not None
+        return [self._prompt_row(sched, slot) for slot in self._slots(sched, max(now - grace, sched.effective_from),
+                                                                       now + PLAN_HORIZON)]
 
-    def _next_row(self, s: Session, p: Partnership, sched: CheckinSchedule, now: datetime) -> Row | None:
-        """The next planned slot after now that is still to run (not skipped)."""
-        at = parse_local_time(sched.local_time)
-        upcoming = list(slots(sched.weekdays.split(","), at, sched.timezone, start=max(now, sched.effective_from),
-                              end=now + timedelta(days=60)))
+    def _slots(self, sched: CheckinSchedule, start: datetime, end: datetime) -> list[Slot]:
+        return list(slots(sched.weekdays.split(","), parse_local_time(sched.local_time), sched.timezone,
+                          start=start, end=end))
+
+    def _prompt_row(self, sched: CheckinSchedule, slot: Slot) -> Row:
+        """The occurrence of one slot: keyed by local date, runnable until grace or the local day's end."""
+        return {
+            "key": prompt_key(sched.partnership_id, slot.local_date), "kind": CHECKIN_PROMPT,
+            "subject_id": sched.partnership_id, "due_at": slot.due_at, "revision": sched.version,
+            "not_after": POLICIES[CHECKIN_PROMPT].not_after(
+                slot.due_at, end_of_local_day(slot.local_date, sched.timezone)),
+            "payload": {"local_date": slot.local_date.isoformat()},
+        }
+
+    def _next_row(self, s: Session, sched: CheckinSchedule, now: datetime) -> Row | None:
+        """The next slot after now that is still to run (not skipped, not already run)."""
+        upcoming = self._slots(sched, max(now, sched.effective_from), now + timedelta(days=60))
         keys = [prompt_key(sched.partnership_id, slot.local_date) for slot in upcoming]
         done = set(s.exec(select(Occurrence.key).where(
             col(Occurrence.key).in_(keys),
             col(Occurrence.state).in_([OccurrenceState.SKIPPED.value, OccurrenceState.DONE.value,
                                        OccurrenceState.CLAIMED.value]))).all())
-        policy = POLICIES[CHECKIN_PROMPT]
-        for slot, key in zip(upcoming, keys, strict=True):
-            if key not in done:
-                return {"key": key, "kind": CHECKIN_PROMPT, "subject_id": sched.partnership_id, "due_at": slot.due_at,
-                        "revision": sched.version,
-                        "not_after": policy.not_after(slot.due_at, end_of_local_day(slot.local_date, sched.timezone)),
-                        "payload": {"local_date": slot.local_date.isoformat()}}
-        return None
+        return next((self._prompt_row(sched, slot) for slot, key in zip(upcoming, keys, strict=True)
+                     if key not in done), None)
 
-    def _next_due(self, s: Session, p: Partnership, sched: CheckinSchedule, now: datetime) -> datetime | None:
-        row = self._next_row(s, p, sched, now)
+    def _next_due(self, s: Session, sched: CheckinSchedule, now: datetime) -> datetime | None:
+        row = self._next_row(s, sched, now)
         return row["due_at"] if row else None
 
     def _round_rows(self, r: CheckinRound, remind: int | None, window: timedelta) -> list[Row]:
