@@ -138,7 +138,7 @@ def build(
         settings=settings, engine=engine, uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id,
         partnerships=partnerships,
         checkins=CheckinService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
-                                bot_user_id=bot_user_id, replies=scheduled_slack),
+                                bot_user_id=bot_user_id),
     )
     dispatcher = Dispatcher(
         uow=uow, slack=scheduled_slack, clock=clock, executors=build_executors(services),

@@ -123,6 +123,10 @@ def summary_blocks(partnership_name: str, r: CheckinRound, t: Tally) -> list[Blo
     ]
     if t.away:
         blocks.append(section(truncate(f"*Away:* {_people(t.away)}", 2900)))
+    if r.undelivered:
+        lines = [f"{mention(u['user'])} (`{escape(u['error'])}`{UNDELIVERED_WHY.get(u['error'], '')})"
+                 for u in r.undelivered]
+        blocks.append(section(truncate("*Could not be reminded:* " + ", ".join(lines), 2900)))
     if t.flagged:
         lines = [f"• {mention(f.user_id)}: {escape(truncate(f.answer, 500))} _({escape(f.question)})_"
                  for f in t.flagged]
@@ -309,6 +313,24 @@ def history_blocks(partnership_name: str, rounds: Sequence[tuple[CheckinRound, T
         tail = f" · {', '.join(extras)}" if extras else ""
         lines.append(f"• *{_day(r.local_date)}* ({state}): {len(t.answered)} of {t.expected} answered ({rate}){tail}")
     return chunked_sections(f"*Recent check-ins of {escape(partnership_name)}*", lines)
+
+
+# Why Slack refused a reminder, for the summary (by error code).
+UNDELIVERED_WHY = {
+    "user_disabled": ": deactivated",
+    "user_not_found": ": no such person",
+    "user_not_visible": ": not visible to Partnerbot",
+    "cannot_dm_bot": ": a bot",
+}
+
+
+def channel_gone_notice(partnership_name: str, channel_id: str | None, error: str) -> str:
+    gone = "was archived" if error == "is_archived" else "was deleted, or Partnerbot can no longer see it"
+    return (
+        f":file_cabinet: {channel_link(channel_id)}, the channel of *{escape(partnership_name)}*, {gone}, so "
+        "Partnerbot stopped its scheduled check-ins. Unarchive the channel to start them again from the next "
+        "scheduled time; to end the partnership, an owner runs `/partner close` in its channel."
+    )
 
 
 def failure_notice(what: str, partnership_name: str, channel_id: str | None, error: str, advice: str) -> str:

@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlmodel import Session
+
 from models.scheduling import Occurrence
 from services.container import Services
 from services.scheduling import (
     CHECKIN_CLOSE,
     CHECKIN_PROMPT,
     CHECKIN_REMIND,
+    CHECKIN_REPLY,
+    KINDS,
     NOTICE,
-    POLICIES,
     Completion,
     Executor,
     RunContext,
@@ -30,12 +33,19 @@ def run_notice(occ: Occurrence, ctx: RunContext) -> Completion:
 
 def build_executors(services: Services) -> dict[str, Executor]:
     checkins = services.checkins
+
+    def executor(kind: str, run: Callable[[Occurrence, RunContext], Completion],
+                 on_failure: Callable[[Session, Occurrence, str], None] | None = None) -> Executor:
+        return Executor(run, KINDS[kind].policy, on_failure)
+
     return {
-        CHECKIN_PROMPT: Executor(checkins.run_prompt, POLICIES[CHECKIN_PROMPT], checkins.on_failure),
-        # A reminder is a direct message to one person: its failure is logged, not sent to the owners.
-        CHECKIN_REMIND: Executor(checkins.run_reminder, POLICIES[CHECKIN_REMIND]),
-        CHECKIN_CLOSE: Executor(checkins.run_close, POLICIES[CHECKIN_CLOSE], checkins.on_failure),
-        NOTICE: Executor(run_notice, POLICIES[NOTICE]),
+        CHECKIN_PROMPT: executor(CHECKIN_PROMPT, checkins.run_prompt, checkins.on_failure),
+        # A reminder is a direct message to one person: a failure is listed in the round's summary.
+        CHECKIN_REMIND: executor(CHECKIN_REMIND, checkins.run_reminder, checkins.on_reminder_failure),
+        CHECKIN_CLOSE: executor(CHECKIN_CLOSE, checkins.run_close, checkins.on_failure),
+        CHECKIN_REPLY: executor(CHECKIN_REPLY, checkins.run_reply, checkins.on_failure),
+        # A notice that cannot be delivered is only logged: telling people about it would need another notice.
+        NOTICE: executor(NOTICE, run_notice),
     }
 
 

@@ -79,6 +79,9 @@ class CheckinRound(SQLModel, table=True):
     prompt_ts: str | None = Field(default=None, max_length=32)
     status: RoundStatus = Field(default=RoundStatus.OPEN, sa_type=enum_column(RoundStatus))
     closed_at: datetime | None = None
+    # Participants whose reminder Slack refused for good ({"user": id, "error": code}); the summary lists them.
+    undelivered: list[dict[str, str]] = Field(default_factory=list, sa_type=sa.JSON,
+                                              sa_column_kwargs={"server_default": "[]"})
 
 
 class CheckinAnswer(SQLModel, table=True):
@@ -89,9 +92,9 @@ class CheckinAnswer(SQLModel, table=True):
     user_id: str = Field(max_length=32)
     answers: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     revision: int = 1  # bumped on every edit
+    # The reply in the prompt's thread that shows these answers (posted and kept up to date by the
+    # `checkin_reply` occurrence of this answer).
     reply_ts: str | None = Field(default=None, max_length=32)
-    # Set while one request posts the thread reply, so a double submit cannot post it twice.
-    reply_claimed_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

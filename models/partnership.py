@@ -57,6 +57,9 @@ class Partnership(SQLModel, table=True):
     channel_id: str | None = Field(default=None, max_length=32, unique=True)
     channel_name: str | None = Field(default=None, max_length=80)
     charter_ts: str | None = Field(default=None, max_length=32)
+    # Set when the channel turned out archived or deleted outside Partnerbot: nothing is scheduled for the
+    # partnership until the channel is back (unarchived).
+    channel_archived_at: datetime | None = None
     # Idempotency key of the request that created it (a modal's view id, a command's trigger id).
     creation_key: str | None = Field(default=None, max_length=128, unique=True)
     created_by: str = Field(max_length=32)

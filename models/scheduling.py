@@ -34,7 +34,8 @@ class Occurrence(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=KEY_MAX, unique=True)
     kind: str = Field(max_length=32)
-    subject_id: int = Field(index=True)  # the business row (partnership, round, ...) it is about
+    # The business row it is about; which table that is depends on the kind (services.scheduling.KINDS).
+    subject_id: int = Field(index=True)
     due_at: datetime  # the business time (for misfire rules)
     run_at: datetime  # when it may run next (due_at, or later after a backoff)
     not_after: datetime | None = None  # past this, the misfire policy applies
@@ -42,13 +43,18 @@ class Occurrence(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = None
     attempts: int = 0
+    # Failed attempts so far (a rate limit does not count); past the kind's max_failures it is given up.
+    failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_error: str | None = Field(default=None, max_length=500)
-    # Set when an attempt failed in a way that may have reached Slack (a dropped connection, a 5xx, a
-    # bug): every later attempt looks in the channel from then on before posting. Planning never resets it.
+    # Set when an attempt may have reached Slack without being recorded: it failed in a way that may have
+    # posted (a dropped connection, a 5xx, a bug), or its holder's lease expired and another process took it
+    # over (recorded in the claim's own transaction). Every later attempt looks in the channel before
+    # posting. Nothing that returns the row to pending (release, retry, re-planning) ever resets it.
     maybe_posted_at: datetime | None = None
-    # The version of the business row it was planned from: re-planning never overwrites a newer plan.
+    # The version of the business row it was planned from: re-planning never overwrites a newer plan. A run
+    # requested again while it is running (`request_run`) also moves it on, so it runs once more after.
     revision: int = 0
-    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # business data only
     result_channel: str | None = Field(default=None, max_length=32)
     result_ts: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)

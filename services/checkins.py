@@ -38,7 +38,7 @@ from models.checkin import (
 from models.db import UnitOfWork
 from models.partnership import Member, Partnership, PartnershipStatus, Role
 from models.scheduling import Occurrence, OccurrenceState
-from services.errors import Forbidden, Invalid, NotFound, UserError
+from services.errors import Forbidden, Invalid, NotFound
 from services.inputs import ScheduleInput, check_questions, validate
 from services.partnerships import Outcome, PartnershipService, advice
 from services.recurrence import Slot, end_of_local_day, local_date, parse_local_time, slots
@@ -46,14 +46,15 @@ from services.scheduling import (
     CHECKIN_CLOSE,
     CHECKIN_PROMPT,
     CHECKIN_REMIND,
-    METADATA_EVENT,
+    CHECKIN_REPLY,
+    KINDS,
     NOTICE,
-    POLICIES,
     Completion,
     RunContext,
+    Subject,
     insert_new,
     mark_obsolete,
-    occurrence_key_of,
+    request_run,
     skip_by_key,
     upsert_planned,
 )
@@ -63,7 +64,6 @@ log = logging.getLogger(__name__)
 PLAN_HORIZON = timedelta(hours=36)
 DELAY_NOTE_AFTER = timedelta(minutes=5)  # a prompt posted later than this says it is delayed
 MANUAL_GRACE = timedelta(hours=1)  # a `/partner checkin now` that cannot run within this is dropped
-REPLY_CLAIM_STALE = timedelta(minutes=1)
 HISTORY_ROUNDS = 10
 AWAY_MAX_DAYS = 366
 UPSERT_BATCH = 500
@@ -74,7 +74,11 @@ WHAT_FAILED = {
     CHECKIN_PROMPT: "post the check-in prompt",
     CHECKIN_REMIND: "send a check-in reminder",
     CHECKIN_CLOSE: "post the check-in summary",
+    CHECKIN_REPLY: "show your check-in answers in the check-in's thread",
 }
+# Scheduled work that posts in the partnership's channel, and the errors that say the channel is gone.
+IN_CHANNEL = frozenset({CHECKIN_PROMPT, CHECKIN_CLOSE, CHECKIN_REPLY})
+CHANNEL_GONE = frozenset({"is_archived", "channel_not_found"})
 
 
 def prompt_key(partnership_id: int, day: date) -> str:
@@ -97,13 +101,10 @@ class Overview:
 class CheckinService:
     def __init__(
         self, *, uow: UnitOfWork, slack: SlackGateway, clock: Clock, partnerships: PartnershipService,
-        bot_user_id: str = "", replies: SlackGateway | None = None,
+        bot_user_id: str = "",
     ) -> None:
         self.uow = uow
         self.slack = slack
-        # Posts answers into threads with a client that never re-sends a post by itself: a repeated try
-        # looks for the earlier reply first (by its key in the message metadata).
-        self.replies = replies or slack
         self.clock = clock
         self.partnerships = partnerships
         self.bot_user_id = bot_user_id
@@ -255,14 +256,28 @@ class CheckinService:
                        partnership=p)
 
     def run_now(self, *, channel_id: str, actor: str, request_key: str) -> Outcome:
-        """Plan a check-in due now (any member may); a repeated request plans nothing twice."""
+        """Plan a check-in due now (any member may). One at a time: refused while a check-in of this
+        partnership is open or one started this way is still to be posted."""
         p = self.partnerships.require_member(channel_id, actor, "start a check-in").partnership
         now = self.clock.now()
         with self.uow() as s:
+            s.get(Partnership, p.id, with_for_update=True)  # concurrent requests check one after the other
             sched = self._schedule(s, p.id)
             if sched is not None and sched.paused:
                 raise Invalid(f"Check-ins for *{escape(p.name)}* are paused. An owner restarts them with "
                               "`/partner checkin resume`.")
+            current = s.exec(select(CheckinRound).where(CheckinRound.partnership_id == p.id,
+                                                        CheckinRound.status == RoundStatus.OPEN)
+                             .order_by(col(CheckinRound.closes_at).desc())).first()
+            if current is not None:
+                raise Invalid(f"A check-in of *{escape(p.name)}* is open until "
+                              f"{local_time(current.closes_at, current.timezone)}: answer that one "
+                              "(its *Answer* button is in the channel), or start another after it closes.")
+            starting = s.exec(select(Occurrence.key).where(
+                col(Occurrence.key).startswith(manual_key(p.id, "")), Occurrence.kind == CHECKIN_PROMPT,
+                col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value]))).first()
+            if starting is not None and starting != manual_key(p.id, request_key):  # not this request, repeated
+                raise Invalid(f"A check-in of *{escape(p.name)}* was just started and is being posted.")
             zone = sched.timezone if sched else p.timezone
             insert_new(s, [{
                 "key": manual_key(p.id, request_key), "kind": CHECKIN_PROMPT, "subject_id": p.id, "due_at": now,
@@ -316,7 +331,8 @@ class CheckinService:
             self._open_round(s, round_key, user_id)
 
     def submit_answer(self, *, round_key: str, user_id: str, answers: Sequence[str]) -> Outcome:
-        """Save a person's answers and show them in the prompt's thread (an edit updates that reply)."""
+        """Save a person's answers; their reply in the prompt's thread is posted (or, after an edit, updated)
+        by the answer's `checkin_reply` occurrence, exactly once however often they submit."""
         answers = _check_answers(answers)
         now = self.clock.now()
         for attempt in range(2):
@@ -325,83 +341,28 @@ class CheckinService:
                     r, p = self._open_round(s, round_key, user_id, lock=True)
                     answers = answers[: len(r.questions)]
                     a = self._answer(s, r, user_id)
+                    edited = a is not None
                     if a is None:
                         assert r.id is not None
                         a = CheckinAnswer(round_id=r.id, user_id=user_id, answers=answers, created_at=now,
                                           updated_at=now)
                     else:
                         a.answers, a.revision, a.updated_at = list(answers), a.revision + 1, now
-                    # One request at a time posts the thread reply; one that takes over a stale claim (its
-                    # holder failed or died, maybe after posting) looks for that reply first.
-                    takeover = a.reply_claimed_at is not None
-                    claim = a.reply_ts is None and (
-                        a.reply_claimed_at is None or now - a.reply_claimed_at > REPLY_CLAIM_STALE)
-                    if claim:
-                        a.reply_claimed_at = now
                     s.add(a)
                     s.flush()
-                    snapshot = (a.id, a.revision, a.reply_ts, list(r.questions), r.channel_id, r.prompt_ts, r.id)
+                    assert a.id is not None
+                    request_run(s, [{"key": f"{CHECKIN_REPLY}:{a.id}", "kind": CHECKIN_REPLY, "subject_id": a.id,
+                                     "due_at": now}], now)
                 break
-            except IntegrityError:
+            except IntegrityError:  # two first submissions at once: the second one edits
                 if attempt:
                     raise
-        answer_id, revision, reply_ts, questions, channel, prompt_ts, round_id = snapshot
-        blocks = cblocks.answer_reply_blocks(user_id, questions, answers)
-        text = cblocks.answer_reply_text(user_id)
-        if reply_ts is None and not claim:
-            return Outcome(":white_check_mark: Thanks, your answers are saved.", partnership=p)
-        try:
-            if reply_ts is None:
-                reply_ts = self._post_reply(channel, prompt_ts, f"answer:{round_id}:{user_id}", text, blocks,
-                                            look_first=takeover)
-                with self.uow() as s:
-                    row = s.get(CheckinAnswer, answer_id)
-                    assert row is not None
-                    row.reply_ts, row.reply_claimed_at = reply_ts, None
-                    newer = list(row.answers) if row.revision != revision else None
-                message = ":white_check_mark: Thanks, your answers are in the check-in's thread."
-            else:
-                self.replies.update(channel, reply_ts, text=text, blocks=blocks)
-                with self.uow(read_only=True) as s:
-                    row = s.get(CheckinAnswer, answer_id)
-                    newer = list(row.answers) if row is not None and row.revision != revision else None
-                message = ":white_check_mark: Your answers are updated in the check-in's thread."
-            if newer is not None:  # edited meanwhile: show the latest
-                self.replies.update(channel, reply_ts, text=text,
-                                    blocks=cblocks.answer_reply_blocks(user_id, questions, newer))
-        except SlackError as exc:
-            with self.uow() as s:  # let the next try post (it was not posted, or could not be found)
-                row = s.get(CheckinAnswer, answer_id)
-                if row is not None and row.reply_ts is None:
-                    row.reply_claimed_at = None
-            raise UserError(
-                f"Your answers are saved, but Slack did not show them in the check-in's thread (`{exc.code}`). "
-                f"{advice(exc.code)} Press Answer again to retry."
-            ) from None
-        return Outcome(message, partnership=p)
-
-    def _post_reply(
-        self, channel: str, thread_ts: str | None, key: str, text: str, blocks: list[dict[str, Any]], *,
-        look_first: bool,
-    ) -> str:
-        """Post a thread reply once: when an earlier try (or this one, its answer lost) may have posted it,
-        adopt that reply instead of posting another."""
-
-        def posted() -> str | None:
-            for message in self.replies.thread(channel, thread_ts or ""):
-                if occurrence_key_of(message.get("metadata")) == key:
-                    return str(message["ts"])
-            return None
-
-        if look_first and thread_ts and (found := posted()):
-            return found
-        metadata = {"event_type": METADATA_EVENT, "event_payload": {"occurrence_key": key}}
-        try:
-            return self.replies.post(channel, text=text, blocks=blocks, thread_ts=thread_ts, metadata=metadata)
-        except SlackError as exc:
-            if thread_ts and (exc.transient or exc.code == "connection_error") and (found := posted()):
-                return found
-            raise
+        self.wake()
+        if edited:
+            return Outcome(":white_check_mark: Your answers are updated; the check-in's thread shows them in a "
+                           "moment.", partnership=p)
+        return Outcome(":white_check_mark: Thanks, your answers are saved; they appear in the check-in's thread "
+                       "in a moment.", partnership=p)
 
     # -- scheduled work -------------------------------------------------------------------------------------------
     def plan(self, now: datetime | None = None) -> int:
@@ -412,7 +373,8 @@ class CheckinService:
             for sched, _partnership in s.exec(
                 select(CheckinSchedule, Partnership)
                 .join(Partnership, col(Partnership.id) == col(CheckinSchedule.partnership_id))
-                .where(Partnership.status == PartnershipStatus.ACTIVE, col(CheckinSchedule.paused).is_(False))
+                .where(Partnership.status == PartnershipStatus.ACTIVE, col(CheckinSchedule.paused).is_(False),
+                       col(Partnership.channel_archived_at).is_(None))
             ).all():
                 rows += self._planned_rows(sched, now)
             for start in range(0, len(rows), UPSERT_BATCH):
@@ -434,6 +396,7 @@ class CheckinService:
             # adopted and its round opened, so its Answer button works and it gets its summary).
             unwanted = (
                 "the partnership is closed" if p.status != PartnershipStatus.ACTIVE
+                else "the channel is archived" if p.channel_archived_at is not None
                 else "check-ins are paused" if sched is not None and sched.paused
                 else None if manual
                 else "check-ins are not scheduled any more" if sched is None
@@ -522,26 +485,95 @@ class CheckinService:
         channel, ts = ctx.post(r.channel_id, text=text, blocks=blocks)  # the prompt is gone: post it anew
         return Completion.done(channel, ts)
 
+    def run_reply(self, occ: Occurrence, ctx: RunContext) -> Completion:
+        """Show a person's answers in the prompt's thread: post the reply once, then update it in place."""
+        with self.uow(read_only=True) as s:
+            a = s.get(CheckinAnswer, occ.subject_id)
+            r = s.get(CheckinRound, a.round_id) if a is not None else None
+            if a is None or r is None or not r.prompt_ts:
+                return Completion.obsolete("the answer or its check-in no longer exists")
+            user, reply_ts, answer_id = a.user_id, a.reply_ts, a.id
+            text, blocks = cblocks.answer_reply_text(user), cblocks.answer_reply_blocks(user, r.questions, a.answers)
+        if reply_ts is not None:
+            try:
+                ctx.slack.update(r.channel_id, reply_ts, text=text, blocks=blocks)
+                return Completion.done(r.channel_id, reply_ts)
+            except SlackError as exc:
+                if exc.code != "message_not_found":
+                    raise  # the reply was deleted: post it again, below
+        channel, ts = ctx.post(r.channel_id, text=text, blocks=blocks, thread_ts=r.prompt_ts)
+        if ctx.adopted is not None:  # posted by an earlier attempt, maybe with answers edited since
+            ctx.slack.update(channel, ts, text=text, blocks=blocks)
+
+        def record(s: Session) -> None:
+            row = s.get(CheckinAnswer, answer_id)
+            if row is not None:
+                row.reply_ts = ts
+                s.add(row)
+
+        return Completion.done(channel, ts, apply=record)
+
     def on_failure(self, s: Session, occ: Occurrence, error: str) -> None:
-        """Tell the partnership's owners, by direct message, that scheduled work failed for good."""
-        pid = occ.subject_id
-        if occ.kind != CHECKIN_PROMPT:
-            r = s.get(CheckinRound, occ.subject_id)
-            if r is None:
-                return
-            pid = r.partnership_id
-        p = s.get(Partnership, pid)
-        if p is None:
+        """Scheduled work failed for good (runs in the transaction that marks it failed). A channel archived
+        or deleted outside Partnerbot stops scheduling for the partnership, and its owners are told once;
+        otherwise the owners (for an answer: its author) are told what failed and what to do, at most once a
+        day per kind of failure."""
+        p = self.partnership_of(s, occ)
+        if p is None or p.status != PartnershipStatus.ACTIVE:
             return
-        owners = s.exec(select(Member.user_id).where(Member.partnership_id == pid, Member.role == Role.OWNER)).all()
+        now = self.clock.now()
+        if occ.kind in IN_CHANNEL and error in CHANNEL_GONE:
+            if p.channel_archived_at is not None:
+                return  # already known, and the owners already told
+            p.channel_archived_at = now
+            s.add(p)
+            self.partnerships.audit(s, p, "scheduler", "channel_archived", error=error)
+            text = cblocks.channel_gone_notice(p.name, p.channel_id, error)
+            key = f"notice:{p.id}:channel_gone:{now:%Y%m%dT%H%M%S}"
+            self._notify(s, p, self._owners(s, p.id), key, text, now)
+            return
+        if occ.kind == CHECKIN_REPLY:
+            a = s.get(CheckinAnswer, occ.subject_id)
+            people = [a.user_id] if a is not None else []
+        else:
+            people = self._owners(s, p.id)
         hint = advice(error)
-        if error in ("not_in_channel", "channel_not_found"):
+        if error == "not_in_channel":
             hint = "Invite Partnerbot back to the channel (`/invite @Partnerbot`), then run `/partner checkin now`."
         text = cblocks.failure_notice(WHAT_FAILED.get(occ.kind, "run a scheduled task"), p.name, p.channel_id,
                                       error, hint)
-        now = self.clock.now()
-        insert_new(s, [{"key": f"notice:{occ.id}:{owner}", "kind": NOTICE, "subject_id": pid, "due_at": now,
-                        "payload": {"user": owner, "text": text}} for owner in owners], now)
+        key = f"notice:{p.id}:{occ.kind}:{error}:{local_date(now, p.timezone).isoformat()}"
+        self._notify(s, p, people, key, text, now)
+
+    def on_reminder_failure(self, s: Session, occ: Occurrence, error: str) -> None:
+        """A reminder Slack refused for good (a deactivated person, say): the round's summary lists it."""
+        r = s.get(CheckinRound, occ.subject_id, with_for_update=True)
+        if r is None:
+            return
+        user = str(occ.payload.get("user", ""))
+        r.undelivered = [*(u for u in r.undelivered if u.get("user") != user), {"user": user, "error": error}]
+        s.add(r)
+
+    def partnership_of(self, s: Session, occ: Occurrence) -> Partnership | None:
+        """The partnership an occurrence of a check-in kind is about, through its subject."""
+        subject = KINDS[occ.kind].subject
+        pid: int | None = occ.subject_id
+        if subject == Subject.CHECKIN_ANSWER:
+            a = s.get(CheckinAnswer, occ.subject_id)
+            subject, pid = Subject.CHECKIN_ROUND, a.round_id if a is not None else None
+        if subject == Subject.CHECKIN_ROUND and pid is not None:
+            r = s.get(CheckinRound, pid)
+            pid = r.partnership_id if r is not None else None
+        return s.get(Partnership, pid) if pid is not None else None
+
+    def _owners(self, s: Session, partnership_id: int | None) -> list[str]:
+        return list(s.exec(select(Member.user_id).where(Member.partnership_id == partnership_id,
+                                                        Member.role == Role.OWNER)).all())
+
+    def _notify(self, s: Session, p: Partnership, people: Sequence[str], key: str, text: str, now: datetime) -> None:
+        """Plan one direct message per person (a repeated key plans nothing twice)."""
+        insert_new(s, [{"key": f"{key}:{user}", "kind": NOTICE, "subject_id": p.id, "due_at": now,
+                        "payload": {"user": user, "text": text}} for user in people], now)
 
     # -- helpers ---------------------------------------------------------------------------------------------------
     def _schedule(self, s: Session, partnership_id: int | None) -> CheckinSchedule | None:
@@ -567,7 +599,7 @@ class CheckinService:
             upsert_planned(s, self._planned_rows(sched, now), now)
 
     def _planned_rows(self, sched: CheckinSchedule, now: datetime) -> list[Row]:
-        grace = POLICIES[CHECKIN_PROMPT].grace
+        grace = KINDS[CHECKIN_PROMPT].policy.grace
         assert grace is not None
         return [self._prompt_row(sched, slot) for slot in self._slots(sched, max(now - grace, sched.effective_from),
                                                                        now + PLAN_HORIZON)]
@@ -581,7 +613,7 @@ class CheckinService:
         return {
             "key": prompt_key(sched.partnership_id, slot.local_date), "kind": CHECKIN_PROMPT,
             "subject_id": sched.partnership_id, "due_at": slot.due_at, "revision": sched.version,
-            "not_after": POLICIES[CHECKIN_PROMPT].not_after(
+            "not_after": KINDS[CHECKIN_PROMPT].policy.not_after(
                 slot.due_at, end_of_local_day(slot.local_date, sched.timezone)),
             "payload": {"local_date": slot.local_date.isoformat()},
         }

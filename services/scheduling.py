@@ -4,17 +4,22 @@
   (`upsert_planned` / `insert_new`: ON CONFLICT on the key). A plan carries the business row's version
   (`revision`), and an older plan never overwrites a newer one.
 - `Dispatcher.claim` takes due rows under a lease in one short transaction (PostgreSQL: FOR UPDATE
-  SKIP LOCKED; SQLite: the engine's BEGIN IMMEDIATE serialises claimers).
-- The misfire policy of each kind (`POLICIES`) is data: how late an occurrence may still run, whether
+  SKIP LOCKED; SQLite: the engine's BEGIN IMMEDIATE serialises claimers). "Now" for claims and lease
+  expiry is the database's clock on PostgreSQL, so replicas whose clocks disagree cannot take over a live
+  lease; the time left to post is measured on the claimer's own clock, from its claim. Taking over an
+  expired lease records, in the claim's transaction, that the previous holder may have posted.
+- The misfire policy of each kind (`KINDS`) is data: how late an occurrence may still run, whether
   only the newest of several due ones runs, how often a failure is retried.
 - Executors run outside the transaction on a bounded thread pool. Each posts at most one Slack message,
   carrying the occurrence key in its message metadata; a worker that takes over an expired lease (or
   retries after an error that may have reached Slack) first looks for that key in the channel
   (`RunContext.post`) before posting again.
-- Completion is fenced: it applies only while `claimed_by` and `attempts` still match the claim.
+- Completion is fenced: it applies only while `claimed_by` and `attempts` still match the claim. A run
+  requested again while it was running (`request_run`) runs once more after it completes.
 - Failures back off and retry; past the policy's attempts (or at once for errors that retrying cannot
-  fix) the row is marked failed with its error and the executor's `on_failure` tells people. A 429
-  reschedules only that occurrence, after Retry-After.
+  fix, `PERMANENT_ERRORS`) the row is marked failed with its error and the executor's `on_failure` tells
+  people. A 429 reschedules only that occurrence, after Retry-After.
+- Each kind (`KINDS`) names its misfire policy and what its `subject_id` refers to.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,12 +52,26 @@ METADATA_EVENT = "partnerbot_occurrence"
 CHECKIN_PROMPT = "checkin_prompt"
 CHECKIN_REMIND = "checkin_remind"
 CHECKIN_CLOSE = "checkin_close"
+CHECKIN_REPLY = "checkin_reply"  # a person's answers, shown (and kept up to date) in the prompt's thread
 NOTICE = "notice"  # a direct message telling people about a failure
 
-# Slack errors that retrying will not fix: give up at once and tell people.
+# Slack errors that retrying will not fix: give up at once and tell people (from Slack's documented errors
+# of chat.postMessage, chat.update, conversations.open and conversations.history).
 PERMANENT_ERRORS = frozenset({
-    "channel_not_found", "is_archived", "not_in_channel", "invalid_auth", "account_inactive", "token_revoked",
-    "missing_scope", "user_not_found", "cannot_dm_bot", "restricted_action", "invalid_blocks", "msg_too_long",
+    # the workspace or the app
+    "invalid_auth", "account_inactive", "token_revoked", "missing_scope", "not_authed", "team_not_found",
+    "ekm_access_denied", "app_access_restricted", "team_access_not_granted",
+    # the channel
+    "channel_not_found", "is_archived", "not_in_channel", "restricted_action", "restricted_action_read_only_channel",
+    "restricted_action_thread_only_channel", "restricted_action_non_threadable_channel",
+    "restricted_action_thread_locked", "posting_to_channel_denied", "channel_is_limited_access",
+    "messages_tab_disabled", "method_not_supported_for_channel_type", "thread_not_found", "cannot_reply_to_message",
+    # the person (a direct message)
+    "user_not_found", "user_disabled", "user_not_visible", "cannot_dm_bot",
+    # the message itself
+    "invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long", "no_text", "too_many_attachments",
+    "invalid_metadata_format", "invalid_metadata_schema", "metadata_too_large", "invalid_arguments",
+    "message_limit_exceeded",
 })
 
 
@@ -78,16 +98,35 @@ class MisfirePolicy:
         return min(self.backoff_base * (2 ** max(failures - 1, 0)), self.backoff_max)
 
 
-POLICIES: dict[str, MisfirePolicy] = {
+class Subject(StrEnum):
+    """What an occurrence's `subject_id` refers to."""
+
+    PARTNERSHIP = "partnership"
+    CHECKIN_ROUND = "checkinround"
+    CHECKIN_ANSWER = "checkinanswer"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of scheduled work: how it behaves when late or failing, and what its subject_id refers to."""
+
+    name: str
+    subject: Subject
+    policy: MisfirePolicy
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
     # A prompt missed while the bot was down is posted late within 2 hours, never after its local day
     # (the planner caps not_after at midnight), and of several missed ones only the newest.
-    CHECKIN_PROMPT: MisfirePolicy(grace=timedelta(hours=2), coalesce=True),
+    Kind(CHECKIN_PROMPT, Subject.PARTNERSHIP, MisfirePolicy(grace=timedelta(hours=2), coalesce=True)),
     # A reminder is pointless once the window has closed (the planner sets not_after = closes_at).
-    CHECKIN_REMIND: MisfirePolicy(grace=None),
+    Kind(CHECKIN_REMIND, Subject.CHECKIN_ROUND, MisfirePolicy(grace=None)),
     # The summary is never skipped: it closes the round, however late.
-    CHECKIN_CLOSE: MisfirePolicy(grace=None, max_failures=8),
-    NOTICE: MisfirePolicy(grace=timedelta(days=1), max_failures=3),
-}
+    Kind(CHECKIN_CLOSE, Subject.CHECKIN_ROUND, MisfirePolicy(grace=None, max_failures=8)),
+    # Answers are shown however late; an edit while it runs makes it run once more.
+    Kind(CHECKIN_REPLY, Subject.CHECKIN_ANSWER, MisfirePolicy(grace=None, backoff_base=timedelta(seconds=5))),
+    Kind(NOTICE, Subject.PARTNERSHIP, MisfirePolicy(grace=timedelta(days=1), max_failures=3)),
+)}
 
 
 @dataclass
@@ -135,6 +174,10 @@ class NotPosted(Exception):
         self.note, self.state = note, state
 
 
+# How far the look-up before a re-post pages back at most (200 messages a page).
+HISTORY_PAGES_MAX = 100
+
+
 class ClaimExpiring(Exception):
     """Too little of the lease is left to post safely: another process may take over meanwhile."""
 
@@ -148,7 +191,10 @@ class RunContext:
     now: datetime
     reconcile: bool  # a previous attempt may have posted already: look before posting
     clock: Clock | None = None  # for the lease check right before posting
-    margin: timedelta = timedelta(0)  # post only while at least this much of the lease is left
+    # Post only until then (on `clock`): past it, too little of the lease is left and another process may
+    # take the occurrence over while the post is on its way. None: no limit (tests and tools).
+    post_by: datetime | None = None
+    lease: timedelta = timedelta(seconds=120)
     # Why this occurrence may no longer post (too late, superseded, no longer wanted): then post() only
     # adopts what an earlier attempt posted, and raises NotPosted when there is nothing to adopt.
     adopt_only: NotPosted | None = None
@@ -167,33 +213,38 @@ class RunContext:
 
     def post(
         self, channel: str, *, text: str, blocks: list[dict[str, Any]] | None = None,
-        extra: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None, thread_ts: str | None = None,
     ) -> tuple[str, str]:
         """Post this occurrence's one message, unless a previous attempt already did. -> (channel, ts).
-        A user id as `channel` means the app's direct message with that person. `extra` goes into the
-        message metadata (and comes back in `adopted` when a later attempt adopts the message)."""
+        A user id as `channel` means the app's direct message with that person; `thread_ts` posts a reply
+        in that thread. `extra` goes into the message metadata (and comes back in `adopted` when a later
+        attempt adopts the message)."""
         if channel[:1] in ("U", "W"):
             channel = self.slack.open_dm(channel)
         if self.reconcile:
-            found = self.find_posted(channel)
+            found = self.find_posted(channel, thread_ts)
             if found is not None:
                 log.info("occurrence %s was already posted (ts %s): adopting it", self.occ.key, found["ts"])
                 self.adopted = found
                 return channel, str(found["ts"])
         if self.adopt_only is not None:
             raise self.adopt_only
-        now = self.clock.now() if self.clock is not None else self.now
-        if self.occ.lease_until is not None and now > self.occ.lease_until - self.margin:
+        if self.post_by is not None and self.clock is not None and self.clock.now() > self.post_by:
             raise ClaimExpiring(self.occ.key)
-        ts = self.slack.post(channel, text=text, blocks=blocks, metadata=self.metadata(extra))
+        ts = self.slack.post(channel, text=text, blocks=blocks, thread_ts=thread_ts, metadata=self.metadata(extra))
         return channel, ts
 
-    def find_posted(self, channel: str) -> dict[str, Any] | None:
-        """The message in `channel` that carries this occurrence's key, if any. An earlier attempt posted
-        after due_at or, if the row was re-planned since, after the attempt that may have posted."""
-        since = min(self.occ.due_at, self.occ.maybe_posted_at or self.occ.due_at)
-        oldest = since - timedelta(minutes=1)
-        for message in self.slack.history(channel, oldest=f"{oldest.timestamp():.6f}"):
+    def find_posted(self, channel: str, thread_ts: str | None = None) -> dict[str, Any] | None:
+        """The message in `channel` (or in the thread `thread_ts`) that carries this occurrence's key, if any.
+
+        An earlier attempt posted after the earliest of: due_at, the attempt that may have posted (a retry
+        hours later, or a holder whose lease expired), and one lease before this claim. Slack stamps messages
+        with its own clock, so the search reaches one more lease further back, and pages until past that."""
+        earliest = min(self.occ.due_at, self.occ.maybe_posted_at or self.occ.due_at, self.now - self.lease)
+        oldest = f"{(earliest - self.lease).timestamp():.6f}"
+        messages = self.slack.thread(channel, thread_ts) if thread_ts else \
+            self.slack.history(channel, oldest=oldest, max_pages=HISTORY_PAGES_MAX)
+        for message in messages:
             if occurrence_key_of(message.get("metadata")) == self.occ.key:
                 return message
         return None
@@ -254,6 +305,27 @@ def upsert_planned(session: Session, rows: Sequence[dict[str, Any]], now: dateti
     session.execute(stmt, _rows(rows, now))
 
 
+def request_run(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+    """Have these occurrences run (again) soon: insert them, or put one that already ran back to pending
+    (its failure count starts again; its "may have been posted" mark stays). One that is running now is
+    left to its holder, with its revision moved on, so that it runs once more as soon as it completes."""
+    if not rows:
+        return
+    stmt = _insert(session)(Occurrence)
+    running = col(Occurrence.state) == OccurrenceState.CLAIMED.value
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["key"],
+        set_={
+            "revision": Occurrence.revision + 1,
+            "state": sa.case((running, OccurrenceState.CLAIMED.value), else_=OccurrenceState.PENDING.value),
+            "run_at": sa.case((running, Occurrence.run_at), else_=stmt.excluded.run_at),
+            "failures": sa.case((running, Occurrence.failures), else_=0),
+            "payload": stmt.excluded.payload, "updated_at": now,
+        },
+    )
+    session.execute(stmt, _rows(rows, now))
+
+
 def mark_obsolete(
     session: Session, *, kinds: Sequence[str], subject_id: int, now: datetime, note: str,
     due_after: datetime | None = None,
@@ -287,6 +359,10 @@ class Claim:
     occ: Occurrence
     reconcile: bool  # a previous attempt may have posted: look before posting
     superseded: str | None = None  # why it must not run: a newer one of its kind is due (coalescing kinds)
+    # The database's clock minus ours at the claim: times written for the database (run_at) are shifted by it.
+    skew: timedelta = timedelta(0)
+    # On our clock: the claim may post until then (half its lease), then it is given back unposted.
+    post_by: datetime | None = None
 
 
 @dataclass
@@ -298,6 +374,9 @@ class Dispatcher:
     lease: timedelta = timedelta(seconds=120)
     workers: int = 8
     worker_id: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:10]}")
+    # Take "now" for claims and lease expiry from the database (PostgreSQL's now()), so that replicas
+    # whose clocks disagree never take over a live lease. None: on PostgreSQL (SQLite has one process).
+    database_clock: bool | None = None
 
     def __post_init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="dispatch")
@@ -314,12 +393,30 @@ class Dispatcher:
         self._tick_lock = threading.Lock()
         self._closed = False
 
+    def _on_database_clock(self, s: Session) -> bool:
+        if self.database_clock is None:
+            return s.get_bind().dialect.name == "postgresql"
+        return self.database_clock
+
+    def _now(self, s: Session) -> datetime:
+        """Now, by the clock leases are kept on."""
+        if self._on_database_clock(s):
+            return s.execute(sa.select(sa.func.now())).scalar_one()  # type: ignore[no-any-return]
+        return self.clock.now()
+
+    def _now_sql(self, s: Session) -> Any:
+        """`_now` as an SQL expression (no round trip for the database's clock)."""
+        if self._on_database_clock(s):
+            return sa.func.now()
+        return sa.literal(self.clock.now(), type_=Occurrence.__table__.c.run_at.type)  # type: ignore[attr-defined]
+
     # One short transaction: pick due rows and take them under a lease.
     def claim(self, limit: int) -> list[Claim]:
         if limit <= 0:
             return []
-        now = self.clock.now()
+        local = self.clock.now()
         with self.uow() as s:
+            now = self._now(s)
             rows = list(s.exec(
                 select(Occurrence)
                 .where(col(Occurrence.run_at) <= now)
@@ -338,21 +435,29 @@ class Dispatcher:
             if not rows:
                 return []
             lease_until = now + self.lease
+            taken_over = col(Occurrence.state) == OccurrenceState.CLAIMED.value
             s.execute(
                 sa.update(Occurrence)
                 .where(col(Occurrence.id).in_([occ.id for occ in rows]))
                 .values(state=OccurrenceState.CLAIMED.value, claimed_by=self.worker_id, lease_until=lease_until,
-                        attempts=Occurrence.attempts + 1, updated_at=now)
+                        attempts=Occurrence.attempts + 1, updated_at=local,
+                        # Its holder died or stalled, maybe after posting: whatever happens to this claim,
+                        # every later attempt looks before posting (the previous claim is when it started).
+                        maybe_posted_at=sa.case(
+                            (taken_over, sa.func.coalesce(Occurrence.maybe_posted_at, Occurrence.updated_at)),
+                            else_=Occurrence.maybe_posted_at))
                 .execution_options(synchronize_session=False)  # the loaded rows keep their old state, read below
             )
             superseded = self._superseded(s, rows, now)
             claims = []
             for occ in rows:
                 s.expunge(occ)
-                reconcile = occ.state == OccurrenceState.CLAIMED or occ.maybe_posted_at is not None
+                if occ.state == OccurrenceState.CLAIMED and occ.maybe_posted_at is None:
+                    occ.maybe_posted_at = occ.updated_at
                 occ.state, occ.claimed_by, occ.lease_until = OccurrenceState.CLAIMED, self.worker_id, lease_until
-                occ.attempts, occ.updated_at = occ.attempts + 1, now
-                claims.append(Claim(occ, reconcile, superseded.get(occ.id or 0)))
+                occ.attempts, occ.updated_at = occ.attempts + 1, local
+                claims.append(Claim(occ, occ.maybe_posted_at is not None, superseded.get(occ.id or 0),
+                                    skew=now - local, post_by=local + self.lease - self.margin))
         return claims
 
     def _superseded(self, s: Session, rows: Sequence[Occurrence], now: datetime) -> dict[int, str]:
@@ -443,8 +548,8 @@ class Dispatcher:
         occ = c.occ
         executor = self.executors[occ.kind]
         now = self.clock.now()
-        if occ.lease_until is not None and now > occ.lease_until - self.margin:
-            self._release(occ, "waited too long in the queue")  # another process could take it over meanwhile
+        if c.post_by is not None and now > c.post_by:
+            self._release(c, "waited too long in the queue")  # another process could take it over meanwhile
             return
         stop: NotPosted | None = None
         if occ.not_after is not None and now > occ.not_after:
@@ -456,33 +561,35 @@ class Dispatcher:
             self.complete(occ, Completion(stop.state, note=stop.note))
             return
         ctx = RunContext(occ=occ, slack=self.slack, now=now, reconcile=c.reconcile, clock=self.clock,
-                         margin=self.margin, adopt_only=stop)
+                         post_by=c.post_by, lease=self.lease, adopt_only=stop)
         try:
             completion = executor.run(occ, ctx)
         except NotPosted as exc:  # nothing to adopt either
-            if int(occ.payload.get("_failures", 0)) and exc.state == OccurrenceState.SKIPPED:
-                self._give_up(occ, executor, f"gave up: {exc.note}", str(occ.last_error or "unknown_error"))
+            if occ.failures and exc.state == OccurrenceState.SKIPPED:
+                self._give_up(c, executor, f"gave up: {exc.note}", str(occ.last_error or "unknown_error"))
             else:
                 self.complete(occ, Completion(exc.state, note=exc.note))
             return
         except ClaimExpiring:
-            self._release(occ, "too little of its lease was left to post")
+            self._release(c, "too little of its lease was left to post")
             return
         except SlackError as exc:
-            self._failed_attempt(occ, executor, exc)
+            self._failed_attempt(c, executor, exc)
             return
         except Exception as exc:
             log.exception("occurrence %s raised", occ.key)
-            self._failed_attempt(occ, executor, SlackError("executor", type(exc).__name__))
+            self._failed_attempt(c, executor, SlackError("executor", type(exc).__name__))
             return
         self.complete(occ, completion)
 
-    def _release(self, occ: Occurrence, why: str) -> None:
-        """Give a claim back at once, unposted, for any process to take (no failure counted)."""
+    def _release(self, c: Claim, why: str) -> None:
+        """Give a claim back at once, unposted, for any process to take (no failure counted). Its "may have
+        been posted" mark, if any, stays on the row."""
+        local = self.clock.now()
         with self.uow() as s:
-            s.execute(self._fenced(occ).values(state=OccurrenceState.PENDING.value, run_at=self.clock.now(),
-                                               lease_until=None, updated_at=self.clock.now()))
-        log.warning("occurrence %s released: %s", occ.key, why)
+            s.execute(self._fenced(c.occ).values(state=OccurrenceState.PENDING.value, run_at=local + c.skew,
+                                                 lease_until=None, updated_at=local))
+        log.warning("occurrence %s released: %s", c.occ.key, why)
 
     def _fenced(self, occ: Occurrence) -> Any:
         return sa.update(Occurrence).where(
@@ -491,11 +598,15 @@ class Dispatcher:
         )
 
     def complete(self, occ: Occurrence, completion: Completion) -> bool:
-        """Fenced: applies only while this worker still holds the claim."""
+        """Fenced: applies only while this worker still holds the claim. When the run was requested again
+        meanwhile (`request_run` moved the revision on), the row goes back to pending to run once more."""
         now = self.clock.now()
+        again = col(Occurrence.revision) != occ.revision
         with self.uow() as s:
             result = s.execute(self._fenced(occ).values(
-                state=completion.state.value, lease_until=None, last_error=completion.note,
+                state=sa.case((again, OccurrenceState.PENDING.value), else_=completion.state.value),
+                run_at=sa.case((again, self._now_sql(s)), else_=Occurrence.run_at),
+                lease_until=None, last_error=completion.note,
                 result_channel=completion.channel, result_ts=completion.ts, updated_at=now))
             if not result.rowcount:  # type: ignore[attr-defined]
                 log.warning("lost the claim on %s before completing it; the new holder will reconcile", occ.key)
@@ -504,11 +615,12 @@ class Dispatcher:
                 completion.apply(s)
         return True
 
-    def _failed_attempt(self, occ: Occurrence, executor: Executor, error: SlackError) -> None:
+    def _failed_attempt(self, c: Claim, executor: Executor, error: SlackError) -> None:
+        occ = c.occ
         now = self.clock.now()
         policy = executor.policy
-        failures = int(occ.payload.get("_failures", 0))
-        if error.code == "ratelimited":
+        failures = occ.failures
+        if error.code in ("ratelimited", "rate_limited"):
             delay = timedelta(seconds=max(error.retry_after or 1, 1))
         else:
             failures += 1
@@ -523,25 +635,25 @@ class Dispatcher:
         give_up = error.code in PERMANENT_ERRORS or failures >= policy.max_failures or (
             too_late and maybe_posted_at is None  # else one more attempt looks for (and adopts) its message
         )
-        payload = {**occ.payload, "_failures": failures}
         if give_up:
-            self._give_up(occ, executor, str(error), error.code, payload=payload, maybe_posted_at=maybe_posted_at)
+            self._give_up(c, executor, str(error), error.code, failures=failures, maybe_posted_at=maybe_posted_at)
             return
         with self.uow() as s:
             s.execute(self._fenced(occ).values(
-                state=OccurrenceState.PENDING.value, run_at=now + delay, last_error=str(error)[:500],
-                lease_until=None, payload=payload, maybe_posted_at=maybe_posted_at, updated_at=now))
+                state=OccurrenceState.PENDING.value, run_at=now + delay + c.skew, last_error=str(error)[:500],
+                lease_until=None, failures=failures, maybe_posted_at=maybe_posted_at, updated_at=now))
         log.warning("occurrence %s: %s; retrying in %ss", occ.key, error, int(delay.total_seconds()))
 
     def _give_up(
-        self, occ: Occurrence, executor: Executor, note: str, code: str, *, payload: dict[str, Any] | None = None,
+        self, c: Claim, executor: Executor, note: str, code: str, *, failures: int | None = None,
         maybe_posted_at: datetime | None = None,
     ) -> None:
         """Mark it failed (fenced) and let the executor tell people."""
+        occ = c.occ
         values: dict[str, Any] = {"state": OccurrenceState.FAILED.value, "last_error": note[:500], "lease_until": None,
                                   "updated_at": self.clock.now()}
-        if payload is not None:
-            values["payload"] = payload
+        if failures is not None:
+            values["failures"] = failures
         if maybe_posted_at is not None:
             values["maybe_posted_at"] = maybe_posted_at
         with self.uow() as s:
@@ -556,7 +668,6 @@ class Dispatcher:
         with self.uow() as s:
             stmt = _insert(s)(SchedulerBeat).values(worker_id=self.worker_id, last_tick_at=now)
             s.execute(stmt.on_conflict_do_update(index_elements=["worker_id"], set_={"last_tick_at": now}))
-
 
 
 def scheduler_status(uow: UnitOfWork, clock: Clock) -> dict[str, Any]:

@@ -114,6 +114,7 @@ def test_a_check_in_from_setup_to_summary(hc: Harness, clock: FrozenClock) -> No
     status, ack = h.sender.submit_view(view, answer_values("pilot live", "legal review", ""), user_id=BOB)
     h.wait()
     assert status == 200 and not ack
+    h.tick()  # the scheduler posts the reply (the bot wakes it at once)
     [reply] = h.fake.replies(cid, prompt["ts"])
     assert f"<@{BOB}> answered" in flatten(reply) and "legal review" in flatten(reply)
 
@@ -122,6 +123,7 @@ def test_a_check_in_from_setup_to_summary(hc: Harness, clock: FrozenClock) -> No
     assert view["blocks"][1]["element"]["initial_value"] == "pilot live"
     h.sender.submit_view(view, answer_values("pilot live in 3 regions", "legal review", ""), user_id=BOB)
     h.wait()
+    h.tick()
     [reply] = h.fake.replies(cid, prompt["ts"])
     assert "pilot live in 3 regions" in flatten(reply) and reply.get("edited")
 

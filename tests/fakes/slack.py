@@ -199,6 +199,11 @@ class FakeSlack:
                 "profile": {"display_name": name, "real_name": name.title(), **({"email": email} if email else {})},
             }
 
+    def deactivate(self, user_id: str) -> None:
+        """The person's account is deactivated (Slack keeps it, marked deleted)."""
+        with self.lock:
+            self.users[user_id]["deleted"] = True
+
     def add_channel(
         self, name: str, *, members: list[str] | None = None, is_private: bool = False, is_archived: bool = False,
     ) -> str:
@@ -533,6 +538,8 @@ class FakeSlack:
             raise SlackRefusal("not_supported")  # group DMs are not modelled
         if users[0] not in self.users:
             raise SlackRefusal("user_not_found")
+        if self.users[users[0]].get("deleted"):
+            raise SlackRefusal("user_disabled")  # a deactivated account
         return {"channel": {"id": self._open_im(users[0]).id}}
 
     def _visible(self, m: dict[str, Any], include_metadata: bool) -> dict[str, Any]:

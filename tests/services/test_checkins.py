@@ -48,7 +48,9 @@ def round_key(message: dict[str, Any]) -> str:
 
 
 def answer(st: Stack, message: dict[str, Any], user: str, *answers: str) -> None:
+    """Submit answers, then let the scheduler show them in the thread (as the bot does right away)."""
     st.services.checkins.submit_answer(round_key=round_key(message), user_id=user, answers=list(answers))
+    st.tick()
 
 
 def lose_the_first_answer_to(st: Stack, method: str = "chat.postMessage") -> list[str]:
@@ -472,3 +474,119 @@ def test_while_down_a_reminder_past_the_close_is_dropped_but_the_summary_is_neve
     assert st.fake.dm_messages(BOB) == []  # a reminder after the close would only confuse
     assert {o.state for o in st.occurrences(kind="checkin_remind")} == {OccurrenceState.SKIPPED}
     assert "(closed)" in flatten(st.fake.message(p.channel_id, prompt["ts"]))  # the summary, hours late
+
+
+# -- answers shown exactly once ----------------------------------------------------------------------------------
+def test_a_double_submit_shows_one_reply_with_the_latest_answers(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    assert p.channel_id
+    schedule(st, p, "mon 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    [prompt] = prompts(st, p)
+    svc = st.services.checkins
+    svc.submit_answer(round_key=round_key(prompt), user_id=BOB, answers=["shipped"])
+    svc.submit_answer(round_key=round_key(prompt), user_id=BOB, answers=["shipped and tested"])  # before any tick
+    st.tick()
+    [reply] = st.fake.replies(p.channel_id, prompt["ts"])
+    assert "shipped and tested" in flatten(reply)
+
+
+def test_answers_saved_by_a_process_that_died_before_posting_are_shown_after_a_restart(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    assert p.channel_id
+    schedule(st, p, "mon 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    [prompt] = prompts(st, p)
+    st.services.checkins.submit_answer(round_key=round_key(prompt), user_id=BOB, answers=["shipped"])
+    st.restart()  # it died right after saving them
+    st.tick()
+    [reply] = st.fake.replies(p.channel_id, prompt["ts"])
+    assert f"<@{BOB}> answered" in flatten(reply) and "shipped" in flatten(reply)
+
+
+def test_an_edit_while_the_reply_is_being_posted_shows_the_edit_in_the_one_reply(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    assert p.channel_id
+    schedule(st, p, "mon 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    [prompt] = prompts(st, p)
+    svc = st.services.checkins
+    edited: list[bool] = []
+
+    def edit_meanwhile(method: str, args: dict[str, Any], body: dict[str, Any]) -> None:
+        if method == "chat.postMessage" and args.get("thread_ts") and not edited:
+            edited.append(True)  # Bob submits his edit while his first answers are on their way to Slack
+            svc.submit_answer(round_key=round_key(prompt), user_id=BOB, answers=["shipped and tested"])
+
+    st.fake.after_success = edit_meanwhile
+    answer(st, prompt, BOB, "shipped")
+    [reply] = st.fake.replies(p.channel_id, prompt["ts"])
+    assert edited and "shipped and tested" in flatten(reply)
+
+
+def test_answers_slack_refuses_to_show_are_kept_and_their_author_is_told(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    assert p.channel_id
+    schedule(st, p, "mon 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    [prompt] = prompts(st, p)
+    st.fake.fail("chat.postMessage", "restricted_action_thread_locked")
+    answer(st, prompt, BOB, "shipped")
+    assert st.fake.replies(p.channel_id, prompt["ts"]) == []
+    [notice] = st.fake.dm_messages(BOB)
+    assert "could not show your check-in answers" in flatten(notice)
+    assert "restricted_action_thread_locked" in flatten(notice)
+    form = st.services.checkins.answer_form(round_key=round_key(prompt), user_id=BOB)
+    assert form["blocks"][1]["element"]["initial_value"] == "shipped"  # nothing lost: answering again retries
+    answer(st, prompt, BOB, "shipped")
+    assert len(st.fake.replies(p.channel_id, prompt["ts"])) == 1
+
+
+# -- failures that say what to do, once ---------------------------------------------------------------------------
+def test_a_channel_archived_by_hand_stops_the_check_ins_with_one_notice(st: Stack) -> None:
+    p = st.partnership(owners=[ALICE, BOB])
+    assert p.channel_id
+    schedule(st, p, "daily 09:30")
+    with st.fake.lock:
+        st.fake.channels[p.channel_id].is_archived = True
+    tries = lambda: sum(1 for m, a in st.fake.calls if a.get("channel") == p.channel_id)  # noqa: E731
+    before = tries()
+    for day in (2, 3, 4):
+        st.at(local("Europe/Berlin", 2026, 3, day, 9, 30))
+        st.at(local("Europe/Berlin", 2026, 3, day, 13, 30))
+    for owner in (ALICE, BOB):
+        [notice] = st.fake.dm_messages(owner)
+        assert "was archived, so Partnerbot stopped its scheduled check-ins" in flatten(notice)
+    assert tries() - before == 1  # one failed post; nothing more is tried or planned for it
+    first, *later = [o.state for o in st.occurrences(kind="checkin_prompt")]
+    assert first == OccurrenceState.FAILED and OccurrenceState.FAILED not in later
+
+
+def test_a_reminder_that_cannot_be_delivered_is_listed_in_the_summary(st: Stack) -> None:
+    p = st.partnership(members=[BOB, CAROL])
+    assert p.channel_id
+    schedule(st, p, "mon 09:30")
+    st.fake.deactivate(CAROL)
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    st.at(local("Europe/Berlin", 2026, 3, 2, 11, 30))
+    st.at(local("Europe/Berlin", 2026, 3, 2, 13, 30))
+    [r] = rounds(st)
+    summary = st.fake.message(p.channel_id, r.prompt_ts or "")
+    assert f"*Could not be reminded:* <@{CAROL}> (`user_disabled`: deactivated)" in flatten(summary)
+    assert not [m for m in st.fake.dm_messages(ALICE) if "could not" in flatten(m)]  # no flood of DMs either
+
+
+def test_a_second_check_in_now_is_refused_while_one_is_open(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    assert p.channel_id
+    svc = st.services.checkins
+    svc.run_now(channel_id=p.channel_id, actor=BOB, request_key="t1")
+    with pytest.raises(Invalid, match="just started"):
+        svc.run_now(channel_id=p.channel_id, actor=ALICE, request_key="t2")
+    st.tick()
+    with pytest.raises(Invalid, match=r"is open until Mon 02 Mar 2026 11:00 CET: answer that one"):
+        svc.run_now(channel_id=p.channel_id, actor=ALICE, request_key="t3")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 11, 0))  # it closed
+    svc.run_now(channel_id=p.channel_id, actor=ALICE, request_key="t4")
+    st.tick()
+    assert [r.started_by for r in rounds(st)] == [BOB, ALICE]

@@ -23,6 +23,7 @@ from services.scheduling import (
     RunContext,
     insert_new,
     mark_obsolete,
+    request_run,
     scheduler_status,
     upsert_planned,
 )
@@ -194,7 +195,7 @@ def test_a_rate_limit_backs_off_that_occurrence_only(env: Env) -> None:
     d.run_once()
     limited = env.occ("limited")
     assert limited.state == OccurrenceState.PENDING and limited.run_at == env.clock.now() + timedelta(seconds=30)
-    assert limited.payload.get("_failures") == 0  # a rate limit is not a failure
+    assert limited.failures == 0 and limited.payload == {"channel": env.channel}  # a rate limit is not a failure
     assert env.posts("next") == 1  # the dispatcher went on with the others
     env.clock.advance(seconds=30)
     d.run_once()
@@ -280,3 +281,100 @@ def test_a_claim_with_too_little_lease_left_is_given_back_unposted(env: Env) -> 
     assert env.posts("x") == 0 and occ.state == OccurrenceState.PENDING and occ.run_at == env.clock.now()
     d.run_once()
     assert env.posts("x") == 1
+
+
+# -- exactly once after a takeover --------------------------------------------------------------------------
+def _post_and_die(env: Env, worker: Dispatcher) -> str:
+    """`worker` claims the due occurrence, posts it, and dies before recording that it did."""
+    [claim] = worker.claim(1)
+    ctx = RunContext(occ=claim.occ, slack=worker.slack, now=env.clock.now(), reconcile=False)
+    return ctx.post(env.channel, text=f"post for {claim.occ.key}")[1]
+
+
+def test_a_takeover_given_back_by_a_rate_limit_on_its_lookup_still_looks_before_posting(env: Env) -> None:
+    first, second = env.dispatcher(worker_id="first"), env.dispatcher(worker_id="second")
+    env.plan("x", T0)
+    posted_ts = _post_and_die(env, first)
+    env.clock.advance(minutes=3)  # first's lease has expired
+    env.fake.fail("conversations.history", "ratelimited", status=429, headers={"Retry-After": "30"})
+    assert second.run_once() == 1  # takes over, is rate limited while looking, gives the row back
+    occ = env.occ("x")
+    assert occ.state == OccurrenceState.PENDING and occ.maybe_posted_at == T0  # the evidence is on the row
+    env.clock.advance(seconds=30)
+    second.run_once()
+    occ = env.occ("x")
+    assert env.posts("x") == 1 and occ.state == OccurrenceState.DONE and occ.result_ts == posted_ts
+
+
+def test_a_takeover_released_from_the_queue_still_looks_before_posting(env: Env) -> None:
+    first, second = env.dispatcher(worker_id="first"), env.dispatcher(worker_id="second")
+    env.plan("x", T0)
+    posted_ts = _post_and_die(env, first)
+    env.clock.advance(minutes=3)
+    [claim] = second.claim(1)
+    assert claim.reconcile
+    env.clock.advance(seconds=61)  # it waited in the thread pool's queue past half its lease
+    second.execute(claim)
+    assert env.occ("x").state == OccurrenceState.PENDING and env.posts("x") == 1
+    second.run_once()  # a plain pending row now, but it remembers it may have been posted
+    assert env.posts("x") == 1 and env.occ("x").result_ts == posted_ts
+
+
+@pytest.mark.parametrize("hours_late", [0, 3])
+def test_the_lookup_finds_a_lost_post_stamped_by_a_slower_slack_clock_in_a_busy_channel(
+    engine: Engine, hours_late: int,
+) -> None:
+    clock = FrozenClock(T0)
+    # Slack stamps messages with its own clock, here 100 s behind ours.
+    fake = FakeSlack(clock=lambda: clock.epoch() - 100).start()
+    try:
+        channel = fake.add_channel("partner-toy", members=["UBOT"])
+        env = Env(fake, clock, engine, ToyExecutor(), channel)
+        first, second = env.dispatcher(worker_id="first"), env.dispatcher(worker_id="second")
+        env.plan("x", T0)
+        if hours_late:  # Slack refuses the first try for hours; the retry then posts
+            wait = str(hours_late * 3600)
+            env.fake.fail("chat.postMessage", "ratelimited", status=429, headers={"Retry-After": wait})
+            first.run_once()
+            env.clock.advance(hours=hours_late)
+        posted_ts = _post_and_die(env, first)  # stamped before its due time by Slack's clock
+        for i in range(450):  # then the channel gets busy: the lookup must page back past all of this
+            fake.channels[channel].messages.append({"type": "message", "ts": f"{clock.epoch() + i:.6f}",
+                                                    "user": "UALICE", "text": f"chatter {i}"})
+        env.clock.advance(minutes=3)
+        second.run_once()
+        assert env.posts("x") == 1 and env.occ("x").result_ts == posted_ts
+    finally:
+        fake.stop()
+
+
+# -- permanent errors ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("code", ["user_disabled", "user_not_visible", "msg_blocks_too_long", "invalid_blocks_format",
+                                  "restricted_action_read_only_channel", "is_archived", "channel_not_found"])
+def test_an_error_retrying_cannot_fix_is_not_retried(env: Env, code: str) -> None:
+    d = env.dispatcher()
+    env.plan("x", T0)
+    env.fake.fail("chat.postMessage", code)
+    d.run_once()
+    occ = env.occ("x")
+    assert occ.state == OccurrenceState.FAILED and occ.attempts == 1 and env.toy.failures == [("x", code)]
+
+
+# -- a run requested again while it runs -----------------------------------------------------------------------
+def test_a_run_requested_while_running_runs_once_more_after_it_completes(env: Env) -> None:
+    d = env.dispatcher()
+    row = {"key": "r", "kind": KIND, "subject_id": 1, "due_at": T0, "payload": {"channel": env.channel}}
+    with env.uow() as s:
+        request_run(s, [row], T0)
+    [claim] = d.claim(1)
+    with env.uow() as s:
+        request_run(s, [row], T0)  # e.g. the person edits their answer while it is being posted
+    assert env.occ("r").state == OccurrenceState.CLAIMED  # its holder keeps it
+    d.execute(claim)
+    assert env.occ("r").state == OccurrenceState.PENDING  # and it runs again, with what changed
+    d.run_once()
+    assert env.toy.ran == ["r", "r"] and env.occ("r").state == OccurrenceState.DONE
+    with env.uow() as s:
+        request_run(s, [row], T0)  # a request after it completed
+    d.run_once()
+    assert env.toy.ran == ["r", "r", "r"]

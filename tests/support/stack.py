@@ -47,6 +47,12 @@ class Stack:
     def tick(self) -> int:
         return run_scheduler(self.bot)
 
+    def restart(self) -> None:
+        """The bot process stops (what it did not record is lost) and a new one starts on the same database."""
+        settings = self.bot.settings
+        self.bot.close()
+        self.bot = build(settings, clock=self.clock)
+
     def at(self, moment: datetime) -> int:
         self.clock.set(moment)
         return self.tick()
