@@ -40,13 +40,23 @@ def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
     return f"sqlite:///{tmp_path / 'partnerbot.db'}"
 
 
-@pytest.fixture
-def engine(sqlite_url: str) -> Iterator[Engine]:
-    """A migrated SQLite database."""
-    eng = make_engine(sqlite_url)
+def _migrated(url: str) -> Iterator[Engine]:
+    eng = make_engine(url)
     upgrade(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def engine(sqlite_url: str) -> Iterator[Engine]:
+    """A migrated SQLite database."""
+    yield from _migrated(sqlite_url)
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """A migrated, fresh PostgreSQL database."""
+    yield from _migrated(pg_url)
 
 
 def make_settings(**overrides: object) -> Settings:

@@ -53,6 +53,16 @@ def answer(st: Stack, message: dict[str, Any], user: str, *answers: str) -> None
     st.tick()
 
 
+def prompted(st: Stack) -> tuple[Partnership, dict[str, Any]]:
+    """Acme (Alice owner, Bob member) with Monday's 09:30 check-in prompt posted."""
+    p = st.partnership(members=[BOB])
+    assert p.channel_id
+    schedule(st, p, "mon 09:30")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    [prompt] = prompts(st, p)
+    return p, prompt
+
+
 def lose_the_first_answer_to(st: Stack, method: str = "chat.postMessage") -> list[str]:
     """Slack stores the next post, but its answer never reaches the bot (the connection drops)."""
     lost: list[str] = []
@@ -279,11 +289,8 @@ def test_the_summary_updates_the_prompt_in_place_at_window_close(st: Stack) -> N
 
 
 def test_answers_go_in_the_thread_and_an_edit_updates_the_same_reply(st: Stack) -> None:
-    p = st.partnership(members=[BOB])
+    p, prompt = prompted(st)
     assert p.channel_id
-    schedule(st, p, "mon 09:30")
-    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
-    [prompt] = prompts(st, p)
     answer(st, prompt, BOB, "<!channel> shipped *v2*", "", "", "")
     answer(st, prompt, BOB, "shipped v2 and v3", "", "", "")
     [reply] = st.fake.replies(p.channel_id, prompt["ts"])
@@ -405,11 +412,8 @@ def test_a_lost_prompt_is_found_even_in_a_busy_channel(st: Stack) -> None:
 
 
 def test_a_lost_answer_to_an_answer_reply_does_not_post_it_twice(st: Stack) -> None:
-    p = st.partnership(members=[BOB])
+    p, prompt = prompted(st)
     assert p.channel_id
-    schedule(st, p, "mon 09:30")
-    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
-    [prompt] = prompts(st, p)
     lost = lose_the_first_answer_to(st)
     answer(st, prompt, BOB, "shipped")
     st.fake.after_success = None
@@ -465,11 +469,8 @@ def test_questions_need_a_schedule_first(st: Stack) -> None:
 
 
 def test_while_down_a_reminder_past_the_close_is_dropped_but_the_summary_is_never_skipped(st: Stack) -> None:
-    p = st.partnership(members=[BOB])
+    p, prompt = prompted(st)
     assert p.channel_id
-    schedule(st, p, "mon 09:30")
-    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
-    [prompt] = prompts(st, p)
     st.at(local("Europe/Berlin", 2026, 3, 2, 20, 0))  # down from 09:31 until the evening
     assert st.fake.dm_messages(BOB) == []  # a reminder after the close would only confuse
     assert {o.state for o in st.occurrences(kind="checkin_remind")} == {OccurrenceState.SKIPPED}
@@ -478,11 +479,8 @@ def test_while_down_a_reminder_past_the_close_is_dropped_but_the_summary_is_neve
 
 # -- answers shown exactly once ----------------------------------------------------------------------------------
 def test_a_double_submit_shows_one_reply_with_the_latest_answers(st: Stack) -> None:
-    p = st.partnership(members=[BOB])
+    p, prompt = prompted(st)
     assert p.channel_id
-    schedule(st, p, "mon 09:30")
-    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
-    [prompt] = prompts(st, p)
     svc = st.services.checkins
     svc.submit_answer(round_key=round_key(prompt), user_id=BOB, answers=["shipped"])
     svc.submit_answer(round_key=round_key(prompt), user_id=BOB, answers=["shipped and tested"])  # before any tick
@@ -492,11 +490,8 @@ def test_a_double_submit_shows_one_reply_with_the_latest_answers(st: Stack) -> N
 
 
 def test_answers_saved_by_a_process_that_died_before_posting_are_shown_after_a_restart(st: Stack) -> None:
-    p = st.partnership(members=[BOB])
+    p, prompt = prompted(st)
     assert p.channel_id
-    schedule(st, p, "mon 09:30")
-    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
-    [prompt] = prompts(st, p)
     st.services.checkins.submit_answer(round_key=round_key(prompt), user_id=BOB, answers=["shipped"])
     st.restart()  # it died right after saving them
     st.tick()
@@ -505,11 +500,8 @@ def test_answers_saved_by_a_process_that_died_before_posting_are_shown_after_a_r
 
 
 def test_an_edit_while_the_reply_is_being_posted_shows_the_edit_in_the_one_reply(st: Stack) -> None:
-    p = st.partnership(members=[BOB])
+    p, prompt = prompted(st)
     assert p.channel_id
-    schedule(st, p, "mon 09:30")
-    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
-    [prompt] = prompts(st, p)
     svc = st.services.checkins
     edited: list[bool] = []
 
@@ -525,11 +517,8 @@ def test_an_edit_while_the_reply_is_being_posted_shows_the_edit_in_the_one_reply
 
 
 def test_answers_slack_refuses_to_show_are_kept_and_their_author_is_told(st: Stack) -> None:
-    p = st.partnership(members=[BOB])
+    p, prompt = prompted(st)
     assert p.channel_id
-    schedule(st, p, "mon 09:30")
-    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
-    [prompt] = prompts(st, p)
     st.fake.fail("chat.postMessage", "restricted_action_thread_locked")
     answer(st, prompt, BOB, "shipped")
     assert st.fake.replies(p.channel_id, prompt["ts"]) == []

@@ -3,7 +3,6 @@ take over a live lease nor run work early."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,20 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from adapters.slack import SlackGateway, make_client
-from models.db import make_engine, make_uow
-from models.migrate import upgrade
+from models.db import make_uow
 from services.scheduling import Dispatcher, Executor, MisfirePolicy, insert_new
 from tests.support.clock import FrozenClock
 
 KIND = "toy"
-
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    engine = make_engine(pg_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _db_now(engine: Engine) -> datetime:
