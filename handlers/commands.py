@@ -63,10 +63,6 @@ class CommandRouter:
 
         return decorator
 
-    @property
-    def subcommands(self) -> list[Subcommand]:
-        return list(self._subs.values())
-
     def help_blocks(self, note: str | None = None) -> list[dict[str, Any]]:
         lines = [f"`{COMMAND} {f.usage}`: {f.summary}\n      e.g. `{f.example}`"
                  for s in self._subs.values() for f in s.forms]
