@@ -135,7 +135,7 @@ class CheckinService:
     def prepare_setup(self, *, channel_id: str, actor: str) -> tuple[Partnership, CheckinSchedule | None]:
         """Check that `actor` may change the schedule; returns what the setup form starts from."""
         p = self.partnerships.require_owner(channel_id, actor, "set up its check-ins").partnership
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:  # before the form opens: never waits for a writer
             return p, self._schedule(s, p.id)
 
     def save_schedule(self, *, partnership_id: int, actor: str, inp: ScheduleInput) -> Outcome:
@@ -304,7 +304,7 @@ class CheckinService:
     # -- answers -------------------------------------------------------------------------------------------------
     def answer_form(self, *, round_key: str, user_id: str) -> dict[str, Any]:
         """The answer modal for this person (with their earlier answers, to edit)."""
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:  # before the form opens: never waits for a writer
             r, p = self._open_round(s, round_key, user_id)
             existing = self._answer(s, r, user_id)
             return cblocks.answer_modal(p.name, r, round_key=round_key, answers=existing.answers if existing else [])
@@ -312,7 +312,7 @@ class CheckinService:
     def check_answer(self, *, round_key: str, user_id: str, answers: Sequence[str]) -> None:
         """Raise what a submission of these answers would be refused for (the modal shows it)."""
         _check_answers(answers)
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:  # before the form is answered: never waits for a writer
             self._open_round(s, round_key, user_id)
 
     def submit_answer(self, *, round_key: str, user_id: str, answers: Sequence[str]) -> Outcome:

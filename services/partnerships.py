@@ -151,13 +151,13 @@ class PartnershipService:
     def check_name_free(self, name: str, *, creation_key: str | None = None) -> None:
         """Raise Invalid when another open partnership already has this name (not the one this very
         request created: a retried submission must not turn into an error)."""
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:  # runs before the form is answered: never waits for a writer
             if creation_key and s.exec(select(Partnership).where(Partnership.creation_key == creation_key)).first():
                 return
             taken = s.exec(select(Partnership).where(Partnership.open_name_key == name.strip().lower())).first()
             if taken is not None and taken.status == PartnershipStatus.ACTIVE:
                 raise Invalid(
-                    f"A partnership named {taken.name} is already open; pick another name.",
+                    f"A partnership named *{escape(taken.name)}* is already open; pick another name.",
                     {"name": "A partnership with this name is already open; pick another name."},
                 )
 
