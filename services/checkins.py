@@ -38,7 +38,7 @@ from models.checkin import (
 from models.db import UnitOfWork
 from models.partnership import Member, Partnership, PartnershipStatus, Role
 from models.scheduling import Occurrence, OccurrenceState
-from services.errors import Forbidden, Invalid, NotFound, UserError
+from services.errors import Invalid, NotFound, UserError
 from services.inputs import ScheduleInput, check_questions, validate
 from services.partnerships import Outcome, PartnershipService, advice
 from services.recurrence import Slot, end_of_local_day, local_date, parse_local_time, slots
@@ -648,11 +648,7 @@ class CheckinService:
         p = s.get(Partnership, r.partnership_id) if r else None
         if r is None or p is None:
             raise NotFound("This check-in no longer exists.")
-        is_member = s.exec(select(Member.id).where(Member.partnership_id == p.id,
-                                                   Member.user_id == user_id)).first() is not None
-        if not is_member and user_id not in r.participants:
-            raise Forbidden(f"Only people in the *{escape(p.name)}* partnership answer its check-ins. Ask one of "
-                            "its owners to add you with `/partner add @you`.")
+        self.partnerships.authorize(s, p, user_id, "answer its check-ins", also=r.participants, open_only=False)
         if r.status == RoundStatus.CLOSED or p.status != PartnershipStatus.ACTIVE:
             closed = local_time(r.closed_at or r.closes_at, r.timezone)
             raise Invalid(f"This check-in closed at {closed}; answers are no longer taken. "
