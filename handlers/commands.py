@@ -10,7 +10,7 @@ from typing import Any
 from slack_bolt import App
 
 from blocks.kit import chunked_sections, context, section
-from handlers.common import Reply, guarded
+from handlers.common import Reply, echo, guarded
 from services.container import Services
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class CommandRouter:
                       response_url=body.get("response_url"))
         sub = self._subs.get(name.lower())
         if sub is None:
-            note = f"`{name[:40]}` is not a Partnerbot command. Here is what you can do:" if name else None
+            note = f"`{echo(name)}` is not a Partnerbot command. Here is what you can do:" if name else None
             reply("Partnerbot commands", self.help_blocks(note))
             return
         call = CommandCall(
