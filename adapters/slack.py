@@ -27,8 +27,6 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "auth.test": (),
     "chat.postMessage": ("chat:write",),
     "chat.update": ("chat:write",),
-    "chat.postEphemeral": ("chat:write",),
-    "chat.getPermalink": (),
     "conversations.create": ("channels:manage", "groups:write"),
     "conversations.invite": ("channels:manage", "groups:write"),
     "conversations.inviteShared": ("conversations.connect:write",),
@@ -247,11 +245,6 @@ class SlackGateway:
 
     def update(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         self._call("chat.update", json_body=True, channel=channel, ts=ts, text=text, blocks=blocks)
-
-    def post_ephemeral(
-        self, channel: str, user: str, *, text: str, blocks: list[dict[str, Any]] | None = None
-    ) -> None:
-        self._call("chat.postEphemeral", json_body=True, channel=channel, user=user, text=text, blocks=blocks)
 
     def pin(self, channel: str, ts: str) -> None:
         try:

@@ -29,12 +29,12 @@ from models.checkin import (
     DEFAULT_WINDOW_MINUTES,
     QUESTION_MAX,
     QUESTIONS_MAX,
+    WEEKDAYS,
     CheckinRound,
     CheckinSchedule,
     ParticipantMode,
     Tally,
 )
-from services.recurrence import WEEKDAYS
 
 DAY_NAMES = {"mon": "Mon", "tue": "Tue", "wed": "Wed", "thu": "Thu", "fri": "Fri", "sat": "Sat", "sun": "Sun"}
 WINDOW_CHOICES = [(30, "30 minutes"), (60, "1 hour"), (120, "2 hours"), (240, "4 hours"), (480, "8 hours"),

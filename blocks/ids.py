@@ -4,7 +4,6 @@ NEW_PARTNERSHIP_VIEW = "partnership_new"
 NEW_PARTNERSHIP_BUTTON = "partnership_new_open"
 CLOSE_CONFIRM = "partnership_close_confirm"
 CLOSE_CANCEL = "partnership_close_cancel"
-OPEN_CHANNEL = "partnership_open_channel"
 
 # Input blocks of the new-partnership modal: block id == action id == input field name.
 F_NAME = "name"

@@ -7,8 +7,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from blocks import ids
-from blocks.kit import Block, cap_blocks, chunked_sections, context, header, input_block, plain, section
-from blocks.text import channel_link, escape, local_time, mention
+from blocks.kit import (
+    SECTION_MAX,
+    VIEW_BLOCKS_MAX,
+    Block,
+    cap_blocks,
+    chunked_sections,
+    context,
+    divider,
+    header,
+    input_block,
+    plain,
+    section,
+)
+from blocks.text import channel_link, escape, escape_within, local_time, mention
 from models.partnership import (
     GOALS_MAX,
     NAME_MAX,
@@ -82,7 +94,12 @@ def _people(members: Sequence[Member], role: Role) -> str:
 
 
 def _goals_text(goals: str) -> str:
-    return escape(goals) if goals else "_No goals written yet._"
+    return escape_within(goals, SECTION_MAX - 100) if goals else "_No goals written yet._"
+
+
+def _reason_text(reason: str | None) -> str:
+    """A close reason, escaped (REASON_MAX characters fit whole in a section of their own)."""
+    return escape_within(reason, SECTION_MAX - 100)
 
 
 def charter_blocks(p: Partnership, members: Sequence[Member]) -> list[Block]:
@@ -121,6 +138,8 @@ AUDIT_LABELS = {
     "checkin_started": "started a check-in",
 }
 RECENT_CHANGES = 8
+INVITATIONS_SHOWN = 20
+EMAIL_SHOWN = 300  # characters of an escaped address in /partner info
 
 
 def audit_line(event: AuditEvent, zone: str) -> str:
@@ -151,19 +170,19 @@ def info_blocks(
         lines = [f"*{ROLE_LABELS[r]}*: " + ", ".join(mention(m.user_id) for m in on_side if m.role == r)
                  for r in ROLE_LABELS if any(m.role == r for m in on_side)]
         blocks.append(section(f"*{title}*\n" + ("\n".join(lines) if lines else "_nobody yet_")))
-    pending = [i for i in invitations]
-    if pending:
+    if invitations:
         lines = []
-        for inv in pending[:20]:
+        for inv in invitations[:INVITATIONS_SHOWN]:
             state = "invitation sent" if inv.status == InvitationStatus.SENT else f"failed: `{inv.error}`"
-            lines.append(f"• {escape(inv.email)}: {state}")
-        more = f"\n…and {len(pending) - 20} more" if len(pending) > 20 else ""
-        blocks.append(section("*Partner invitations*\n" + "\n".join(lines) + more))
+            lines.append(f"• {escape_within(inv.email, EMAIL_SHOWN)}: {state}")
+        if len(invitations) > INVITATIONS_SHOWN:
+            lines.append(f"…and {len(invitations) - INVITATIONS_SHOWN} more")
+        blocks += chunked_sections("*Partner invitations*", lines)
     if audit:
         recent = [audit_line(e, p.timezone) for e in list(audit)[-RECENT_CHANGES:]]
         blocks += chunked_sections("*Recent changes*", recent)
     if p.status == PartnershipStatus.CLOSED:
-        reason = f": {escape(p.close_reason)}" if p.close_reason else ""
+        reason = f": {_reason_text(p.close_reason)}" if p.close_reason else ""
         blocks.append(context(f"Closed by {mention(p.closed_by or '')}{reason}"))
     return blocks
 
@@ -183,17 +202,20 @@ def list_blocks(items: Sequence[tuple[Partnership, Role]]) -> list[Block]:
     return cap_blocks(blocks, note="…and more.")
 
 
-def close_confirm_blocks(p: Partnership, reason: str) -> list[Block]:
-    value = json.dumps({"partnership_id": p.id, "reason": reason})
+def close_confirm_blocks(p: Partnership, reason: str, confirmation_id: int) -> list[Block]:
+    """The question `/partner close` asks; its button carries only the id of the request kept on the server."""
+    question = [section(
+        f"Close *{escape(p.name)}*? This posts a closing summary, archives {channel_link(p.channel_id)} "
+        "and marks the partnership closed. Its history stays in Partnerbot."
+    )]
+    if reason:
+        question.append(section(f"*Reason:* {_reason_text(reason)}"))
     return [
-        section(
-            f"Close *{escape(p.name)}*? This posts a closing summary, archives {channel_link(p.channel_id)} "
-            "and marks the partnership closed. Its history stays in Partnerbot."
-        ),
+        *question,
         {
             "type": "actions",
             "elements": [
-                {"type": "button", "action_id": ids.CLOSE_CONFIRM, "style": "danger", "value": value,
+                {"type": "button", "action_id": ids.CLOSE_CONFIRM, "style": "danger", "value": str(confirmation_id),
                  "text": plain("Close partnership"),
                  "confirm": {"title": plain("Close the partnership?"),
                              "text": plain("The channel will be archived."),
@@ -205,13 +227,13 @@ def close_confirm_blocks(p: Partnership, reason: str) -> list[Block]:
 
 
 def closing_summary_blocks(p: Partnership, members: Sequence[Member], actor: str) -> list[Block]:
-    reason = f"\n*Reason:* {escape(p.close_reason)}" if p.close_reason else ""
+    reason = f"\n*Reason:* {_reason_text(p.close_reason)}" if p.close_reason else ""
     owners = _people(members, Role.OWNER)
     return [
         header(f"Partnership closed: {p.name}"),
+        section(f"{mention(actor)} closed this partnership.{reason}"),  # a whole REASON_MAX fits
         section(
-            f"{mention(actor)} closed this partnership.{reason}\n*Owners:* {owners}\n"
-            f"*People involved:* {len(members)}\nThank you all for the work together. "
+            f"*Owners:* {owners}\n*People involved:* {len(members)}\nThank you all for the work together. "
             "This channel is now archived; its history stays readable."
         ),
     ]
@@ -225,7 +247,7 @@ def home_view(items: Sequence[tuple[Partnership, Role]]) -> dict[str, Any]:
             {"type": "button", "action_id": ids.NEW_PARTNERSHIP_BUTTON, "style": "primary",
              "text": plain("New partnership"), "value": "new"},
         ]},
-        {"type": "divider"},
+        divider(),
     ]
     if not items:
         blocks.append(section("You are not in any partnership yet. Press *New partnership* to start one."))
@@ -234,4 +256,4 @@ def home_view(items: Sequence[tuple[Partnership, Role]]) -> dict[str, Any]:
             blocks.append(section(line))
         if len(items) > 90:
             blocks.append(context(f"…and {len(items) - 90} more: use `/partner list`."))
-    return {"type": "home", "blocks": blocks[:100]}
+    return {"type": "home", "blocks": blocks[:VIEW_BLOCKS_MAX]}

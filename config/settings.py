@@ -151,10 +151,6 @@ class Settings(BaseSettings):
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
 
-    @property
-    def is_sqlite(self) -> bool:
-        return make_url(self.database_url).get_backend_name() == "sqlite"
-
     def sqlite_path(self) -> Path | None:
         """The database file for a file-based SQLite URL, else None."""
         url = make_url(self.database_url)

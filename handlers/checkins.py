@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -12,11 +11,12 @@ from slack_bolt import App
 
 from blocks import checkins as cblocks
 from blocks import ids
+from blocks.text import escape
 from handlers.commands import COMMAND, CommandCall, CommandRouter, Usage
-from handlers.common import Reply, guarded, plain_text
+from handlers.common import Reply, echo, guarded, plain_text, view_metadata
 from models.checkin import QUESTIONS_MAX, ParticipantMode
 from services.container import Services
-from services.errors import Invalid, UserError
+from services.errors import Invalid
 from services.inputs import ScheduleInput, split_questions, validate
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def parse_setup_view(view: dict[str, Any]) -> ScheduleInput:
     try:
         return validate(ScheduleInput, **data)
     except Invalid as exc:
-        raise Invalid(str(exc), {_SETUP_FIELDS.get(k, ids.F_DAYS): m for k, m in exc.fields.items()}) from None
+        raise Invalid(str(exc), {_SETUP_FIELDS.get(k, k): m for k, m in exc.fields.items()}) from None
 
 
 def parse_answers(view: dict[str, Any]) -> list[str]:
@@ -77,16 +77,8 @@ def parse_answers(view: dict[str, Any]) -> list[str]:
             if cblocks.answer_field(i) in v]
 
 
-def _modal_errors(exc: Invalid, default_field: str) -> dict[str, str]:
-    return {k: v[:150] for k, v in exc.fields.items()} or {default_field: str(exc)[:150]}
-
-
 def register(app: App, services: Services, router: CommandRouter) -> None:
     svc = services.checkins
-
-    def reply_to(body: dict[str, Any], response_url: str | None = None) -> Reply:
-        return Reply(ack=None, slack=services.slack, user_id=body["user"]["id"],
-                     response_url=response_url or body.get("response_url"))
 
     # -- /partner checkin ... ----------------------------------------------------------------------------
     @router.add("checkin", usage=_CHECKIN_USAGE[0].usage, summary=_CHECKIN_USAGE[0].summary,
@@ -97,7 +89,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         where = {"channel_id": call.channel_id, "actor": call.user_id}
         if action == "":
             o = svc.overview(**where)
-            call.reply(f"Check-ins of {o.partnership.name}", cblocks.overview_blocks(
+            call.reply(f"Check-ins of {escape(o.partnership.name)}", cblocks.overview_blocks(
                 o.partnership.name, o.schedule, next_due=o.next_due, participants=o.participants, away=o.away))
         elif action == "setup":
             p, schedule = svc.prepare_setup(**where)
@@ -110,7 +102,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
                 partnership_id=p.id or 0, partnership_name=p.name, questions=questions))
         elif action == "history":
             p, rounds = svc.history(**where)
-            call.reply(f"Check-in history of {p.name}", cblocks.history_blocks(p.name, rounds))
+            call.reply(f"Check-in history of {escape(p.name)}", cblocks.history_blocks(p.name, rounds))
         elif action in ("schedule", "now", "pause", "resume", "skip"):
             call.reply.ack()
             if action == "schedule":
@@ -122,7 +114,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
             call.reply(outcome.text())
         else:
             forms = ", ".join(f"`{u.usage}`" for u in _CHECKIN_USAGE)
-            raise Invalid(f"`{action[:30]}` is not a check-in command. Use one of: {forms}.")
+            raise Invalid(f"`{echo(action, 30)}` is not a check-in command. Use one of: {forms}.")
 
     @router.add("away", usage="away until <YYYY-MM-DD>", summary="no check-in prompts or reminders for you until "
                 "then (inclusive)", example=f"{COMMAND} away until 2026-12-24")
@@ -136,55 +128,36 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     # -- modals -----------------------------------------------------------------------------------------------
     @app.view(ids.CHECKIN_SETUP_VIEW)
     def _setup_submitted(ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
-        try:
-            inp = parse_setup_view(view)
-        except Invalid as exc:
-            ack(response_action="errors", errors=_modal_errors(exc, ids.F_DAYS))
-            return
-        ack()
-        meta = json.loads(view.get("private_metadata") or "{}")
-        reply = reply_to(body, meta.get("response_url"))
+        reply = Reply.to_form(ack, services.slack, body, field=ids.F_DAYS)
         with guarded(reply, "save the check-in schedule"):
-            reply(svc.save_schedule(partnership_id=int(meta["partnership_id"]), actor=body["user"]["id"],
-                                    inp=inp).text())
+            inp = parse_setup_view(view)
+            reply.ack()  # closes the form; saving re-checks that the person is an owner
+            partnership_id = int(view_metadata(view).get("partnership_id") or 0)
+            reply(svc.save_schedule(partnership_id=partnership_id, actor=reply.user_id, inp=inp).text())
 
     @app.view(ids.CHECKIN_QUESTIONS_VIEW)
     def _questions_submitted(ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
-        questions = split_questions(_values(view).get(ids.F_QUESTIONS, {}).get("value"))
-        meta = json.loads(view.get("private_metadata") or "{}")
-        try:
-            outcome = svc.save_questions(partnership_id=int(meta["partnership_id"]), actor=body["user"]["id"],
-                                         questions=questions)
-        except Invalid as exc:
-            ack(response_action="errors", errors=_modal_errors(exc, ids.F_QUESTIONS))
-            return
-        except UserError as exc:
-            ack(response_action="errors", errors={ids.F_QUESTIONS: str(exc)[:150]})
-            return
-        ack()
-        reply_to(body)(outcome.text())
+        reply = Reply.to_form(ack, services.slack, body, field=ids.F_QUESTIONS)
+        with guarded(reply, "change the check-in questions"):
+            questions = split_questions(_values(view).get(ids.F_QUESTIONS, {}).get("value"))
+            partnership_id = int(view_metadata(view).get("partnership_id") or 0)
+            reply(svc.save_questions(partnership_id=partnership_id, actor=reply.user_id, questions=questions).text())
 
     # -- answering --------------------------------------------------------------------------------------------
     @app.action(ids.CHECKIN_ANSWER)
     def _answer_clicked(ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        reply = reply_to(body)
+        reply = Reply.to_action(services.slack, body)
         with guarded(reply, "open the check-in form"):
-            view = svc.answer_form(round_key=str(action.get("value") or ""), user_id=body["user"]["id"])
+            view = svc.answer_form(round_key=str(action.get("value") or ""), user_id=reply.user_id)
             services.slack.open_view(body["trigger_id"], view)
 
     @app.view(ids.CHECKIN_ANSWER_VIEW)
     def _answer_submitted(ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
-        user_id = body["user"]["id"]
-        round_key = str(json.loads(view.get("private_metadata") or "{}").get("round") or "")
-        answers = parse_answers(view)
-        try:
-            svc.check_answer(round_key=round_key, user_id=user_id, answers=answers)
-        except UserError as exc:
-            errors = exc.fields if isinstance(exc, Invalid) and exc.fields else {cblocks.answer_field(0): str(exc)}
-            ack(response_action="errors", errors={k: v[:150] for k, v in errors.items()})
-            return
-        ack()
-        reply = Reply(ack=None, slack=services.slack, user_id=user_id)
+        reply = Reply.to_form(ack, services.slack, body, field=cblocks.answer_field(0))
         with guarded(reply, "save your check-in answers"):
-            svc.submit_answer(round_key=round_key, user_id=user_id, answers=answers)
+            round_key = str(view_metadata(view).get("round") or "")
+            answers = parse_answers(view)
+            svc.check_answer(round_key=round_key, user_id=reply.user_id, answers=answers)
+            reply.ack()  # closes the form
+            svc.submit_answer(round_key=round_key, user_id=reply.user_id, answers=answers)

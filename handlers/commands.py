@@ -10,7 +10,7 @@ from typing import Any
 from slack_bolt import App
 
 from blocks.kit import chunked_sections, context, section
-from handlers.common import Reply, guarded
+from handlers.common import Reply, echo, guarded
 from services.container import Services
 
 log = logging.getLogger(__name__)
@@ -63,10 +63,6 @@ class CommandRouter:
 
         return decorator
 
-    @property
-    def subcommands(self) -> list[Subcommand]:
-        return list(self._subs.values())
-
     def help_blocks(self, note: str | None = None) -> list[dict[str, Any]]:
         lines = [f"`{COMMAND} {f.usage}`: {f.summary}\n      e.g. `{f.example}`"
                  for s in self._subs.values() for f in s.forms]
@@ -83,7 +79,7 @@ class CommandRouter:
                       response_url=body.get("response_url"))
         sub = self._subs.get(name.lower())
         if sub is None:
-            note = f"`{name[:40]}` is not a Partnerbot command. Here is what you can do:" if name else None
+            note = f"`{echo(name)}` is not a Partnerbot command. Here is what you can do:" if name else None
             reply("Partnerbot commands", self.help_blocks(note))
             return
         call = CommandCall(

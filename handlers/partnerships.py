@@ -3,7 +3,6 @@ the close confirmation buttons and the App Home tab."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,9 +14,11 @@ from blocks import partnerships as pblocks
 from blocks.text import escape
 from handlers.commands import COMMAND, CommandCall, CommandRouter
 from handlers.common import Reply, guarded, plain_text, user_id_from_mention
+from services.confirmations import button_id
 from services.container import Services
 from services.errors import Invalid
 from services.inputs import NewPartnership, parse_role, split_emails, validate
+from services.partnerships import Access
 
 log = logging.getLogger(__name__)
 
@@ -70,31 +71,24 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
 
     @app.view(ids.NEW_PARTNERSHIP_VIEW)
     def _new_submitted(ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
-        user_id = body["user"]["id"]
-        try:
+        reply = Reply.to_form(ack, services.slack, body, field=ids.F_NAME)
+        with guarded(reply, "create the partnership"):
             req = parse_new_partnership_view(view, default_tz)
             svc.check_name_free(req.name, creation_key=f"view:{view['id']}")
-        except Invalid as exc:
-            errors = {k: v[:150] for k, v in exc.fields.items()} or {ids.F_NAME: str(exc)[:150]}
-            ack(response_action="errors", errors=errors)
-            return
-        meta = json.loads(view.get("private_metadata") or "{}") if view.get("private_metadata") else {}
-        reply = Reply(ack=ack, slack=services.slack, user_id=user_id, response_url=meta.get("response_url"))
-        reply.ack()  # closes the modal
-        with guarded(reply, "create the partnership"):
+            reply.ack()  # closes the modal
             team_id = (body.get("team") or {}).get("id") or view.get("team_id") or ""
-            outcome = svc.create(req, actor=user_id, team_id=team_id, creation_key=f"view:{view['id']}")
+            outcome = svc.create(req, actor=reply.user_id, team_id=team_id, creation_key=f"view:{view['id']}")
             reply(outcome.text())
             if outcome.created:
-                refresh_home(user_id)
+                refresh_home(reply.user_id)
 
     # -- /partner info, list ---------------------------------------------------------------------
     @router.add("info", usage="info", summary="the charter, people by role and side, invitations, recent changes",
                 example=f"{COMMAND} info")
     def _info(call: CommandCall) -> None:
-        d = svc.require_in_channel(call.channel_id)
+        d = svc.require(call.channel_id, call.user_id, "see its details", need=Access.MEMBER, open_only=False)
         audit = svc.audit_trail(d.partnership.id or 0, last=pblocks.RECENT_CHANGES)
-        call.reply(f"Partnership {d.partnership.name}",
+        call.reply(f"Partnership {escape(d.partnership.name)}",
                    pblocks.info_blocks(d.partnership, d.members, d.invitations, audit))
 
     @router.add("list", usage="list", summary="the partnerships you belong to", example=f"{COMMAND} list")
@@ -110,7 +104,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         user_id = user_id_from_mention(parts[0]) if parts else None
         if user_id is None:
             raise Invalid(f"Say who to add with an @mention: `{COMMAND} add @person [role]`.")
-        role = parse_role(parts[1] if len(parts) > 1 else None)
+        role = parse_role(plain_text(parts[1]) if len(parts) > 1 else None)
         call.reply.ack()
         call.reply(svc.add_member(channel_id=call.channel_id, actor=call.user_id, user_id=user_id, role=role).text())
 
@@ -136,26 +130,23 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     @router.add("close", usage="close [reason]", summary="close the partnership and archive its channel (owners)",
                 example=f"{COMMAND} close contract ended")
     def _close(call: CommandCall) -> None:
-        p, reason = svc.prepare_close(channel_id=call.channel_id, actor=call.user_id, reason=plain_text(call.args))
-        call.reply(f"Close {p.name}?", pblocks.close_confirm_blocks(p, reason))
+        call.reply.ack()  # keeping the request is a write: answer Slack first
+        p, pending = svc.prepare_close(channel_id=call.channel_id, actor=call.user_id, reason=plain_text(call.args))
+        call.reply(f"Close {escape(p.name)}?", pblocks.close_confirm_blocks(p, pending.data["reason"], pending.id or 0))
 
     @app.action(ids.CLOSE_CONFIRM)
     def _close_confirmed(ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        user_id = body["user"]["id"]
-        reply = Reply(ack=None, slack=services.slack, user_id=user_id, response_url=body.get("response_url"))
+        reply = Reply.to_action(services.slack, body)
         with guarded(reply, "close the partnership"):
-            value = json.loads(action.get("value") or "{}")
-            outcome = svc.close(partnership_id=int(value["partnership_id"]), actor=user_id,
-                                reason=value.get("reason") or "")
+            outcome = svc.confirm_close(confirmation_id=button_id(action.get("value")), actor=reply.user_id)
             reply(outcome.text(), replace=True)
-            refresh_home(user_id)
+            refresh_home(reply.user_id)
 
     @app.action(ids.CLOSE_CANCEL)
     def _close_cancelled(ack: Callable[..., Any], body: dict[str, Any]) -> None:
         ack()
-        reply = Reply(ack=None, slack=services.slack, user_id=body["user"]["id"], response_url=body.get("response_url"))
-        reply("Nothing was closed.", replace=True)
+        Reply.to_action(services.slack, body)("Nothing was closed.", replace=True)
 
     # -- App Home ------------------------------------------------------------------------------------
     @app.event("app_home_opened")
@@ -167,9 +158,8 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     @app.action(ids.NEW_PARTNERSHIP_BUTTON)
     def _home_new(ack: Callable[..., Any], body: dict[str, Any]) -> None:
         ack()
-        user_id = body["user"]["id"]
-        reply = Reply(ack=None, slack=services.slack, user_id=user_id)
+        reply = Reply.to_action(services.slack, body)
         with guarded(reply, "open the new-partnership form"):
             services.slack.open_view(
-                body["trigger_id"], pblocks.new_partnership_modal(default_timezone=default_tz, creator=user_id)
+                body["trigger_id"], pblocks.new_partnership_modal(default_timezone=default_tz, creator=reply.user_id)
             )

@@ -11,6 +11,8 @@ from sqlmodel import Field, SQLModel
 
 from models.base import enum_column, utcnow
 
+# Weekdays as schedules store them ("mon,wed,fri"), Monday first like date.weekday().
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_QUESTIONS = [
     "What moved since the last check-in?",
     "What is next?",

@@ -106,3 +106,20 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=64)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class PendingConfirmation(SQLModel, table=True):
+    """A request waiting for its requester to press a confirmation button (e.g. closing a partnership).
+
+    The button carries only this row's id; what to do (`data`) stays on the server, so nothing a person
+    typed has to fit into a button's value. `used_at` is set in the transaction that does the work, so a
+    double click does it once. Any feature may add a `kind`.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    partnership_id: int = Field(foreign_key="partnership.id", index=True, ondelete="CASCADE")
+    actor_id: str = Field(max_length=32)  # who asked, and the only person who may confirm
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: datetime = Field(default_factory=utcnow)
+    used_at: datetime | None = None

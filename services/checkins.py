@@ -38,7 +38,7 @@ from models.checkin import (
 from models.db import UnitOfWork
 from models.partnership import Member, Partnership, PartnershipStatus, Role
 from models.scheduling import Occurrence, OccurrenceState
-from services.errors import Forbidden, Invalid, NotFound
+from services.errors import Invalid, NotFound
 from services.inputs import ScheduleInput, check_questions, validate
 from services.partnerships import Outcome, PartnershipService, advice
 from services.recurrence import Slot, end_of_local_day, local_date, parse_local_time, slots
@@ -136,7 +136,7 @@ class CheckinService:
     def prepare_setup(self, *, channel_id: str, actor: str) -> tuple[Partnership, CheckinSchedule | None]:
         """Check that `actor` may change the schedule; returns what the setup form starts from."""
         p = self.partnerships.require_owner(channel_id, actor, "set up its check-ins").partnership
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:  # before the form opens: never waits for a writer
             return p, self._schedule(s, p.id)
 
     def save_schedule(self, *, partnership_id: int, actor: str, inp: ScheduleInput) -> Outcome:
@@ -319,7 +319,7 @@ class CheckinService:
     # -- answers -------------------------------------------------------------------------------------------------
     def answer_form(self, *, round_key: str, user_id: str) -> dict[str, Any]:
         """The answer modal for this person (with their earlier answers, to edit)."""
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:  # before the form opens: never waits for a writer
             r, p = self._open_round(s, round_key, user_id)
             existing = self._answer(s, r, user_id)
             return cblocks.answer_modal(p.name, r, round_key=round_key, answers=existing.answers if existing else [])
@@ -327,7 +327,7 @@ class CheckinService:
     def check_answer(self, *, round_key: str, user_id: str, answers: Sequence[str]) -> None:
         """Raise what a submission of these answers would be refused for (the modal shows it)."""
         _check_answers(answers)
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:  # before the form is answered: never waits for a writer
             self._open_round(s, round_key, user_id)
 
     def submit_answer(self, *, round_key: str, user_id: str, answers: Sequence[str]) -> Outcome:
@@ -680,11 +680,7 @@ class CheckinService:
         p = s.get(Partnership, r.partnership_id) if r else None
         if r is None or p is None:
             raise NotFound("This check-in no longer exists.")
-        is_member = s.exec(select(Member.id).where(Member.partnership_id == p.id,
-                                                   Member.user_id == user_id)).first() is not None
-        if not is_member and user_id not in r.participants:
-            raise Forbidden(f"Only people in the *{escape(p.name)}* partnership answer its check-ins. Ask one of "
-                            "its owners to add you with `/partner add @you`.")
+        self.partnerships.authorize(s, p, user_id, "answer its check-ins", also=r.participants, open_only=False)
         if r.status == RoundStatus.CLOSED or p.status != PartnershipStatus.ACTIVE:
             closed = local_time(r.closed_at or r.closes_at, r.timezone)
             raise Invalid(f"This check-in closed at {closed}; answers are no longer taken. "

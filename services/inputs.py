@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from blocks.text import escape, truncate
 from models.checkin import (
     DEFAULT_QUESTIONS,
     DEFAULT_WINDOW_MINUTES,
@@ -113,6 +114,7 @@ class CloseRequest(BaseModel):
 
 
 def parse_role(raw: str | None) -> Role | None:
+    """A role from what the person typed (plain text); Invalid, echoing it escaped, when it is none."""
     if not raw:
         return None
     key = raw.strip().lower().replace("-", "_").replace(" ", "_")
@@ -123,7 +125,7 @@ def parse_role(raw: str | None) -> Role | None:
         return Role(key)
     except ValueError:
         choices = ", ".join(r.value for r in Role)
-        raise Invalid(f"'{raw[:40]}' is not a role. Use one of: {choices}.") from None
+        raise Invalid(f"'{escape(truncate(raw, 40))}' is not a role. Use one of: {choices}.") from None
 
 
 class ScheduleInput(BaseModel):
@@ -209,7 +211,10 @@ def split_questions(raw: str | None) -> list[str]:
 
 
 def validate(model: type[T], **data: object) -> T:
-    """Build a model; turn pydantic errors into Invalid with a message per field."""
+    """Build a model; turn pydantic errors into Invalid with a message per field.
+
+    The validators' messages are plain text and may quote what the person typed: `fields` keeps them
+    as they are (modal errors are plain text), the message joins them escaped for mrkdwn."""
     try:
         return model(**data)
     except ValidationError as exc:
@@ -218,4 +223,4 @@ def validate(model: type[T], **data: object) -> T:
             field = str(err["loc"][0]) if err.get("loc") else "input"
             message = str(err["msg"]).removeprefix("Value error, ")
             fields.setdefault(field, message)
-        raise Invalid(" ".join(f"{m}." for m in fields.values()), fields) from None
+        raise Invalid(" ".join(f"{escape(m)}." for m in fields.values()), fields) from None

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -30,9 +31,11 @@ from models.partnership import (
     PartnerInvitation,
     Partnership,
     PartnershipStatus,
+    PendingConfirmation,
     Role,
     Side,
 )
+from services import confirmations
 from services.errors import Forbidden, Invalid, NotFound, UserError
 from services.inputs import CloseRequest, NewPartnership, check_email, validate
 
@@ -44,6 +47,7 @@ MAX_NAME_ATTEMPTS = 50
 TOPIC_MAX = 250
 # A partnership stuck in CREATING this long (its process died mid-way) no longer blocks its name.
 ABANDONED_AFTER = timedelta(minutes=10)
+CLOSE = "close"  # the kind of a pending `/partner close`
 
 # What a person can do about a Slack error, by error code.
 _ADVICE = {
@@ -84,14 +88,39 @@ def channel_name_candidates(name: str) -> list[str]:
     return names
 
 
+class Access(StrEnum):
+    """Who may do something to a partnership."""
+
+    OWNER = "owner"  # its owners
+    MEMBER = "member"  # anyone recorded in it: any role, either side (plus whoever the caller names in `also`)
+
+
+def check_access(
+    p: Partnership, members: Sequence[Member], actor: str, what: str, *, need: Access,
+    also: Collection[str] = (), open_only: bool = True,
+) -> None:
+    """The one permission check: may `actor` do `what` ("close it") to `p`, whose people are `members`?
+
+    `also`: people who count as recorded for this action besides the members (a check-in's chosen
+    participants). `open_only`: refuse on a closed partnership. Raises Forbidden or Invalid, saying
+    who can and what to do; returns when allowed.
+    """
+    if open_only and p.status == PartnershipStatus.CLOSED:
+        raise Invalid(f"*{escape(p.name)}* is closed, so nothing can be done in it any more.")
+    role = next((m.role for m in members if m.user_id == actor), None)
+    if need == Access.OWNER and role != Role.OWNER:
+        who = ", ".join(mention(m.user_id) for m in members if m.role == Role.OWNER) or "nobody"
+        raise Forbidden(f"Only owners of *{escape(p.name)}* can {what}. Its owners: {who}; ask one of them.")
+    if need == Access.MEMBER and role is None and actor not in also:
+        raise Forbidden(f"Only people in the *{escape(p.name)}* partnership can {what}. Ask one of its owners to "
+                        "add you with `/partner add @you`.")
+
+
 @dataclass
 class PartnershipDetail:
     partnership: Partnership
     members: list[Member]
     invitations: list[PartnerInvitation]
-
-    def role_of(self, user_id: str) -> Role | None:
-        return next((m.role for m in self.members if m.user_id == user_id), None)
 
 
 @dataclass
@@ -151,13 +180,13 @@ class PartnershipService:
     def check_name_free(self, name: str, *, creation_key: str | None = None) -> None:
         """Raise Invalid when another open partnership already has this name (not the one this very
         request created: a retried submission must not turn into an error)."""
-        with self.uow() as s:
+        with self.uow(read_only=True) as s:  # runs before the form is answered: never waits for a writer
             if creation_key and s.exec(select(Partnership).where(Partnership.creation_key == creation_key)).first():
                 return
             taken = s.exec(select(Partnership).where(Partnership.open_name_key == name.strip().lower())).first()
             if taken is not None and taken.status == PartnershipStatus.ACTIVE:
                 raise Invalid(
-                    f"A partnership named {taken.name} is already open; pick another name.",
+                    f"A partnership named *{escape(taken.name)}* is already open; pick another name.",
                     {"name": "A partnership with this name is already open; pick another name."},
                 )
 
@@ -349,7 +378,7 @@ class PartnershipService:
         try:
             address = check_email(email)
         except ValueError as exc:
-            raise Invalid(f"{exc}. Usage: `/partner invite name@partner.com`.") from None
+            raise Invalid(f"{escape(str(exc))}. Usage: `/partner invite name@partner.com`.") from None
         warning = self._invite_partner(detail.partnership, address, actor)
         if warning:
             return Outcome(f":x: {warning}", partnership=detail.partnership)
@@ -420,22 +449,38 @@ class PartnershipService:
         return Outcome(f"Removed {mention(user_id)} from *{escape(p.name)}*.", warnings, partnership=p)
 
     # -- close ---------------------------------------------------------------------------------
-    def prepare_close(self, *, channel_id: str, actor: str, reason: str) -> tuple[Partnership, str]:
-        """Check that `actor` may close the partnership of this channel; returns what to confirm."""
-        detail = self.require_owner(channel_id, actor, "close it")
+    def prepare_close(self, *, channel_id: str, actor: str, reason: str) -> tuple[Partnership, PendingConfirmation]:
+        """Check that `actor` may close the partnership of this channel, and keep the request until they
+        confirm it (`confirm_close`); returns what to confirm. The reason stays on the server."""
+        p = self.require_owner(channel_id, actor, "close it").partnership
         req = validate(CloseRequest, reason=reason)
-        return detail.partnership, req.reason
+        assert p.id is not None
+        with self.uow() as s:
+            pending = confirmations.ask(s, kind=CLOSE, partnership_id=p.id, actor=actor, data={"reason": req.reason},
+                                        now=self.clock.now())
+        return p, pending
 
-    def close(self, *, partnership_id: int, actor: str, reason: str) -> Outcome:
+    def confirm_close(self, *, confirmation_id: int, actor: str) -> Outcome:
+        """The Close button of a `/partner close`: closes once, only for the person who asked."""
+        with self.uow(read_only=True) as s:
+            pending = confirmations.find(s, confirmation_id, kind=CLOSE)
+        return self.close(partnership_id=pending.partnership_id, actor=actor, reason=pending.data.get("reason", ""),
+                          confirmation_id=pending.id)
+
+    def close(self, *, partnership_id: int, actor: str, reason: str, confirmation_id: int | None = None) -> Outcome:
+        """Close the partnership (owners). With `confirmation_id`, that confirmation is used up in the same
+        transaction, so it closes nothing twice."""
         req = validate(CloseRequest, reason=reason)
         with self.uow() as s:
-            p = s.get(Partnership, partnership_id)
+            p = s.get(Partnership, partnership_id, with_for_update=True)
             if p is None:
                 raise NotFound("That partnership no longer exists.")
             if p.status == PartnershipStatus.CLOSED:
                 return Outcome(f"*{escape(p.name)}* is already closed.", partnership=p)
-            if self._role(s, p, actor) != Role.OWNER:
-                raise Forbidden(self._owner_refusal(s, p, "close it"))
+            if confirmation_id is not None:
+                confirmations.use(s, confirmation_id, kind=CLOSE, partnership_id=partnership_id, actor=actor,
+                                  now=self.clock.now())
+            self.authorize(s, p, actor, "close it", need=Access.OWNER)
             p.status = PartnershipStatus.CLOSED
             p.open_name_key = None
             p.closed_by, p.closed_at, p.close_reason = actor, self.clock.now(), req.reason or None
@@ -470,45 +515,38 @@ class PartnershipService:
         )
         return PartnershipDetail(p, members, invitations)
 
+    # -- permissions: every path goes through check_access --------------------------------------
+    def require(
+        self, channel_id: str, actor: str, what: str, *, need: Access = Access.MEMBER, open_only: bool = True,
+    ) -> PartnershipDetail:
+        """The partnership of this channel, when `actor` may do `what` to it."""
+        detail = self.require_in_channel(channel_id)
+        check_access(detail.partnership, detail.members, actor, what, need=need, open_only=open_only)
+        return detail
+
     def require_owner(self, channel_id: str, actor: str, what: str) -> PartnershipDetail:
         """The open partnership of this channel, when `actor` is one of its owners."""
-        return self._check_owner(self.require_in_channel(channel_id), actor, what)
-
-    def require_owner_by_id(self, partnership_id: int, actor: str, what: str) -> PartnershipDetail:
-        detail = self.get(partnership_id)
-        if detail is None:
-            raise NotFound("That partnership no longer exists.")
-        return self._check_owner(detail, actor, what)
-
-    def _check_owner(self, detail: PartnershipDetail, actor: str, what: str) -> PartnershipDetail:
-        p = detail.partnership
-        if p.status == PartnershipStatus.CLOSED:
-            raise Invalid(f"*{escape(p.name)}* is closed; nothing can be changed.")
-        if detail.role_of(actor) != Role.OWNER:
-            owners = [m.user_id for m in detail.members if m.role == Role.OWNER]
-            raise Forbidden(_owners_only(p, owners, what))
-        return detail
+        return self.require(channel_id, actor, what, need=Access.OWNER)
 
     def require_member(self, channel_id: str, actor: str, what: str) -> PartnershipDetail:
         """The open partnership of this channel, when `actor` belongs to it (any role, either side)."""
-        detail = self.require_in_channel(channel_id)
-        p = detail.partnership
-        if p.status == PartnershipStatus.CLOSED:
-            raise Invalid(f"*{escape(p.name)}* is closed.")
-        if detail.role_of(actor) is None:
-            raise Forbidden(
-                f"Only people in the *{escape(p.name)}* partnership can {what}. Ask one of its owners to add you "
-                "with `/partner add @you`."
-            )
+        return self.require(channel_id, actor, what, need=Access.MEMBER)
+
+    def require_owner_by_id(self, partnership_id: int, actor: str, what: str) -> PartnershipDetail:
+        """The open partnership with this id, when `actor` is one of its owners (forms and buttons)."""
+        detail = self.get(partnership_id)
+        if detail is None:
+            raise NotFound("That partnership no longer exists.")
+        check_access(detail.partnership, detail.members, actor, what, need=Access.OWNER)
         return detail
 
-    def _role(self, s: Session, p: Partnership, user_id: str) -> Role | None:
-        m = s.exec(select(Member).where(Member.partnership_id == p.id, Member.user_id == user_id)).first()
-        return m.role if m else None
-
-    def _owner_refusal(self, s: Session, p: Partnership, what: str) -> str:
-        owners = s.exec(select(Member.user_id).where(Member.partnership_id == p.id, Member.role == Role.OWNER)).all()
-        return _owners_only(p, list(owners), what)
+    def authorize(
+        self, s: Session, p: Partnership, actor: str, what: str, *, need: Access = Access.MEMBER,
+        also: Collection[str] = (), open_only: bool = True,
+    ) -> None:
+        """check_access inside a unit of work the caller holds (its answer holds until that commits)."""
+        members = s.exec(select(Member).where(Member.partnership_id == p.id)).all()
+        check_access(p, members, actor, what, need=need, also=also, open_only=open_only)
 
     def _owner_count(self, s: Session, p: Partnership) -> int:
         return len(s.exec(select(Member.id).where(Member.partnership_id == p.id, Member.role == Role.OWNER)).all())
@@ -516,8 +554,3 @@ class PartnershipService:
     def audit(self, s: Session, p: Partnership, actor: str, action: str, **detail: Any) -> None:
         assert p.id is not None
         s.add(AuditEvent(partnership_id=p.id, actor_id=actor, action=action, detail=detail, at=self.clock.now()))
-
-
-def _owners_only(p: Partnership, owners: Sequence[str], what: str) -> str:
-    who = ", ".join(mention(o) for o in owners) or "nobody"
-    return f"Only owners of *{escape(p.name)}* can {what}. Its owners: {who}; ask one of them."

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from models.checkin import WEEKDAYS
+
 _ALIASES = {
     "weekdays": WEEKDAYS[:5], "daily": WEEKDAYS, "everyday": WEEKDAYS, "weekends": WEEKDAYS[5:],
 }
@@ -96,8 +97,3 @@ def slots(
                 yield Slot(day, due)
         day += timedelta(days=1)
 
-
-def next_slot(weekdays: Iterable[str], at: time, zone: str, *, after: datetime) -> Slot | None:
-    """The first slot strictly after `after` (within the next 8 days), or None for no weekdays."""
-    return next(iter(slots(weekdays, at, zone, start=after + timedelta(microseconds=1),
-                           end=after + timedelta(days=8))), None)

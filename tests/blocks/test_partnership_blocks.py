@@ -53,7 +53,7 @@ def test_info_list_close_and_summary_are_valid_at_the_limits() -> None:
     assert_valid_message_blocks(info)
     assert "…and 20 more" in mrkdwn_texts(info)
     assert "<!channel>" not in mrkdwn_texts(info)
-    assert_valid_message_blocks(pb.close_confirm_blocks(p, "r" * 500))
+    assert_valid_message_blocks(pb.close_confirm_blocks(p, "r" * 500, 7))
     assert_valid_message_blocks(pb.closing_summary_blocks(p, _members(), "U1"))
     many = [(_partnership(id=i, name=f"Partner {i}"), Role.MEMBER) for i in range(300)]
     assert_valid_message_blocks(pb.list_blocks(many))

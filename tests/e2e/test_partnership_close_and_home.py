@@ -13,13 +13,16 @@ def _create(h: Harness, name: str = "Acme") -> str:
     return h.channel(f"partner-{name.lower()}").id
 
 
+def _buttons(said_messages: list) -> list[dict]:
+    return [element for message in said_messages if isinstance(message, dict)
+            for block in message.get("blocks", []) for element in block.get("elements", [])
+            if element.get("action_id") == "partnership_close_confirm"]
+
+
 def _confirm_button(said_messages: list) -> dict:
-    for message in said_messages:
-        for block in message.get("blocks", []) if isinstance(message, dict) else []:
-            for element in block.get("elements", []):
-                if element.get("action_id") == "partnership_close_confirm":
-                    return element
-    raise AssertionError(f"no confirm button in {said_messages}")
+    found = _buttons(said_messages)
+    assert found, f"no confirm button in {said_messages}"
+    return found[-1]
 
 
 def test_owner_closes_after_confirmation(h: Harness) -> None:
@@ -58,11 +61,15 @@ def test_non_owners_are_refused(h: Harness) -> None:
     h.command(f"add <@{BOB}|bob>", channel=cid)
     said = h.command("close", user=BOB, channel=cid)
     assert "Only owners of *Acme* can close it" in said.text
-    button_value = '{"partnership_id": 1, "reason": ""}'
+    assert not any(_buttons(said.messages))
+    # An owner who asked to close it, and is no longer an owner when confirming, is refused too.
+    h.command(f"add <@{BOB}|bob> owner", channel=cid)
+    button = _confirm_button(h.command("close", user=BOB, channel=cid).messages)
+    h.command(f"add <@{BOB}|bob> member", channel=cid)
     url = h.fake.new_response_url()
-    h.sender.block_action("partnership_close_confirm", button_value, user_id=BOB, channel_id=cid, response_url=url)
+    h.sender.block_action("partnership_close_confirm", button["value"], user_id=BOB, channel_id=cid, response_url=url)
     h.wait()
-    assert "Only owners" in flatten(h.fake.responses(url))
+    assert "Only owners of *Acme* can close it" in flatten(h.fake.responses(url))
     assert not h.fake.channels[cid].is_archived
 
 

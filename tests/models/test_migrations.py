@@ -10,7 +10,7 @@ from models.db import make_engine
 from models.migrate import alembic_config, upgrade
 
 TABLES = {"partnership", "member", "partnerinvitation", "auditevent", "occurrence", "schedulerbeat",
-          "checkinschedule", "checkinround", "checkinanswer", "away"}
+          "checkinschedule", "checkinround", "checkinanswer", "away", "pendingconfirmation"}
 
 
 def _upgrade_then_check(url: str) -> None:

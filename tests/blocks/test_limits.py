@@ -1,0 +1,200 @@
+"""Every message, modal and Home tab the app builds, with non-Latin text and &, < and > at each field's
+maximum length: within Slack's limits, and every piece of user text escaped whole (no entity cut in two,
+nothing that Slack would read as a mention or a link)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import available_timezones
+
+import pytest
+
+from blocks import checkins as cb
+from blocks import partnerships as pb
+from blocks.partnerships import AUDIT_LABELS
+from blocks.text import escape
+from models.checkin import (
+    ANSWER_MAX,
+    QUESTION_MAX,
+    QUESTIONS_MAX,
+    CheckinAnswer,
+    CheckinRound,
+    CheckinSchedule,
+    Tally,
+    tally,
+)
+from models.partnership import (
+    EMAIL_MAX,
+    GOALS_MAX,
+    NAME_MAX,
+    PARTNER_ORG_MAX,
+    REASON_MAX,
+    AuditEvent,
+    InvitationStatus,
+    Member,
+    PartnerInvitation,
+    Partnership,
+    PartnershipStatus,
+    Role,
+    Side,
+)
+from tests.blocks.blockkit import assert_valid_message_blocks, assert_valid_view, mrkdwn_texts
+from tests.support.text import UNIT, at_limit
+
+NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
+ZONE = max(sorted(available_timezones()), key=len)  # the longest IANA name
+PEOPLE = [f"U{i:04d}" for i in range(40)]
+RESPONSE_URL = "https://hooks.slack.com/commands/T0OURS/" + "1" * 40 + "/" + "x" * 64
+ROUND_KEY = "checkin:1:now:" + "x" * 120
+
+
+@dataclass
+class Data:
+    """Everything a builder shows, with every text field at its limit (`shift` moves where cuts land)."""
+
+    shift: int
+
+    def text(self, limit: int) -> str:
+        return at_limit(limit, self.shift)
+
+    @property
+    def name(self) -> str:
+        return self.text(NAME_MAX)
+
+    @property
+    def questions(self) -> list[str]:
+        return [self.text(QUESTION_MAX - 6) + " need?"] * QUESTIONS_MAX  # flagged: listed in the summary
+
+    @property
+    def answers(self) -> list[str]:
+        return [self.text(ANSWER_MAX)] * QUESTIONS_MAX
+
+    def partnership(self, **kw: Any) -> Partnership:
+        values: dict[str, Any] = dict(
+            id=1, name=self.name, partner_org=self.text(PARTNER_ORG_MAX), goals=self.text(GOALS_MAX), timezone=ZONE,
+            created_by="U0000", channel_id="C1", status=PartnershipStatus.CLOSED, created_at=NOW, closed_by="U0000",
+            closed_at=NOW, close_reason=self.text(REASON_MAX),
+        )
+        values.update(kw)
+        return Partnership(**values)
+
+    @property
+    def members(self) -> list[Member]:
+        return [Member(partnership_id=1, user_id=u, role=list(Role)[i % 4], side=list(Side)[i % 2],
+                       added_by="U0000") for i, u in enumerate(PEOPLE)]
+
+    @property
+    def invitations(self) -> list[PartnerInvitation]:
+        return [PartnerInvitation(partnership_id=1, email=self.text(EMAIL_MAX), status=InvitationStatus.FAILED,
+                                  error="x" * 64, invited_by="U0000") for _ in range(25)]
+
+    @property
+    def audit(self) -> list[AuditEvent]:
+        detail = {"user": "U0001", "role": "partner_contact", "email": self.text(EMAIL_MAX), "status": "failed",
+                  "weekdays": "mon,tue,wed,thu,fri,sat,sun", "local_time": "09:30", "timezone": ZONE,
+                  "reason": self.text(REASON_MAX)}
+        return [AuditEvent(partnership_id=1, actor_id="U0000", action=a, at=NOW, detail=detail) for a in AUDIT_LABELS]
+
+    @property
+    def round(self) -> CheckinRound:
+        return CheckinRound(
+            id=1, key=ROUND_KEY, partnership_id=1, local_date=date(2026, 3, 2), timezone=ZONE,
+            scheduled_for=NOW - timedelta(hours=1), opened_at=NOW, closes_at=NOW + timedelta(hours=4), delayed=True,
+            manual=True, started_by="U0000", questions=self.questions, participants=PEOPLE, away=PEOPLE[:5],
+            channel_id="C1", prompt_ts="1.0", status="closed", closed_at=NOW + timedelta(hours=4),
+        )
+
+    @property
+    def tally(self) -> Tally:
+        answers = [CheckinAnswer(round_id=1, user_id=u, answers=self.answers) for u in PEOPLE[5:]]
+        return tally(self.round, answers, away_now=set())
+
+    @property
+    def schedule(self) -> CheckinSchedule:
+        return CheckinSchedule(partnership_id=1, weekdays="mon,tue,wed,thu,fri,sat,sun", local_time="07:45",
+                               timezone=ZONE, questions=self.questions, window_minutes=90,
+                               remind_before_close_minutes=45, participants=PEOPLE, updated_by="U0000")
+
+    @property
+    def listed(self) -> list[tuple[Partnership, Role]]:
+        return [(self.partnership(id=i, status=PartnershipStatus.ACTIVE), Role.PARTNER_CONTACT) for i in range(120)]
+
+
+MESSAGES: dict[str, Callable[[Data], list[dict[str, Any]]]] = {
+    "charter_blocks": lambda d: pb.charter_blocks(d.partnership(status=PartnershipStatus.ACTIVE), d.members),
+    "info_blocks": lambda d: pb.info_blocks(d.partnership(), d.members, d.invitations, d.audit),
+    "list_blocks": lambda d: pb.list_blocks(d.listed),
+    "close_confirm_blocks": lambda d: pb.close_confirm_blocks(d.partnership(), d.text(REASON_MAX), 2**31),
+    "closing_summary_blocks": lambda d: pb.closing_summary_blocks(d.partnership(), d.members, "U0000"),
+    "prompt_blocks": lambda d: cb.prompt_blocks(d.name, d.round, round_key=ROUND_KEY),
+    "summary_blocks": lambda d: cb.summary_blocks(d.name, d.round, d.tally),
+    "answer_reply_blocks": lambda d: cb.answer_reply_blocks("U0001", d.questions, d.answers),
+    "reminder_blocks": lambda d: cb.reminder_blocks(d.name, d.round, round_key=ROUND_KEY),
+    "overview_blocks": lambda d: cb.overview_blocks(d.name, d.schedule, next_due=NOW, participants=PEOPLE,
+                                                    away={u: date(2026, 12, 24) for u in PEOPLE}),
+    "history_blocks": lambda d: cb.history_blocks(d.name, [(d.round, d.tally)] * 10),
+}
+VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
+    "new_partnership_modal": lambda d: pb.new_partnership_modal(default_timezone=ZONE, creator="U0000", name=d.name,
+                                                                response_url=RESPONSE_URL),
+    "home_view": lambda d: pb.home_view(d.listed),
+    "answer_modal": lambda d: cb.answer_modal(d.name, d.round, round_key=ROUND_KEY, answers=d.answers),
+    "setup_modal": lambda d: cb.setup_modal(partnership_id=2**31, partnership_name=d.name, timezone=ZONE,
+                                            schedule=d.schedule, response_url=RESPONSE_URL),
+    "questions_modal": lambda d: cb.questions_modal(partnership_id=2**31, partnership_name=d.name,
+                                                    questions=d.questions),
+}
+SHIFTS = [Data(shift) for shift in range(len(UNIT))]
+# Escaped user text cut in the middle of an entity by blocks/checkins.py (answers in the thread reply).
+CUTS_ENTITIES = {"answer_reply_blocks"}
+
+_OURS = re.compile(r"&(?:amp|lt|gt);|<[@#][A-Z0-9]+>")  # entities, and mentions and channel links from ids
+
+
+def _escaped_whole(texts: str) -> bool:
+    """No &, < or > left besides whole entities and the bot's own mentions (nothing cut in two)."""
+    return not re.search(r"[&<>]", _OURS.sub("", texts))
+
+
+def _whole(name: str) -> Any:
+    mark = pytest.mark.xfail(strict=True, reason="blocks/checkins.py cuts escaped text with truncate()")
+    return pytest.param(name, marks=mark) if name in CUTS_ENTITIES else name
+
+
+def test_every_builder_is_checked_here() -> None:
+    built = {name for module in (pb, cb) for name, fn in inspect.getmembers(module, inspect.isfunction)
+             if fn.__module__ == module.__name__ and not name.startswith("_")
+             and inspect.signature(fn).return_annotation in ("list[Block]", "dict[str, Any]")}
+    assert built == set(MESSAGES) | set(VIEWS)
+
+
+@pytest.mark.parametrize("name", sorted(MESSAGES))
+def test_messages_stay_within_slacks_limits(name: str) -> None:
+    for data in SHIFTS:
+        assert_valid_message_blocks(MESSAGES[name](data))
+
+
+@pytest.mark.parametrize("name", sorted(VIEWS))
+def test_views_stay_within_slacks_limits(name: str) -> None:
+    for data in SHIFTS:
+        assert_valid_view(VIEWS[name](data))
+
+
+@pytest.mark.parametrize("name", [_whole(n) for n in sorted(MESSAGES)] + sorted(VIEWS))
+def test_user_text_is_escaped_whole_wherever_it_is_cut(name: str) -> None:
+    for data in SHIFTS:
+        built = MESSAGES[name](data) if name in MESSAGES else VIEWS[name](data)["blocks"]
+        assert _escaped_whole(mrkdwn_texts(built)), (name, data.shift)
+
+
+def test_the_close_question_shows_the_longest_reason_whole_and_its_button_carries_an_id() -> None:
+    for data in SHIFTS:
+        reason = data.text(REASON_MAX)
+        question, buttons = pb.close_confirm_blocks(data.partnership(), reason, 42)[-2:]
+        assert escape(reason) in mrkdwn_texts(question)
+        assert buttons["elements"][0]["value"] == "42"
