@@ -4,14 +4,25 @@ Every call goes through `SlackGateway._call`, which knows the bot scope each met
 (`METHOD_SCOPES`, checked against `manifest.yml` by the tests) and turns slack_sdk errors into
 `SlackError`, so the services never import slack_sdk or slack_bolt. Rate limits (HTTP 429 with
 Retry-After), connection errors and 5xx answers are retried by slack_sdk's retry handlers.
+
+The client (`KeepAliveWebClient`) keeps its HTTP connections open between calls, one pool per client
+shared by all threads, instead of slack_sdk's new connection per call.
 """
 
 from __future__ import annotations
 
+import http.client
+import io
 import logging
-from collections.abc import Sequence
+import select
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.request import Request
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -52,6 +63,11 @@ INVITE_BATCH = 100
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "rate_limited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
 )
+# Idle keep-alive connections a client keeps (per host); more threads than this at once just open more.
+POOL_MAX_IDLE = 16
+# An idle connection is not used after this long: servers close idle ones after a minute or more, and one
+# closing just as a request goes out leaves open whether that request was done.
+POOL_IDLE_SECONDS = 30.0
 
 
 @dataclass
@@ -82,20 +98,128 @@ def retry_handlers(*, rate_limits: bool = True, max_retries: int = 2) -> list[Re
     return handlers
 
 
-def make_client(
-    token: str, base_url: str, *, rate_limit_retries: bool = True, retries: bool = True, timeout: int = 15
-) -> WebClient:
-    """A WebClient pointed at `base_url` (SLACK_API_URL) with slack_sdk's retry handlers attached.
+class ConnectionPool:
+    """Idle keep-alive HTTP connections by (scheme, host), shared by the threads of one client. A thread
+    takes a connection for one request and gives it back once the answer has been read."""
+
+    def __init__(
+        self, max_idle: int = POOL_MAX_IDLE, idle_seconds: float = POOL_IDLE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._idle: dict[tuple[str, str], list[tuple[http.client.HTTPConnection, float]]] = {}
+        self._lock = threading.Lock()
+        self._max_idle = max_idle
+        self._idle_seconds = idle_seconds
+        self._monotonic = monotonic
+        self._closed = False
+
+    def take(self, scheme: str, host: str) -> http.client.HTTPConnection | None:
+        """The most recently used idle connection, unless it idled too long or the server closed it."""
+        while True:
+            with self._lock:
+                idle = self._idle.get((scheme, host))
+                if not idle:
+                    return None
+                conn, since = idle.pop()
+            if self._monotonic() - since < self._idle_seconds and not _closed_by_server(conn):
+                return conn
+            conn.close()
+
+    def give_back(self, scheme: str, host: str, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault((scheme, host), [])
+            if not self._closed and conn.sock is not None and len(idle) < self._max_idle:
+                idle.append((conn, self._monotonic()))
+                return
+        conn.close()
+
+    def close(self) -> None:
+        """Close the idle connections; connections in use are closed when given back."""
+        with self._lock:
+            self._closed = True
+            conns = [c for idle in self._idle.values() for c, _ in idle]
+            self._idle.clear()
+        for conn in conns:
+            conn.close()
+
+
+def _closed_by_server(conn: http.client.HTTPConnection) -> bool:
+    """An idle connection that is readable was closed by the server (or holds bytes nobody asked for)."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+class KeepAliveWebClient(WebClient):
+    """slack_sdk's WebClient sending each request over a pooled keep-alive connection.
+
+    slack_sdk (3.x) opens a new urllib connection per call and offers no way to pass a session; this
+    replaces only its transport step (`_perform_urllib_http_request_internal`: one request, one answer),
+    so its retry handlers, error mapping (SlackApiError with status and headers, Retry-After) and
+    timeouts stay as they are. Errors look like urllib's: a failure to connect or send is a URLError,
+    a non-2xx answer an HTTPError. Behind a proxy (`proxy`, or HTTPS_PROXY in the environment) it
+    falls back to slack_sdk's own transport.
+
+    It also makes one TLS context for its connections (and for the per-request clients Bolt copies from
+    it): given none, urllib loads the system's CA certificates again for every HTTPS connection, which
+    costs far more CPU than the call itself."""
+
+    def __init__(self, *args: Any, pool: ConnectionPool | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pool = pool or ConnectionPool()
+        if self.ssl is None and self.base_url.lower().startswith("https://"):
+            self.ssl = ssl.create_default_context()
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
+        if self.proxy or not url.lower().startswith(("http://", "https://")):
+            return super()._perform_urllib_http_request_internal(url, req)
+        scheme, host = req.type, req.host
+        conn = self.pool.take(scheme, host) or self._connect(scheme, host)
+        try:
+            try:
+                conn.request(req.get_method(), req.selector, body=req.data, headers=dict(req.header_items()))
+            except OSError as err:  # as urllib reports it, so slack_sdk's ConnectionErrorRetryHandler sees it
+                raise URLError(err) from err
+            resp = conn.getresponse()
+            body = resp.read()
+        except BaseException:
+            conn.close()
+            raise
+        self.pool.give_back(scheme, host, conn)
+        if not 200 <= resp.status < 300:
+            raise HTTPError(url, resp.status, resp.reason, resp.headers, io.BytesIO(body))
+        if resp.headers.get_content_type() == "application/gzip":  # as slack_sdk does (admin.analytics.getFile)
+            return {"status": resp.status, "headers": resp.headers, "body": body}
+        charset = resp.headers.get_content_charset() or "utf-8"
+        return {"status": resp.status, "headers": resp.headers, "body": body.decode(charset)}
+
+    def _connect(self, scheme: str, host: str) -> http.client.HTTPConnection:
+        if scheme == "https":
+            return http.client.HTTPSConnection(host, timeout=self.timeout, context=self.ssl)
+        return http.client.HTTPConnection(host, timeout=self.timeout)
+
+
+def make_client(token: str, base_url: str, *, retries: bool = True, timeout: float = 15) -> KeepAliveWebClient:
+    """A keep-alive WebClient pointed at `base_url` (SLACK_API_URL) with slack_sdk's retry handlers.
 
     `retries=False` is for scheduled posts: their dispatcher retries by itself and first looks in the
     channel for what an earlier attempt may have posted, whereas slack_sdk's handlers would send a
     chat.postMessage again after a connection dropped once the post had reached Slack."""
-    return WebClient(
-        token=token,
-        base_url=base_url,
-        timeout=timeout,
-        retry_handlers=retry_handlers(rate_limits=rate_limit_retries) if retries else [],
+    return KeepAliveWebClient(
+        token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers() if retries else [],
     )
+
 
 
 @dataclass(frozen=True)
@@ -126,7 +250,7 @@ class SlackGateway:
                 response = self.client.api_call(method, params=payload)
         except SlackApiError as exc:
             raise _to_slack_error(method, exc) from None
-        except (SlackClientError, OSError) as exc:
+        except (SlackClientError, OSError, http.client.HTTPException) as exc:
             log.warning("Slack %s failed: %s", method, type(exc).__name__)
             raise SlackError(method, "connection_error") from None
         return dict(response.data) if isinstance(response.data, dict) else {}
