@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import http.client
 import io
+import json
 import logging
 import select
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.error import HTTPError, URLError
@@ -69,6 +70,11 @@ POOL_MAX_IDLE = 16
 # closing just as a request goes out leaves open whether that request was done.
 POOL_IDLE_SECONDS = 30.0
 
+# Messages the app must find again carry a key in their metadata. The event type and field name are the
+# ones the first scheduled posts used, so messages posted before still match.
+METADATA_EVENT = "partnerbot_occurrence"
+_KEY_FIELD = "occurrence_key"
+
 
 @dataclass
 class SlackError(Exception):
@@ -85,6 +91,24 @@ class SlackError(Exception):
     @property
     def transient(self) -> bool:
         return self.code in TRANSIENT_ERRORS or self.code == "connection_error" or (self.status or 0) >= 500
+
+
+def keyed_metadata(key: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Message metadata that carries `key` (and `extra` fields), so the message can be found again."""
+    return {"event_type": METADATA_EVENT, "event_payload": {**(extra or {}), _KEY_FIELD: key}}
+
+
+def message_key(metadata: Any) -> str | None:
+    """The key a message's metadata carries (a dict, or the JSON string a form body sends), if any."""
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            return None
+    if not isinstance(metadata, dict) or metadata.get("event_type") != METADATA_EVENT:
+        return None
+    key = (metadata.get("event_payload") or {}).get(_KEY_FIELD)
+    return key if isinstance(key, str) else None
 
 
 def retry_handlers(*, rate_limits: bool = True, max_retries: int = 2) -> list[RetryHandler]:
@@ -321,30 +345,43 @@ class SlackGateway:
         """The id of the bot's direct-message channel with a person."""
         return str(self._call("conversations.open", users=user_id)["channel"]["id"])
 
-    def _pages(self, method: str, key: str, *, max_pages: int, **args: Any) -> list[dict[str, Any]]:
-        """All items of a paginated method, following the cursor (Slack may return fewer than `limit`
-        items a page even when there are more)."""
-        items: list[dict[str, Any]] = []
+    def _pages(self, method: str, key: str, *, max_pages: int, **args: Any) -> Iterator[dict[str, Any]]:
+        """The items of a paginated method, fetched page by page as the caller iterates (one who stops
+        early fetches no more), following the cursor: Slack may return fewer than `limit` items a page
+        even when there are more, and some methods say so only with `next_cursor`, not `has_more`."""
         cursor: str | None = None
         for _ in range(max_pages):
             data = self._call(method, cursor=cursor, **args)
-            items += list(data.get(key, []))
+            yield from data.get(key) or []
             cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
-            if not data.get("has_more") or not cursor:
-                break
-        return items
+            if not cursor:
+                return
 
     def history(
         self, channel: str, *, oldest: str | None = None, limit: int = 200, max_pages: int = 20
-    ) -> list[dict[str, Any]]:
-        """Top-level messages newer than `oldest`, newest first, with their metadata."""
+    ) -> Iterator[dict[str, Any]]:
+        """Top-level messages newer than `oldest`, newest first, with their metadata (fetched lazily)."""
         return self._pages("conversations.history", "messages", max_pages=max_pages, channel=channel,
                            oldest=oldest, limit=limit, include_all_metadata=True)
 
-    def thread(self, channel: str, thread_ts: str, *, limit: int = 200, max_pages: int = 20) -> list[dict[str, Any]]:
-        """A thread's messages (the parent first), with their metadata."""
+    def thread(
+        self, channel: str, thread_ts: str, *, limit: int = 200, max_pages: int = 20
+    ) -> Iterator[dict[str, Any]]:
+        """A thread's messages (the parent first), with their metadata (fetched lazily)."""
         return self._pages("conversations.replies", "messages", max_pages=max_pages, channel=channel,
                            ts=thread_ts, limit=limit, include_all_metadata=True)
+
+    def find_keyed(
+        self, channel: str, key: str, *, thread_ts: str | None = None, oldest: str | None = None,
+        limit: int = 200, max_pages: int = 20,
+    ) -> dict[str, Any] | None:
+        """The message whose metadata carries `key` (`keyed_metadata`): in the thread of `thread_ts`, or
+        among the channel's top-level messages newer than `oldest`, newest first. Stops paging once found."""
+        if thread_ts:
+            messages = self.thread(channel, thread_ts, limit=limit, max_pages=max_pages)
+        else:
+            messages = self.history(channel, oldest=oldest, limit=limit, max_pages=max_pages)
+        return next((m for m in messages if message_key(m.get("metadata")) == key), None)
 
     # -- messages ------------------------------------------------------------------------------
     def post(

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from adapters.clock import Clock
-from adapters.slack import SlackError, SlackGateway
+from adapters.slack import SlackError, SlackGateway, keyed_metadata
 from blocks import checkins as cblocks
 from blocks.text import escape, local_time, mention
 from models.checkin import (
@@ -46,14 +46,12 @@ from services.scheduling import (
     CHECKIN_CLOSE,
     CHECKIN_PROMPT,
     CHECKIN_REMIND,
-    METADATA_EVENT,
     NOTICE,
     POLICIES,
     Completion,
     RunContext,
     insert_new,
     mark_obsolete,
-    occurrence_key_of,
     skip_by_key,
     upsert_planned,
 )
@@ -388,14 +386,12 @@ class CheckinService:
         adopt that reply instead of posting another."""
 
         def posted() -> str | None:
-            for message in self.replies.thread(channel, thread_ts or ""):
-                if occurrence_key_of(message.get("metadata")) == key:
-                    return str(message["ts"])
-            return None
+            found = self.replies.find_keyed(channel, key, thread_ts=thread_ts)
+            return str(found["ts"]) if found else None
 
         if look_first and thread_ts and (found := posted()):
             return found
-        metadata = {"event_type": METADATA_EVENT, "event_payload": {"occurrence_key": key}}
+        metadata = keyed_metadata(key)
         try:
             return self.replies.post(channel, text=text, blocks=blocks, thread_ts=thread_ts, metadata=metadata)
         except SlackError as exc:

@@ -1,4 +1,5 @@
-"""The gateway against the fake Slack: invitations in batches, and keep-alive connections."""
+"""The gateway against the fake Slack: invitations in batches, history read page by page, and keep-alive
+connections."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from adapters.slack import (
     KeepAliveWebClient,
     SlackError,
     SlackGateway,
+    keyed_metadata,
     make_client,
 )
 from tests.fakes import FakeSlack
@@ -50,6 +52,25 @@ def test_invites_go_in_batches_and_one_bad_id_does_not_keep_the_others_out(
     assert refused == [("UGHOST", "user_not_found")]
     assert set(people) <= fake.channels[channel].members
     assert all(len(args["users"].split(",")) <= INVITE_BATCH for m, args in fake.calls if m == "conversations.invite")
+
+
+# -- history, lazily ---------------------------------------------------------------------------------------
+def test_history_is_read_page_by_page_only_as_far_as_needed(fake: FakeSlack, slack: SlackGateway) -> None:
+    channel = fake.add_channel("busy", members=[BOT])
+    first = slack.post(channel, text="first", metadata=keyed_metadata("first"))
+    for i in range(5):
+        slack.post(channel, text=f"chatter {i}")
+    slack.post(channel, text="newest", metadata=keyed_metadata("newest"))
+
+    def pages_read(**find: str | int) -> tuple[str | None, int]:
+        before = fake.call_count("conversations.history")
+        found = slack.find_keyed(channel, limit=2, **find)
+        return (found or {}).get("text"), fake.call_count("conversations.history") - before
+
+    assert pages_read(key="newest") == ("newest", 1)  # newest first: the first page has it
+    assert pages_read(key="first") == ("first", 4)  # seven messages, two a page
+    assert pages_read(key="first", oldest=first) == (None, 3)  # only messages after `oldest`
+    assert pages_read(key="first", max_pages=2) == (None, 2)
 
 
 # -- keep-alive connections ----------------------------------------------------------------------------------
