@@ -3,7 +3,9 @@
 Every call goes through `SlackGateway._call`, which knows the bot scope each method needs
 (`METHOD_SCOPES`, checked against `manifest.yml` by the tests) and turns slack_sdk errors into
 `SlackError`, so the services never import slack_sdk or slack_bolt. Rate limits (HTTP 429 with
-Retry-After), connection errors and 5xx answers are retried by slack_sdk's retry handlers.
+Retry-After), connection errors and 5xx answers are retried by slack_sdk's retry handlers, except for
+calls that must not happen twice: a keyed post (`SlackGateway.post(key=...)`) and channel creation are
+never re-sent blindly; after an answer that may have been lost they look for the result first.
 
 The client (`KeepAliveWebClient`) keeps its HTTP connections open between calls, one pool per client
 shared by all threads, instead of slack_sdk's new connection per call.
@@ -50,6 +52,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.setPurpose": ("channels:manage", "groups:write"),
     "conversations.history": ("channels:history", "groups:history", "im:history"),
     "conversations.replies": ("channels:history", "groups:history"),
+    "conversations.list": ("channels:read", "groups:read"),
     "conversations.open": ("im:write",),
     "pins.add": ("pins:write",),
     "users.info": ("users:read",),
@@ -64,6 +67,19 @@ INVITE_BATCH = 100
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "rate_limited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
 )
+# Errors after which Slack may have done what was asked: "It's possible some aspect of the operation
+# succeeded before the error was raised" (Slack's method docs). So may a 5xx, a timeout or a lost answer.
+MAYBE_DONE_ERRORS = frozenset({"connection_error", "internal_error", "fatal_error"})
+
+# How often a call that must not happen twice (a keyed post, conversations.create) is sent at most, when
+# each try fails in a way that leaves open whether Slack did it and the look-up finds nothing.
+ONCE_TRIES = 3
+# A keyed post whose answer was lost is among the newest messages of its channel: this many are searched
+# (one page of conversations.history). A thread is searched whole: its replies come oldest first.
+RECENT_MESSAGES = 200
+# conversations.list pages (up to 999 channels each) searched for a channel whose creation answer was lost.
+CHANNEL_LIST_PAGE = 999
+CHANNEL_LIST_MAX_PAGES = 100
 # Idle keep-alive connections a client keeps (per host); more threads than this at once just open more.
 POOL_MAX_IDLE = 16
 # An idle connection is not used after this long: servers close idle ones after a minute or more, and one
@@ -91,6 +107,12 @@ class SlackError(Exception):
     @property
     def transient(self) -> bool:
         return self.code in TRANSIENT_ERRORS or self.code == "connection_error" or (self.status or 0) >= 500
+
+    @property
+    def maybe_done(self) -> bool:
+        """Slack may have done it anyway: the answer was lost (connection error, timeout), or Slack failed
+        part-way (a 5xx, internal_error, fatal_error). Re-sending blindly could do it twice."""
+        return self.code in MAYBE_DONE_ERRORS or (self.status or 0) >= 500
 
 
 def keyed_metadata(key: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -245,6 +267,18 @@ def make_client(token: str, base_url: str, *, retries: bool = True, timeout: flo
     )
 
 
+def without_resends(client: WebClient) -> WebClient:
+    """A client like `client` (sharing its connections) that never sends a request again after a
+    connection error or a 5xx, when Slack may have done it; only a 429 is retried (Slack did nothing)."""
+    kept = [h for h in client.retry_handlers if isinstance(h, RateLimitErrorRetryHandler)]
+    if len(kept) == len(client.retry_handlers):
+        return client
+    return KeepAliveWebClient(
+        token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl, proxy=client.proxy,
+        headers=client.headers, logger=client.logger, retry_handlers=kept,
+        pool=client.pool if isinstance(client, KeepAliveWebClient) else None,
+    )
+
 
 @dataclass(frozen=True)
 class SlackUser:
@@ -261,17 +295,22 @@ class SlackGateway:
 
     def __init__(self, client: WebClient) -> None:
         self.client = client
+        # For calls that must not happen twice: no blind re-send after a lost answer or a 5xx.
+        self.once_client = without_resends(client)
+        self._bot_user_id: str | None = None
 
     # -- plumbing -------------------------------------------------------------------------------
-    def _call(self, method: str, *, json_body: bool = False, **args: Any) -> dict[str, Any]:
+    def _call(self, method: str, *, json_body: bool = False, once: bool = False, **args: Any) -> dict[str, Any]:
+        """`once`: through `once_client`, for a call the caller makes safe to repeat by looking first."""
         if method not in METHOD_SCOPES:
             raise ValueError(f"{method} is not declared in METHOD_SCOPES (and so not in manifest.yml)")
         payload = {k: v for k, v in args.items() if v is not None}
+        client = self.once_client if once else self.client
         try:
             if json_body:
-                response = self.client.api_call(method, json=payload)
+                response = client.api_call(method, json=payload)
             else:
-                response = self.client.api_call(method, params=payload)
+                response = client.api_call(method, params=payload)
         except SlackApiError as exc:
             raise _to_slack_error(method, exc) from None
         except (SlackClientError, OSError, http.client.HTTPException) as exc:
@@ -281,7 +320,15 @@ class SlackGateway:
 
     # -- identity ------------------------------------------------------------------------------
     def auth_test(self) -> dict[str, Any]:
-        return self._call("auth.test")
+        data = self._call("auth.test")
+        self._bot_user_id = str(data.get("user_id") or "") or None
+        return data
+
+    def bot_user_id(self) -> str:
+        """The bot's own user id (asked once with auth.test)."""
+        if self._bot_user_id is None:
+            self.auth_test()
+        return self._bot_user_id or ""
 
     def user_info(self, user_id: str) -> SlackUser:
         user = self._call("users.info", user=user_id).get("user", {})
@@ -296,8 +343,38 @@ class SlackGateway:
         )
 
     # -- channels ------------------------------------------------------------------------------
-    def create_channel(self, name: str, *, is_private: bool) -> dict[str, Any]:
-        return self._call("conversations.create", name=name, is_private=is_private)["channel"]
+    def create_channel(self, name: str, *, is_private: bool, in_use: Callable[[str], bool]) -> dict[str, Any]:
+        """Create a channel, once: conversations.create is never sent again blindly. When Slack may have
+        created it although the call failed (`SlackError.maybe_done`), or answers `name_taken` right after
+        such a failure, the channel is looked up by name and adopted when our bot created it, its privacy
+        is the one asked for, and `in_use(channel_id)` says nothing uses it yet; a channel that fails
+        those checks means the name is taken. Raises SlackError."""
+        error: SlackError | None = None  # the last failure after which Slack may have created it
+        for _ in range(ONCE_TRIES):
+            try:
+                return self._call("conversations.create", once=True, name=name, is_private=is_private)["channel"]
+            except SlackError as exc:
+                if not (exc.maybe_done or (error is not None and exc.code == "name_taken")):
+                    raise
+                error = exc
+            channel = self.find_channel(name)
+            if channel is None:
+                if error.code == "name_taken":  # by a channel the bot cannot see
+                    raise error
+                continue  # Slack did not create it: try again
+            if (channel.get("creator") == self.bot_user_id() and bool(channel.get("is_private")) == is_private
+                    and not in_use(str(channel["id"]))):
+                log.info("conversations.create: adopting %s, created by a call whose answer was lost", channel["id"])
+                return channel
+            raise SlackError("conversations.create", "name_taken")
+        assert error is not None
+        raise error
+
+    def find_channel(self, name: str) -> dict[str, Any] | None:
+        """The unarchived public channel, or private channel the bot is in, called `name`, if any."""
+        channels = self._pages("conversations.list", "channels", max_pages=CHANNEL_LIST_MAX_PAGES,
+                               types="public_channel,private_channel", exclude_archived=True, limit=CHANNEL_LIST_PAGE)
+        return next((c for c in channels if c.get("name") == name), None)
 
     def invite(self, channel: str, user_ids: Sequence[str]) -> list[tuple[str, str]]:
         """Invite users in batches; returns (user_id, error) for those Slack refused."""
@@ -392,10 +469,43 @@ class SlackGateway:
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
         metadata: dict[str, Any] | None = None,
+        key: str | None = None,
+    ) -> str:
+        """Post a message; returns its ts. With `key` (instead of `metadata`), exactly once: the key goes
+        into the message metadata, and when Slack may have posted it although the call failed (the
+        answer was lost, a 5xx) the channel or thread is searched for the key before posting again, at
+        most ONCE_TRIES times. A user id as `channel` then means the app's direct message with them."""
+        if key is None:
+            return self._post(channel, text=text, blocks=blocks, thread_ts=thread_ts, metadata=metadata)
+        if metadata is not None:
+            raise ValueError("post: pass either key or metadata")
+        if channel[:1] in ("U", "W"):
+            channel = self.open_dm(channel)  # history is read by channel id
+        error: SlackError | None = None
+        for _ in range(ONCE_TRIES):
+            try:
+                return self._post(channel, text=text, blocks=blocks, thread_ts=thread_ts,
+                                  metadata=keyed_metadata(key), once=True)
+            except SlackError as exc:
+                if not exc.maybe_done:
+                    raise
+                error = exc
+            found = self.find_keyed(channel, key, thread_ts=thread_ts, limit=RECENT_MESSAGES,
+                                    max_pages=20 if thread_ts else 1)
+            if found is not None:
+                log.info("chat.postMessage: %s was posted although the call failed; adopting it", key)
+                return str(found["ts"])
+        assert error is not None
+        raise error
+
+    def _post(
+        self, channel: str, *, text: str, blocks: list[dict[str, Any]] | None, thread_ts: str | None,
+        metadata: dict[str, Any] | None, once: bool = False,
     ) -> str:
         data = self._call(
             "chat.postMessage",
             json_body=True,
+            once=once,
             channel=channel,
             text=text,
             blocks=blocks,

@@ -1,5 +1,5 @@
-"""The gateway against the fake Slack: invitations in batches, history read page by page, and keep-alive
-connections."""
+"""The gateway against the fake Slack: invitations in batches, calls that must happen once even when
+Slack's answer is lost, history read page by page, and keep-alive connections."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from adapters.slack import (
     INVITE_BATCH,
+    ONCE_TRIES,
     ConnectionPool,
     KeepAliveWebClient,
     SlackError,
@@ -41,17 +42,103 @@ def texts(fake: FakeSlack, channel: str) -> list[str]:
     return [m["text"] for m in fake.messages(channel)]
 
 
+def never_used(channel_id: str) -> bool:
+    return False
+
+
 def test_invites_go_in_batches_and_one_bad_id_does_not_keep_the_others_out(
     fake: FakeSlack, slack: SlackGateway
 ) -> None:
     people = [f"U{i:04d}" for i in range(2 * INVITE_BATCH + 30)]
     for user in people:
         fake.add_user(user, user.lower())
-    channel = slack.create_channel("partner-big", is_private=False)["id"]
+    channel = slack.create_channel("partner-big", is_private=False, in_use=never_used)["id"]
     refused = slack.invite(channel, [*people, "UGHOST", people[0]])
     assert refused == [("UGHOST", "user_not_found")]
     assert set(people) <= fake.channels[channel].members
     assert all(len(args["users"].split(",")) <= INVITE_BATCH for m, args in fake.calls if m == "conversations.invite")
+
+
+# -- posted once ------------------------------------------------------------------------------------------
+def test_a_keyed_post_whose_answer_is_lost_is_found_and_not_posted_again(fake: FakeSlack, slack: SlackGateway) -> None:
+    channel = fake.add_channel("lost-post", members=[BOT])
+    fake.drop_answers("chat.postMessage")
+    ts = slack.post(channel, text="the charter", key="charter:1")
+    assert texts(fake, channel) == ["the charter"]
+    assert fake.messages(channel)[0]["ts"] == ts == fake.dropped[-1][1]["ts"]
+
+
+def test_a_keyed_thread_reply_whose_answer_is_lost_is_found_in_the_thread(
+    fake: FakeSlack, slack: SlackGateway
+) -> None:
+    channel = fake.add_channel("lost-reply", members=[BOT])
+    parent = slack.post(channel, text="prompt")
+    fake.drop_answers("chat.postMessage")
+    ts = slack.post(channel, text="my answer", thread_ts=parent, key="answer:1")
+    assert [(r["ts"], r["text"]) for r in fake.replies(channel, parent)] == [(ts, "my answer")]
+
+
+def test_a_server_error_slack_did_not_act_on_is_posted_once_on_the_next_try(
+    fake: FakeSlack, slack: SlackGateway
+) -> None:
+    channel = fake.add_channel("flaky", members=[BOT])
+    fake.fail("chat.postMessage", "internal_error", status=500)
+    ts = slack.post(channel, text="closing summary", key="closed:1")
+    assert [m["ts"] for m in fake.messages(channel)] == [ts]
+
+
+def test_a_keyed_post_gives_up_after_a_few_failed_tries_and_says_why(fake: FakeSlack, slack: SlackGateway) -> None:
+    channel = fake.add_channel("down", members=[BOT])
+    fake.fail("chat.postMessage", "service_unavailable", status=503, times=ONCE_TRIES)
+    before = fake.call_count("chat.postMessage")
+    with pytest.raises(SlackError) as err:
+        slack.post(channel, text="hello", key="announce:1")
+    assert (err.value.code, err.value.status) == ("service_unavailable", 503)
+    assert fake.call_count("chat.postMessage") - before == ONCE_TRIES
+    assert texts(fake, channel) == []
+
+
+def test_a_refused_keyed_post_fails_at_once(fake: FakeSlack, slack: SlackGateway) -> None:
+    archived = fake.add_channel("old-news", members=[BOT], is_archived=True)
+    before = fake.call_count("conversations.history")
+    with pytest.raises(SlackError) as err:
+        slack.post(archived, text="hello", key="announce:2")
+    assert err.value.code == "is_archived"
+    assert fake.call_count("conversations.history") == before  # nothing to look for: Slack did nothing
+
+
+# -- channels created once ---------------------------------------------------------------------------------
+def test_a_channel_whose_creation_answer_is_lost_is_adopted_not_created_again(
+    fake: FakeSlack, slack: SlackGateway
+) -> None:
+    fake.drop_answers("conversations.create")
+    channel = slack.create_channel("partner-lost", is_private=True, in_use=never_used)
+    assert [c.id for c in fake.channels.values() if c.name.startswith("partner-lost")] == [channel["id"]]
+    assert channel["name"] == "partner-lost" and channel["is_private"]
+
+
+def test_after_a_lost_answer_a_channel_in_use_or_made_by_someone_else_counts_as_taken(
+    fake: FakeSlack, slack: SlackGateway
+) -> None:
+    ours = slack.create_channel("partner-used", is_private=False, in_use=never_used)["id"]
+    fake.fail("conversations.create", "internal_error", status=500)
+    with pytest.raises(SlackError) as err:
+        slack.create_channel("partner-used", is_private=False, in_use=lambda channel_id: channel_id == ours)
+    assert err.value.code == "name_taken"
+    fake.add_channel("partner-theirs", members=[BOT])  # created by a person, not by the bot
+    fake.fail("conversations.create", "internal_error", status=500)
+    with pytest.raises(SlackError) as err:
+        slack.create_channel("partner-theirs", is_private=False, in_use=never_used)
+    assert err.value.code == "name_taken"
+
+
+def test_a_plain_name_taken_is_reported_without_a_look_up(fake: FakeSlack, slack: SlackGateway) -> None:
+    slack.create_channel("partner-plain", is_private=False, in_use=never_used)
+    before = fake.call_count("conversations.list")
+    with pytest.raises(SlackError) as err:
+        slack.create_channel("partner-plain", is_private=False, in_use=never_used)
+    assert err.value.code == "name_taken"
+    assert fake.call_count("conversations.list") == before
 
 
 # -- history, lazily ---------------------------------------------------------------------------------------
@@ -120,7 +207,7 @@ def test_errors_keep_their_status_and_retry_after_over_a_reused_connection(fake:
         fake.fail("chat.postMessage", "internal_error", status=500)
         with pytest.raises(SlackError) as err:
             slack.post(channel, text="x")
-        assert (err.value.code, err.value.status) == ("internal_error", 500)
+        assert (err.value.code, err.value.status, err.value.maybe_done) == ("internal_error", 500, True)
         with pytest.raises(SlackError) as err:
             slack.post("CNOPE", text="x")
         assert (err.value.code, err.value.status) == ("channel_not_found", 200)
