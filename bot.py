@@ -113,6 +113,7 @@ def build(
     try:
         identity = gateway.auth_test()
     except SlackError as exc:
+        client.close()
         if lock:
             lock.release()
         hint = {
@@ -129,10 +130,11 @@ def build(
     # (after Retry-After on a 429, so the worker thread moves on) and looks before posting again.
     # Its timeout is well inside the half-lease the dispatcher keeps as margin before posting, so a post
     # ends before another process could take the occurrence over.
-    scheduled_slack = SlackGateway(make_client(
+    scheduled_client = make_client(
         settings.slack_bot_token.get_secret_value(), settings.slack_api_url, retries=False,
         timeout=max(1, min(15, settings.scheduler_lease_seconds // 4)),
-    ))
+    )
+    scheduled_slack = SlackGateway(scheduled_client)
     partnerships = PartnershipService(uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id)
     services = Services(
         settings=settings, engine=engine, uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id,
@@ -157,7 +159,8 @@ def build(
         listener_executor=listener_executor,
     )
     register_all(app, services)
-    return Partnerbot(settings=settings, services=services, app=app, ticker=ticker, lock=lock)
+    return Partnerbot(settings=settings, services=services, app=app, ticker=ticker, lock=lock,
+                      closers=[client.close, scheduled_client.close])  # their keep-alive connections
 
 
 def run(bot: Partnerbot, stop: threading.Event, *, worker: bool = False) -> None:

@@ -3,15 +3,29 @@
 Every call goes through `SlackGateway._call`, which knows the bot scope each method needs
 (`METHOD_SCOPES`, checked against `manifest.yml` by the tests) and turns slack_sdk errors into
 `SlackError`, so the services never import slack_sdk or slack_bolt. Rate limits (HTTP 429 with
-Retry-After), connection errors and 5xx answers are retried by slack_sdk's retry handlers.
+Retry-After), connection errors and 5xx answers are retried by slack_sdk's retry handlers, except for
+calls that must not happen twice: a keyed post (`SlackGateway.post(key=...)`) and channel creation are
+never re-sent blindly; after an answer that may have been lost they look for the result first.
+
+The client (`KeepAliveWebClient`) keeps its HTTP connections open between calls, one pool per client
+shared by all threads, instead of slack_sdk's new connection per call.
 """
 
 from __future__ import annotations
 
+import http.client
+import io
+import json
 import logging
-from collections.abc import Sequence
+import select
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.request import Request
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -36,6 +50,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.setPurpose": ("channels:manage", "groups:write"),
     "conversations.history": ("channels:history", "groups:history", "im:history"),
     "conversations.replies": ("channels:history", "groups:history"),
+    "conversations.list": ("channels:read", "groups:read"),
     "conversations.open": ("im:write",),
     "pins.add": ("pins:write",),
     "users.info": ("users:read",),
@@ -50,6 +65,29 @@ INVITE_BATCH = 100
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "rate_limited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
 )
+# Errors after which Slack may have done what was asked: "It's possible some aspect of the operation
+# succeeded before the error was raised" (Slack's method docs). So may a 5xx, a timeout or a lost answer.
+MAYBE_DONE_ERRORS = frozenset({"connection_error", "internal_error", "fatal_error"})
+
+# How often a call that must not happen twice (a keyed post, conversations.create) is sent at most, when
+# each try fails in a way that leaves open whether Slack did it and the look-up finds nothing.
+ONCE_TRIES = 3
+# A keyed post whose answer was lost is among the newest messages of its channel: this many are searched
+# (one page of conversations.history). A thread is searched whole: its replies come oldest first.
+RECENT_MESSAGES = 200
+# conversations.list pages (up to 999 channels each) searched for a channel whose creation answer was lost.
+CHANNEL_LIST_PAGE = 999
+CHANNEL_LIST_MAX_PAGES = 100
+# Idle keep-alive connections a client keeps (per host); more threads than this at once just open more.
+POOL_MAX_IDLE = 16
+# An idle connection is not used after this long: servers close idle ones after a minute or more, and one
+# closing just as a request goes out leaves open whether that request was done.
+POOL_IDLE_SECONDS = 30.0
+
+# Messages the app must find again carry a key in their metadata. The event type and field name are the
+# ones the first scheduled posts used, so messages posted before still match.
+METADATA_EVENT = "partnerbot_occurrence"
+_KEY_FIELD = "occurrence_key"
 
 
 @dataclass
@@ -68,6 +106,30 @@ class SlackError(Exception):
     def transient(self) -> bool:
         return self.code in TRANSIENT_ERRORS or self.code == "connection_error" or (self.status or 0) >= 500
 
+    @property
+    def maybe_done(self) -> bool:
+        """Slack may have done it anyway: the answer was lost (connection error, timeout), or Slack failed
+        part-way (a 5xx, internal_error, fatal_error). Re-sending blindly could do it twice."""
+        return self.code in MAYBE_DONE_ERRORS or (self.status or 0) >= 500
+
+
+def keyed_metadata(key: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Message metadata that carries `key` (and `extra` fields), so the message can be found again."""
+    return {"event_type": METADATA_EVENT, "event_payload": {**(extra or {}), _KEY_FIELD: key}}
+
+
+def message_key(metadata: Any) -> str | None:
+    """The key a message's metadata carries (a dict, or the JSON string a form body sends), if any."""
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            return None
+    if not isinstance(metadata, dict) or metadata.get("event_type") != METADATA_EVENT:
+        return None
+    key = (metadata.get("event_payload") or {}).get(_KEY_FIELD)
+    return key if isinstance(key, str) else None
+
 
 def retry_handlers(*, rate_limits: bool = True, max_retries: int = 2) -> list[RetryHandler]:
     """slack_sdk's own retry handlers: connection errors, 5xx, and (optionally) 429 with Retry-After."""
@@ -80,19 +142,139 @@ def retry_handlers(*, rate_limits: bool = True, max_retries: int = 2) -> list[Re
     return handlers
 
 
-def make_client(
-    token: str, base_url: str, *, rate_limit_retries: bool = True, retries: bool = True, timeout: int = 15
-) -> WebClient:
-    """A WebClient pointed at `base_url` (SLACK_API_URL) with slack_sdk's retry handlers attached.
+class ConnectionPool:
+    """Idle keep-alive HTTP connections by (scheme, host), shared by the threads of one client. A thread
+    takes a connection for one request and gives it back once the answer has been read."""
+
+    def __init__(
+        self, max_idle: int = POOL_MAX_IDLE, idle_seconds: float = POOL_IDLE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._idle: dict[tuple[str, str], list[tuple[http.client.HTTPConnection, float]]] = {}
+        self._lock = threading.Lock()
+        self._max_idle = max_idle
+        self._idle_seconds = idle_seconds
+        self._monotonic = monotonic
+        self._closed = False
+
+    def take(self, scheme: str, host: str) -> http.client.HTTPConnection | None:
+        """The most recently used idle connection, unless it idled too long or the server closed it."""
+        while True:
+            with self._lock:
+                idle = self._idle.get((scheme, host))
+                if not idle:
+                    return None
+                conn, since = idle.pop()
+            if self._monotonic() - since < self._idle_seconds and not _closed_by_server(conn):
+                return conn
+            conn.close()
+
+    def give_back(self, scheme: str, host: str, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault((scheme, host), [])
+            if not self._closed and conn.sock is not None and len(idle) < self._max_idle:
+                idle.append((conn, self._monotonic()))
+                return
+        conn.close()
+
+    def close(self) -> None:
+        """Close the idle connections; connections in use are closed when given back."""
+        with self._lock:
+            self._closed = True
+            conns = [c for idle in self._idle.values() for c, _ in idle]
+            self._idle.clear()
+        for conn in conns:
+            conn.close()
+
+
+def _closed_by_server(conn: http.client.HTTPConnection) -> bool:
+    """An idle connection that is readable was closed by the server (or holds bytes nobody asked for)."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+class KeepAliveWebClient(WebClient):
+    """slack_sdk's WebClient sending each request over a pooled keep-alive connection.
+
+    slack_sdk (3.x) opens a new urllib connection per call and offers no way to pass a session; this
+    replaces only its transport step (`_perform_urllib_http_request_internal`: one request, one answer),
+    so its retry handlers, error mapping (SlackApiError with status and headers, Retry-After) and
+    timeouts stay as they are. Errors look like urllib's: a failure to connect or send is a URLError,
+    a non-2xx answer an HTTPError. Behind a proxy (`proxy`, or HTTPS_PROXY in the environment) it
+    falls back to slack_sdk's own transport.
+
+    It also makes one TLS context for its connections (and for the per-request clients Bolt copies from
+    it): given none, urllib loads the system's CA certificates again for every HTTPS connection, which
+    costs far more CPU than the call itself."""
+
+    def __init__(self, *args: Any, pool: ConnectionPool | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pool = pool or ConnectionPool()
+        if self.ssl is None and self.base_url.lower().startswith("https://"):
+            self.ssl = ssl.create_default_context()
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
+        if self.proxy or not url.lower().startswith(("http://", "https://")):
+            return super()._perform_urllib_http_request_internal(url, req)
+        scheme, host = req.type, req.host
+        conn = self.pool.take(scheme, host) or self._connect(scheme, host)
+        try:
+            try:
+                conn.request(req.get_method(), req.selector, body=req.data, headers=dict(req.header_items()))
+            except OSError as err:  # as urllib reports it, so slack_sdk's ConnectionErrorRetryHandler sees it
+                raise URLError(err) from err
+            resp = conn.getresponse()
+            body = resp.read()
+        except BaseException:
+            conn.close()
+            raise
+        self.pool.give_back(scheme, host, conn)
+        if not 200 <= resp.status < 300:
+            raise HTTPError(url, resp.status, resp.reason, resp.headers, io.BytesIO(body))
+        if resp.headers.get_content_type() == "application/gzip":  # as slack_sdk does (admin.analytics.getFile)
+            return {"status": resp.status, "headers": resp.headers, "body": body}
+        charset = resp.headers.get_content_charset() or "utf-8"
+        return {"status": resp.status, "headers": resp.headers, "body": body.decode(charset)}
+
+    def _connect(self, scheme: str, host: str) -> http.client.HTTPConnection:
+        if scheme == "https":
+            return http.client.HTTPSConnection(host, timeout=self.timeout, context=self.ssl)
+        return http.client.HTTPConnection(host, timeout=self.timeout)
+
+
+def make_client(token: str, base_url: str, *, retries: bool = True, timeout: float = 15) -> KeepAliveWebClient:
+    """A keep-alive WebClient pointed at `base_url` (SLACK_API_URL) with slack_sdk's retry handlers.
 
     `retries=False` is for scheduled posts: their dispatcher retries by itself and first looks in the
     channel for what an earlier attempt may have posted, whereas slack_sdk's handlers would send a
     chat.postMessage again after a connection dropped once the post had reached Slack."""
-    return WebClient(
-        token=token,
-        base_url=base_url,
-        timeout=timeout,
-        retry_handlers=retry_handlers(rate_limits=rate_limit_retries) if retries else [],
+    return KeepAliveWebClient(
+        token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers() if retries else [],
+    )
+
+
+def without_resends(client: WebClient) -> WebClient:
+    """A client like `client` (sharing its connections) that never sends a request again after a
+    connection error or a 5xx, when Slack may have done it; only a 429 is retried (Slack did nothing)."""
+    kept = [h for h in client.retry_handlers if isinstance(h, RateLimitErrorRetryHandler)]
+    if len(kept) == len(client.retry_handlers):
+        return client
+    return KeepAliveWebClient(
+        token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl, proxy=client.proxy,
+        headers=client.headers, logger=client.logger, retry_handlers=kept,
+        pool=client.pool if isinstance(client, KeepAliveWebClient) else None,
     )
 
 
@@ -111,27 +293,40 @@ class SlackGateway:
 
     def __init__(self, client: WebClient) -> None:
         self.client = client
+        # For calls that must not happen twice: no blind re-send after a lost answer or a 5xx.
+        self.once_client = without_resends(client)
+        self._bot_user_id: str | None = None
 
     # -- plumbing -------------------------------------------------------------------------------
-    def _call(self, method: str, *, json_body: bool = False, **args: Any) -> dict[str, Any]:
+    def _call(self, method: str, *, json_body: bool = False, once: bool = False, **args: Any) -> dict[str, Any]:
+        """`once`: through `once_client`, for a call the caller makes safe to repeat by looking first."""
         if method not in METHOD_SCOPES:
             raise ValueError(f"{method} is not declared in METHOD_SCOPES (and so not in manifest.yml)")
         payload = {k: v for k, v in args.items() if v is not None}
+        client = self.once_client if once else self.client
         try:
             if json_body:
-                response = self.client.api_call(method, json=payload)
+                response = client.api_call(method, json=payload)
             else:
-                response = self.client.api_call(method, params=payload)
+                response = client.api_call(method, params=payload)
         except SlackApiError as exc:
             raise _to_slack_error(method, exc) from None
-        except (SlackClientError, OSError) as exc:
+        except (SlackClientError, OSError, http.client.HTTPException) as exc:
             log.warning("Slack %s failed: %s", method, type(exc).__name__)
             raise SlackError(method, "connection_error") from None
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     # -- identity ------------------------------------------------------------------------------
     def auth_test(self) -> dict[str, Any]:
-        return self._call("auth.test")
+        data = self._call("auth.test")
+        self._bot_user_id = str(data.get("user_id") or "") or None
+        return data
+
+    def bot_user_id(self) -> str:
+        """The bot's own user id (asked once with auth.test)."""
+        if self._bot_user_id is None:
+            self.auth_test()
+        return self._bot_user_id or ""
 
     def user_info(self, user_id: str) -> SlackUser:
         user = self._call("users.info", user=user_id).get("user", {})
@@ -146,8 +341,38 @@ class SlackGateway:
         )
 
     # -- channels ------------------------------------------------------------------------------
-    def create_channel(self, name: str, *, is_private: bool) -> dict[str, Any]:
-        return self._call("conversations.create", name=name, is_private=is_private)["channel"]
+    def create_channel(self, name: str, *, is_private: bool, in_use: Callable[[str], bool]) -> dict[str, Any]:
+        """Create a channel, once: conversations.create is never sent again blindly. When Slack may have
+        created it although the call failed (`SlackError.maybe_done`), or answers `name_taken` right after
+        such a failure, the channel is looked up by name and adopted when our bot created it, its privacy
+        is the one asked for, and `in_use(channel_id)` says nothing uses it yet; a channel that fails
+        those checks means the name is taken. Raises SlackError."""
+        error: SlackError | None = None  # the last failure after which Slack may have created it
+        for _ in range(ONCE_TRIES):
+            try:
+                return self._call("conversations.create", once=True, name=name, is_private=is_private)["channel"]
+            except SlackError as exc:
+                if not (exc.maybe_done or (error is not None and exc.code == "name_taken")):
+                    raise
+                error = exc
+            channel = self.find_channel(name)
+            if channel is None:
+                if error.code == "name_taken":  # by a channel the bot cannot see
+                    raise error
+                continue  # Slack did not create it: try again
+            if (channel.get("creator") == self.bot_user_id() and bool(channel.get("is_private")) == is_private
+                    and not in_use(str(channel["id"]))):
+                log.info("conversations.create: adopting %s, created by a call whose answer was lost", channel["id"])
+                return channel
+            raise SlackError("conversations.create", "name_taken")
+        assert error is not None
+        raise error
+
+    def find_channel(self, name: str) -> dict[str, Any] | None:
+        """The unarchived public channel, or private channel the bot is in, called `name`, if any."""
+        channels = self._pages("conversations.list", "channels", max_pages=CHANNEL_LIST_MAX_PAGES,
+                               types="public_channel,private_channel", exclude_archived=True, limit=CHANNEL_LIST_PAGE)
+        return next((c for c in channels if c.get("name") == name), None)
 
     def invite(self, channel: str, user_ids: Sequence[str]) -> list[tuple[str, str]]:
         """Invite users in batches; returns (user_id, error) for those Slack refused."""
@@ -195,30 +420,43 @@ class SlackGateway:
         """The id of the bot's direct-message channel with a person."""
         return str(self._call("conversations.open", users=user_id)["channel"]["id"])
 
-    def _pages(self, method: str, key: str, *, max_pages: int, **args: Any) -> list[dict[str, Any]]:
-        """All items of a paginated method, following the cursor (Slack may return fewer than `limit`
-        items a page even when there are more)."""
-        items: list[dict[str, Any]] = []
+    def _pages(self, method: str, key: str, *, max_pages: int, **args: Any) -> Iterator[dict[str, Any]]:
+        """The items of a paginated method, fetched page by page as the caller iterates (one who stops
+        early fetches no more), following the cursor: Slack may return fewer than `limit` items a page
+        even when there are more, and some methods say so only with `next_cursor`, not `has_more`."""
         cursor: str | None = None
         for _ in range(max_pages):
             data = self._call(method, cursor=cursor, **args)
-            items += list(data.get(key, []))
+            yield from data.get(key) or []
             cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
-            if not data.get("has_more") or not cursor:
-                break
-        return items
+            if not cursor:
+                return
 
     def history(
         self, channel: str, *, oldest: str | None = None, limit: int = 200, max_pages: int = 20
-    ) -> list[dict[str, Any]]:
-        """Top-level messages newer than `oldest`, newest first, with their metadata."""
+    ) -> Iterator[dict[str, Any]]:
+        """Top-level messages newer than `oldest`, newest first, with their metadata (fetched lazily)."""
         return self._pages("conversations.history", "messages", max_pages=max_pages, channel=channel,
                            oldest=oldest, limit=limit, include_all_metadata=True)
 
-    def thread(self, channel: str, thread_ts: str, *, limit: int = 200, max_pages: int = 20) -> list[dict[str, Any]]:
-        """A thread's messages (the parent first), with their metadata."""
+    def thread(
+        self, channel: str, thread_ts: str, *, limit: int = 200, max_pages: int = 20
+    ) -> Iterator[dict[str, Any]]:
+        """A thread's messages (the parent first), with their metadata (fetched lazily)."""
         return self._pages("conversations.replies", "messages", max_pages=max_pages, channel=channel,
                            ts=thread_ts, limit=limit, include_all_metadata=True)
+
+    def find_keyed(
+        self, channel: str, key: str, *, thread_ts: str | None = None, oldest: str | None = None,
+        limit: int = 200, max_pages: int = 20,
+    ) -> dict[str, Any] | None:
+        """The message whose metadata carries `key` (`keyed_metadata`): in the thread of `thread_ts`, or
+        among the channel's top-level messages newer than `oldest`, newest first. Stops paging once found."""
+        if thread_ts:
+            messages = self.thread(channel, thread_ts, limit=limit, max_pages=max_pages)
+        else:
+            messages = self.history(channel, oldest=oldest, limit=limit, max_pages=max_pages)
+        return next((m for m in messages if message_key(m.get("metadata")) == key), None)
 
     # -- messages ------------------------------------------------------------------------------
     def post(
@@ -229,10 +467,43 @@ class SlackGateway:
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
         metadata: dict[str, Any] | None = None,
+        key: str | None = None,
+    ) -> str:
+        """Post a message; returns its ts. With `key` (instead of `metadata`), exactly once: the key goes
+        into the message metadata, and when Slack may have posted it although the call failed (the
+        answer was lost, a 5xx) the channel or thread is searched for the key before posting again, at
+        most ONCE_TRIES times. A user id as `channel` then means the app's direct message with them."""
+        if key is None:
+            return self._post(channel, text=text, blocks=blocks, thread_ts=thread_ts, metadata=metadata)
+        if metadata is not None:
+            raise ValueError("post: pass either key or metadata")
+        if channel[:1] in ("U", "W"):
+            channel = self.open_dm(channel)  # history is read by channel id
+        error: SlackError | None = None
+        for _ in range(ONCE_TRIES):
+            try:
+                return self._post(channel, text=text, blocks=blocks, thread_ts=thread_ts,
+                                  metadata=keyed_metadata(key), once=True)
+            except SlackError as exc:
+                if not exc.maybe_done:
+                    raise
+                error = exc
+            found = self.find_keyed(channel, key, thread_ts=thread_ts, limit=RECENT_MESSAGES,
+                                    max_pages=20 if thread_ts else 1)
+            if found is not None:
+                log.info("chat.postMessage: %s was posted although the call failed; adopting it", key)
+                return str(found["ts"])
+        assert error is not None
+        raise error
+
+    def _post(
+        self, channel: str, *, text: str, blocks: list[dict[str, Any]] | None, thread_ts: str | None,
+        metadata: dict[str, Any] | None, once: bool = False,
     ) -> str:
         data = self._call(
             "chat.postMessage",
             json_body=True,
+            once=once,
             channel=channel,
             text=text,
             blocks=blocks,

@@ -10,6 +10,7 @@ updates that reply. At the close the prompt is updated in place with the summary
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -692,7 +693,7 @@ class CheckinService:
         if not p.channel_id:
             return
         try:
-            self.slack.post(p.channel_id, text=text)
+            self.slack.post(p.channel_id, text=text, key=f"announce:{p.id}:{uuid.uuid4().hex}")
         except SlackError as exc:
             log.warning("could not announce a check-in change in %s: %s", p.channel_id, exc.code)
 

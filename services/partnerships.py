@@ -295,10 +295,14 @@ class PartnershipService:
         )
 
     def _create_channel(self, name: str, *, is_private: bool) -> dict[str, Any]:
+        def in_use(channel_id: str) -> bool:  # a channel whose creation answer was lost is adopted only if free
+            with self.uow(read_only=True) as s:
+                return s.exec(select(Partnership.id).where(Partnership.channel_id == channel_id)).first() is not None
+
         last: SlackError | None = None
         for candidate in channel_name_candidates(name):
             try:
-                return self.slack.create_channel(candidate, is_private=is_private)
+                return self.slack.create_channel(candidate, is_private=is_private, in_use=in_use)
             except SlackError as exc:
                 if exc.code != "name_taken":
                     raise
@@ -329,7 +333,8 @@ class PartnershipService:
         with self.uow() as s:
             members = list(s.exec(select(Member).where(Member.partnership_id == p.id)).all())
         try:
-            ts = self.slack.post(p.channel_id, text=pblocks.charter_text(p), blocks=pblocks.charter_blocks(p, members))
+            ts = self.slack.post(p.channel_id, text=pblocks.charter_text(p), blocks=pblocks.charter_blocks(p, members),
+                                 key=f"charter:{p.id}")
         except SlackError as exc:
             return [f"Could not post the charter (`{exc.code}`). {advice(exc.code)}"]
         with self.uow() as s:
@@ -491,7 +496,7 @@ class PartnershipService:
         if p.channel_id:
             try:
                 self.slack.post(p.channel_id, text=f"Partnership closed: {escape(p.name)}",
-                                blocks=pblocks.closing_summary_blocks(p, members, actor))
+                                blocks=pblocks.closing_summary_blocks(p, members, actor), key=f"closed:{p.id}")
             except SlackError as exc:
                 warnings.append(f"Could not post the closing summary (`{exc.code}`).")
             try:

@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
@@ -40,13 +39,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
 from adapters.clock import Clock
-from adapters.slack import SlackError, SlackGateway
+from adapters.slack import SlackError, SlackGateway, keyed_metadata, message_key
 from models.db import UnitOfWork
 from models.scheduling import Occurrence, OccurrenceState, SchedulerBeat
 
 log = logging.getLogger(__name__)
-
-METADATA_EVENT = "partnerbot_occurrence"
 
 # Kinds of scheduled work.
 CHECKIN_PROMPT = "checkin_prompt"
@@ -153,17 +150,8 @@ class Completion:
         return cls(OccurrenceState.OBSOLETE, note=note)
 
 
-def occurrence_key_of(metadata: Any) -> str | None:
-    """The occurrence key a message's metadata carries (a dict, or the JSON string a form body sends)."""
-    if isinstance(metadata, str):
-        try:
-            metadata = json.loads(metadata)
-        except ValueError:
-            return None
-    if not isinstance(metadata, dict) or metadata.get("event_type") != METADATA_EVENT:
-        return None
-    key = (metadata.get("event_payload") or {}).get("occurrence_key")
-    return key if isinstance(key, str) else None
+# The occurrence key a message's metadata carries (posts carry it as their message key).
+occurrence_key_of = message_key
 
 
 class NotPosted(Exception):
@@ -201,7 +189,7 @@ class RunContext:
     adopted: dict[str, Any] | None = None  # the earlier attempt's message, once adopted
 
     def metadata(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"event_type": METADATA_EVENT, "event_payload": {**(extra or {}), "occurrence_key": self.occ.key}}
+        return keyed_metadata(self.occ.key, extra)
 
     def unless_posted(self, note: str, state: OccurrenceState = OccurrenceState.OBSOLETE) -> Completion | None:
         """For an executor that finds its occurrence no longer wanted: the completion to return, or None
@@ -242,12 +230,8 @@ class RunContext:
         with its own clock, so the search reaches one more lease further back, and pages until past that."""
         earliest = min(self.occ.due_at, self.occ.maybe_posted_at or self.occ.due_at, self.now - self.lease)
         oldest = f"{(earliest - self.lease).timestamp():.6f}"
-        messages = self.slack.thread(channel, thread_ts) if thread_ts else \
-            self.slack.history(channel, oldest=oldest, max_pages=HISTORY_PAGES_MAX)
-        for message in messages:
-            if occurrence_key_of(message.get("metadata")) == self.occ.key:
-                return message
-        return None
+        return self.slack.find_keyed(channel, self.occ.key, thread_ts=thread_ts, oldest=oldest,
+                                     max_pages=HISTORY_PAGES_MAX)
 
 
 @dataclass(frozen=True)

@@ -1,29 +1,217 @@
-"""The gateway against the fake Slack: invitations in batches within Slack's per-call limit."""
+"""The gateway against the fake Slack: invitations in batches, calls that must happen once even when
+Slack's answer is lost, history read page by page, and keep-alive connections."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from adapters.slack import INVITE_BATCH, SlackGateway, make_client
+from adapters.slack import (
+    INVITE_BATCH,
+    ONCE_TRIES,
+    ConnectionPool,
+    KeepAliveWebClient,
+    SlackError,
+    SlackGateway,
+    keyed_metadata,
+    make_client,
+)
 from tests.fakes import FakeSlack
 
+BOT = "UBOT"
 
-@pytest.fixture
+
+@pytest.fixture(scope="module")
 def fake() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
+    fake = FakeSlack(bot_user_id=BOT).start()
     yield fake
     fake.stop()
 
 
-def test_invites_go_in_batches_and_one_bad_id_does_not_keep_the_others_out(fake: FakeSlack) -> None:
+@pytest.fixture
+def slack(fake: FakeSlack) -> Iterator[SlackGateway]:
+    """The gateway as the interactive paths use it: slack_sdk's retry handlers attached."""
+    client = make_client("xoxb-test", fake.base_url)
+    yield SlackGateway(client)
+    client.close()
+
+
+def texts(fake: FakeSlack, channel: str) -> list[str]:
+    return [m["text"] for m in fake.messages(channel)]
+
+
+def never_used(channel_id: str) -> bool:
+    return False
+
+
+def test_invites_go_in_batches_and_one_bad_id_does_not_keep_the_others_out(
+    fake: FakeSlack, slack: SlackGateway
+) -> None:
     people = [f"U{i:04d}" for i in range(2 * INVITE_BATCH + 30)]
     for user in people:
         fake.add_user(user, user.lower())
-    gateway = SlackGateway(make_client("xoxb-test", fake.base_url))
-    channel = gateway.create_channel("partner-big", is_private=False)["id"]
-    refused = gateway.invite(channel, [*people, "UGHOST", people[0]])
+    channel = slack.create_channel("partner-big", is_private=False, in_use=never_used)["id"]
+    refused = slack.invite(channel, [*people, "UGHOST", people[0]])
     assert refused == [("UGHOST", "user_not_found")]
     assert set(people) <= fake.channels[channel].members
     assert all(len(args["users"].split(",")) <= INVITE_BATCH for m, args in fake.calls if m == "conversations.invite")
+
+
+# -- posted once ------------------------------------------------------------------------------------------
+def test_a_keyed_post_whose_answer_is_lost_is_found_and_not_posted_again(fake: FakeSlack, slack: SlackGateway) -> None:
+    channel = fake.add_channel("lost-post", members=[BOT])
+    fake.drop_answers("chat.postMessage")
+    ts = slack.post(channel, text="the charter", key="charter:1")
+    assert texts(fake, channel) == ["the charter"]
+    assert fake.messages(channel)[0]["ts"] == ts == fake.dropped[-1][1]["ts"]
+
+
+def test_a_keyed_thread_reply_whose_answer_is_lost_is_found_in_the_thread(
+    fake: FakeSlack, slack: SlackGateway
+) -> None:
+    channel = fake.add_channel("lost-reply", members=[BOT])
+    parent = slack.post(channel, text="prompt")
+    fake.drop_answers("chat.postMessage")
+    ts = slack.post(channel, text="my answer", thread_ts=parent, key="answer:1")
+    assert [(r["ts"], r["text"]) for r in fake.replies(channel, parent)] == [(ts, "my answer")]
+
+
+def test_a_server_error_slack_did_not_act_on_is_posted_once_on_the_next_try(
+    fake: FakeSlack, slack: SlackGateway
+) -> None:
+    channel = fake.add_channel("flaky", members=[BOT])
+    fake.fail("chat.postMessage", "internal_error", status=500)
+    ts = slack.post(channel, text="closing summary", key="closed:1")
+    assert [m["ts"] for m in fake.messages(channel)] == [ts]
+
+
+def test_a_keyed_post_gives_up_after_a_few_failed_tries_and_says_why(fake: FakeSlack, slack: SlackGateway) -> None:
+    channel = fake.add_channel("down", members=[BOT])
+    fake.fail("chat.postMessage", "service_unavailable", status=503, times=ONCE_TRIES)
+    before = fake.call_count("chat.postMessage")
+    with pytest.raises(SlackError) as err:
+        slack.post(channel, text="hello", key="announce:1")
+    assert (err.value.code, err.value.status) == ("service_unavailable", 503)
+    assert fake.call_count("chat.postMessage") - before == ONCE_TRIES
+    assert texts(fake, channel) == []
+
+
+def test_a_refused_keyed_post_fails_at_once(fake: FakeSlack, slack: SlackGateway) -> None:
+    archived = fake.add_channel("old-news", members=[BOT], is_archived=True)
+    before = fake.call_count("conversations.history")
+    with pytest.raises(SlackError) as err:
+        slack.post(archived, text="hello", key="announce:2")
+    assert err.value.code == "is_archived"
+    assert fake.call_count("conversations.history") == before  # nothing to look for: Slack did nothing
+
+
+# -- channels created once ---------------------------------------------------------------------------------
+def test_a_channel_whose_creation_answer_is_lost_is_adopted_not_created_again(
+    fake: FakeSlack, slack: SlackGateway
+) -> None:
+    fake.drop_answers("conversations.create")
+    channel = slack.create_channel("partner-lost", is_private=True, in_use=never_used)
+    assert [c.id for c in fake.channels.values() if c.name.startswith("partner-lost")] == [channel["id"]]
+    assert channel["name"] == "partner-lost" and channel["is_private"]
+
+
+def test_after_a_lost_answer_a_channel_in_use_or_made_by_someone_else_counts_as_taken(
+    fake: FakeSlack, slack: SlackGateway
+) -> None:
+    ours = slack.create_channel("partner-used", is_private=False, in_use=never_used)["id"]
+    fake.fail("conversations.create", "internal_error", status=500)
+    with pytest.raises(SlackError) as err:
+        slack.create_channel("partner-used", is_private=False, in_use=lambda channel_id: channel_id == ours)
+    assert err.value.code == "name_taken"
+    fake.add_channel("partner-theirs", members=[BOT])  # created by a person, not by the bot
+    fake.fail("conversations.create", "internal_error", status=500)
+    with pytest.raises(SlackError) as err:
+        slack.create_channel("partner-theirs", is_private=False, in_use=never_used)
+    assert err.value.code == "name_taken"
+
+
+def test_a_plain_name_taken_is_reported_without_a_look_up(fake: FakeSlack, slack: SlackGateway) -> None:
+    slack.create_channel("partner-plain", is_private=False, in_use=never_used)
+    before = fake.call_count("conversations.list")
+    with pytest.raises(SlackError) as err:
+        slack.create_channel("partner-plain", is_private=False, in_use=never_used)
+    assert err.value.code == "name_taken"
+    assert fake.call_count("conversations.list") == before
+
+
+# -- history, lazily ---------------------------------------------------------------------------------------
+def test_history_is_read_page_by_page_only_as_far_as_needed(fake: FakeSlack, slack: SlackGateway) -> None:
+    channel = fake.add_channel("busy", members=[BOT])
+    first = slack.post(channel, text="first", metadata=keyed_metadata("first"))
+    for i in range(5):
+        slack.post(channel, text=f"chatter {i}")
+    slack.post(channel, text="newest", metadata=keyed_metadata("newest"))
+
+    def pages_read(**find: str | int) -> tuple[str | None, int]:
+        before = fake.call_count("conversations.history")
+        found = slack.find_keyed(channel, limit=2, **find)
+        return (found or {}).get("text"), fake.call_count("conversations.history") - before
+
+    assert pages_read(key="newest") == ("newest", 1)  # newest first: the first page has it
+    assert pages_read(key="first") == ("first", 4)  # seven messages, two a page
+    assert pages_read(key="first", oldest=first) == (None, 3)  # only messages after `oldest`
+    assert pages_read(key="first", max_pages=2) == (None, 2)
+
+
+# -- keep-alive connections ----------------------------------------------------------------------------------
+def test_calls_reuse_keep_alive_connections_across_threads(fake: FakeSlack, slack: SlackGateway) -> None:
+    before = fake.connections
+    for _ in range(10):
+        slack.auth_test()
+    assert fake.connections - before == 1
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = set(pool.map(lambda _: slack.auth_test()["user_id"], range(200)))
+    assert ids == {BOT}
+    assert fake.connections - before <= 8
+
+
+def test_a_connection_closed_by_the_server_or_idle_too_long_is_not_used_again(fake: FakeSlack) -> None:
+    now = [0.0]
+    pool = ConnectionPool(idle_seconds=30, monotonic=lambda: now[0])
+    # No retry handlers: a retry would hide a failed reuse.
+    client = KeepAliveWebClient(token="xoxb-test", base_url=fake.base_url, retry_handlers=[], pool=pool)
+    slack = SlackGateway(client)
+    before = fake.connections
+    try:
+        slack.auth_test()
+        fake.close_connections()
+        assert slack.auth_test()["user_id"] == BOT
+        assert fake.connections - before == 2
+        now[0] = 29.0
+        slack.auth_test()
+        assert fake.connections - before == 2
+        now[0] = 60.0
+        slack.auth_test()
+        assert fake.connections - before == 3
+    finally:
+        client.close()
+
+
+def test_errors_keep_their_status_and_retry_after_over_a_reused_connection(fake: FakeSlack) -> None:
+    client = make_client("xoxb-test", fake.base_url, retries=False)
+    slack = SlackGateway(client)
+    channel = fake.add_channel("errors", members=[BOT])
+    before = fake.connections
+    try:
+        fake.fail("chat.postMessage", "ratelimited", status=429, headers={"Retry-After": "7"})
+        with pytest.raises(SlackError) as err:
+            slack.post(channel, text="x")
+        assert (err.value.code, err.value.status, err.value.retry_after) == ("ratelimited", 429, 7.0)
+        fake.fail("chat.postMessage", "internal_error", status=500)
+        with pytest.raises(SlackError) as err:
+            slack.post(channel, text="x")
+        assert (err.value.code, err.value.status, err.value.maybe_done) == ("internal_error", 500, True)
+        with pytest.raises(SlackError) as err:
+            slack.post("CNOPE", text="x")
+        assert (err.value.code, err.value.status) == ("channel_not_found", 200)
+        assert slack.post(channel, text="fine") and texts(fake, channel) == ["fine"]
+        assert fake.connections - before == 1
+    finally:
+        client.close()

@@ -5,7 +5,9 @@ users, channels (public, private, direct messages), messages with threads and me
 Connect invitations, modals, Home tabs and the replies sent to `response_url`s, and answers like Slack:
 `{"ok": false, "error": "<code>"}` with HTTP 200 for refusals, HTTP 429 with an integer Retry-After
 for rate limits. Calls that miss a required argument are refused (`invalid_arguments`), and
-trigger_ids expire after 3 seconds and work once.
+trigger_ids expire after 3 seconds and work once. It keeps HTTP/1.1 connections alive like Slack; tests
+can let a call take effect and then drop its answer (`drop_answers`), or close the connections from the
+server's side (`close_connections`).
 
 The facts it models (required arguments, error codes, limits) are written here from Slack's method
 documentation; `tests/contract/test_fake_contract.py` compares them with Slack's published method docs
@@ -17,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import socket
 import threading
 import time
 import uuid
@@ -44,6 +47,7 @@ REQUIRED: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "conversations.replies": ("channel", "ts"),
     "conversations.open": (("users", "channel"),),
     "conversations.info": ("channel",),
+    "conversations.list": (),
     "chat.postMessage": ("channel",),
     "chat.update": ("channel", "ts"),
     "chat.postEphemeral": ("channel", "user"),
@@ -58,6 +62,7 @@ REQUIRED: dict[str, tuple[str | tuple[str, ...], ...]] = {
 TRIGGER_TTL = 3.0  # seconds a trigger_id lives
 INVITE_MAX = 100  # users per conversations.invite call (Slack's documented limit for this fake)
 TOPIC_MAX = 250
+LIST_LIMIT_MAX = 999  # conversations.list: "an integer under 1000"
 CHANNEL_NAME_MAX = 80
 MESSAGE_BLOCKS_MAX = 50
 VIEW_BLOCKS_MAX = 100
@@ -145,6 +150,10 @@ class FakeSlack:
         # Called with (method, args, response body) after a call succeeded and its effect is stored, before
         # the answer is sent: tests use it to hold or drop an answer (a crash right after a post).
         self.after_success: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None
+        self._drops: dict[str, int] = defaultdict(int)  # method -> answers still to drop (`drop_answers`)
+        self.dropped: list[tuple[str, dict[str, Any]]] = []  # (method, the answer the caller never got)
+        self.connections = 0  # HTTP connections accepted so far
+        self._open: set[Any] = set()  # the sockets of open connections
         self._triggers: dict[str, tuple[str, float]] = {}  # trigger_id -> (user, issued at, monotonic)
         self._used_triggers: set[str] = set()
         self._ids = itertools.count(1)
@@ -164,7 +173,8 @@ class FakeSlack:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._server.request_queue_size = 256
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-slack",
+                                        daemon=True)  # a short poll: stop() returns at once
         self._thread.start()
         return self
 
@@ -219,6 +229,22 @@ class FakeSlack:
         """The next `times` calls of `method` fail with `error` (HTTP `status`, extra `headers`)."""
         with self.lock:
             self._faults[method].append(Fault(error, status, dict(headers or {}), times))
+
+    def drop_answers(self, method: str, *, times: int = 1) -> None:
+        """The next `times` successful calls of `method` take effect, then the connection closes without
+        an answer (as when the network fails on the way back); `dropped` records what was lost."""
+        with self.lock:
+            self._drops[method] += times
+
+    def close_connections(self) -> None:
+        """Close every open connection from the server's side, as a server does with idle keep-alive ones."""
+        with self.lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def rate_limit(self, *, per_channel_interval: float = 1.0, workspace_per_minute: int = 300) -> RateLimit:
         with self.lock:
@@ -301,6 +327,10 @@ class FakeSlack:
             except SlackRefusal as refusal:
                 body = {"ok": False, "error": refusal.error, **refusal.extra}
                 return refusal.status, body, refusal.headers
+            if self._drops.get(method):
+                self._drops[method] -= 1
+                self.dropped.append((method, outcome[1]))
+                raise ConnectionAbortedError(f"{method}: the answer is dropped")
         hook = self.after_success
         if hook is not None:  # outside the lock: a hook may block this one request (e.g. to hold its answer)
             hook(method, args, outcome[1])
@@ -443,6 +473,30 @@ class FakeSlack:
                      creator=self.bot_user_id)
         self.channels[ch.id] = ch
         return {"channel": self._channel_json(ch)}
+
+    def m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Public channels, and the private ones the bot is in, by `types`; paged with an index cursor."""
+        types = set(str(args.get("types") or "public_channel").split(","))
+        if not types <= {"public_channel", "private_channel", "mpim", "im"}:
+            raise SlackRefusal("invalid_types")
+        limit = int(args.get("limit") or 100)
+        if not 1 <= limit <= LIST_LIMIT_MAX:
+            raise SlackRefusal("invalid_limit")
+        exclude_archived = self._bool(args.get("exclude_archived"))
+        listed = [
+            ch for ch in self.channels.values()
+            if ("im" if ch.is_im else "private_channel" if ch.is_private else "public_channel") in types
+            and (not ch.is_private or self.bot_user_id in ch.members)
+            and not (exclude_archived and ch.is_archived)
+        ]
+        try:
+            start = int(args.get("cursor") or 0)
+        except ValueError:
+            raise SlackRefusal("invalid_cursor") from None
+        page = listed[start : start + limit]
+        more = start + limit < len(listed)
+        return {"channels": [self._channel_json(ch) for ch in page],
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def _channel_json(self, ch: Channel) -> dict[str, Any]:
         return {"id": ch.id, "name": ch.name, "is_channel": not ch.is_private and not ch.is_im,
@@ -751,6 +805,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes: without this, Nagle's algorithm holds the body back until
+        # the client's delayed ACK (40 ms) on a kept-alive connection.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.fake.lock:
+            self.fake.connections += 1
+            self.fake._open.add(self.connection)
+
+    def finish(self) -> None:
+        with self.fake.lock:
+            self.fake._open.discard(self.connection)
+        super().finish()
 
     def _read(self) -> tuple[dict[str, Any], str | None]:
         length = int(self.headers.get("Content-Length") or 0)

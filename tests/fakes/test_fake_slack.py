@@ -94,3 +94,37 @@ def test_history_shows_metadata_only_when_asked_and_hides_thread_replies(fake: F
     full = c.conversations_history(channel=channel, include_all_metadata=True)["messages"]
     assert full[0]["metadata"] == meta
     assert [m["text"] for m in c.conversations_replies(channel=channel, ts=ts)["messages"]] == ["parent", "reply"]
+
+
+def test_conversations_list_pages_and_shows_private_channels_only_to_members(fake: FakeSlack) -> None:
+    c = client(fake)
+    public = [fake.add_channel(f"pub-{i}") for i in range(3)]
+    mine = c.conversations_create(name="mine", is_private=True)["channel"]["id"]
+    fake.add_channel("not-mine", is_private=True, members=["UANA"])
+    gone = fake.add_channel("gone", is_archived=True)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = c.conversations_list(types="public_channel,private_channel", limit=2, cursor=cursor)
+        assert len(page["channels"]) <= 2
+        seen += [ch["id"] for ch in page["channels"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [*public, mine, gone]
+    listed = c.conversations_list(types="public_channel,private_channel", exclude_archived=True)["channels"]
+    assert [ch["id"] for ch in listed] == [*public, mine] and listed[-1]["creator"] == "UBOT"
+    assert [ch["id"] for ch in c.conversations_list()["channels"]] == [*public, gone]  # public only by default
+    assert error_of(lambda: c.conversations_list(limit=1000)) == "invalid_limit"
+
+
+def test_a_dropped_answer_takes_effect_but_never_reaches_the_caller(fake: FakeSlack) -> None:
+    c = client(fake)
+    channel = c.conversations_create(name="drops")["channel"]["id"]
+    fake.drop_answers("chat.postMessage")
+    with pytest.raises(ConnectionError):
+        c.chat_postMessage(channel=channel, text="sent")
+    [(method, answer)] = fake.dropped
+    assert method == "chat.postMessage" and [m["ts"] for m in fake.messages(channel)] == [answer["ts"]]
+    c.chat_postMessage(channel=channel, text="answered")  # only the next call was dropped
+    assert len(fake.messages(channel)) == 2
