@@ -80,9 +80,14 @@ class Harness:
     def tick(self) -> int:
         return run_scheduler(self.bot)
 
+    def close(self) -> None:
+        self.server.close()
+        self.executor.shutdown(wait=True)
+        self.bot.close()
 
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
+
+def start_fake() -> FakeSlack:
+    """The fake Slack with our people in it (and one from the partner's organization)."""
     fake = FakeSlack(bot_token="xoxb-test", team_id=TEAM, bot_user_id="UBOT").start()
     fake.add_user(ALICE, "alice", email="alice@ours.com", team_id=TEAM)
     fake.add_user(BOB, "bob", email="bob@ours.com", team_id=TEAM)
@@ -90,6 +95,12 @@ def fake() -> Iterator[FakeSlack]:
     fake.add_user(DAN, "dan", email="dan@ours.com", team_id=TEAM)
     fake.add_user(PARTNER_PAT, "pat", email="pat@partner.com", team_id=PARTNER_TEAM)
     fake.add_user("UOTHERBOT", "otherbot", team_id=TEAM, is_bot=True)
+    return fake
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    fake = start_fake()
     yield fake
     fake.stop()
 
@@ -112,6 +123,4 @@ def start_harness(fake: FakeSlack, tmp_path: Any, *, clock: Clock | None = None,
 def h(fake: FakeSlack, tmp_path: Any) -> Iterator[Harness]:
     harness = start_harness(fake, tmp_path)
     yield harness
-    harness.server.close()
-    harness.executor.shutdown(wait=True)
-    harness.bot.close()
+    harness.close()
