@@ -1,8 +1,15 @@
 """The HTTP side: a WSGI app that serves Slack's requests and the health check, on waitress
-(a production multi-threaded WSGI server)."""
+(a production multi-threaded WSGI server).
+
+A request to the Slack endpoint reaches Bolt only through `adapters.inbound.SlackRequestGate`: the body
+is read up to its cap, and refused (413, 401 or 400, with a JSON reason and one log line that holds
+nothing from the body) unless it is a signed Slack request of the right shape. Bolt then gets the very
+same bytes.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -13,6 +20,8 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from waitress.server import create_server
 
+from adapters.inbound import MAX_BODY_BYTES, TOO_LARGE, Rejection, SlackRequestGate
+
 log = logging.getLogger(__name__)
 
 SLACK_PATH = "/slack/events"
@@ -21,26 +30,66 @@ HEALTH_PATH = "/healthz"
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-def make_wsgi_app(bolt_app: App | None, health: HealthCheck) -> Callable[..., Iterable[bytes]]:
-    """Route POST /slack/events to Bolt (None: Socket Mode, not served) and GET /healthz to `health`."""
-    slack_handler = SlackRequestHandler(bolt_app, path=SLACK_PATH) if bolt_app is not None else None
+def make_wsgi_app(
+    bolt_app: App | None, health: HealthCheck, *, signing_secret: str | None = None,
+) -> Callable[..., Iterable[bytes]]:
+    """Route POST /slack/events through the gate to Bolt (bolt_app None: Socket Mode, not served, and no
+    signing secret needed) and GET /healthz to `health`."""
+    slack = None
+    if bolt_app is not None:
+        slack = SlackRequestHandler(bolt_app, path=SLACK_PATH), SlackRequestGate(signing_secret or "")
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             ok, report = health()
-            body = json.dumps(report).encode()
-            status = "200 OK" if ok else "503 Service Unavailable"
-            start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            body = _respond(start_response, "200 OK" if ok else "503 Service Unavailable", report)
             return [body] if method == "GET" else [b""]
-        if path == SLACK_PATH and slack_handler is not None:
-            return slack_handler(environ, start_response)
-        body = b"Not Found"
-        start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-        return [body]
+        if path == SLACK_PATH and slack is not None:
+            if method != "POST":
+                return [_respond(start_response, "405 Method Not Allowed", {"error": "use POST"}, [("Allow", "POST")])]
+            return _serve_slack(*slack, environ, start_response)
+        return [_respond(start_response, "404 Not Found", {"error": "not found"})]
 
     return wsgi
+
+
+def _serve_slack(
+    handler: SlackRequestHandler, gate: SlackRequestGate, environ: dict[str, Any], start_response: Callable[..., Any],
+) -> Iterable[bytes]:
+    body, rejection = _read_body(environ)
+    rejection = rejection or gate.check(
+        body, timestamp=environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"), signature=environ.get("HTTP_X_SLACK_SIGNATURE"),
+        content_type=environ.get("CONTENT_TYPE"),
+    )
+    if rejection is not None:
+        log.info("refused a request from %s: %s %s", environ.get("REMOTE_ADDR", "?"), rejection.status,
+                 rejection.reason)
+        return [_respond(start_response, _STATUS[rejection.status], {"error": rejection.reason})]
+    return handler({**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}, start_response)
+
+
+_STATUS = {400: "400 Bad Request", 401: "401 Unauthorized", 413: "413 Content Too Large"}
+
+
+def _read_body(environ: dict[str, Any]) -> tuple[bytes, Rejection | None]:
+    """The body, read (never past its declared length, as PEP 3333 asks) only when that is within the cap."""
+    declared = environ.get("CONTENT_LENGTH") or "0"
+    if not (declared.isascii() and declared.isdigit()):
+        return b"", Rejection(400, "the Content-Length header is not a number")
+    if int(declared) > MAX_BODY_BYTES:
+        return b"", TOO_LARGE
+    return environ["wsgi.input"].read(int(declared)), None
+
+
+def _respond(
+    start_response: Callable[..., Any], status: str, payload: Any, headers: list[tuple[str, str]] | None = None,
+) -> bytes:
+    body = json.dumps(payload).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                            *(headers or [])])
+    return body
 
 
 class WebServer:
@@ -50,6 +99,9 @@ class WebServer:
         self._server: Any = create_server(
             wsgi, host=host, port=port, threads=threads, ident="partnerbot", channel_timeout=30,
             cleanup_interval=10, clear_untrusted_proxy_headers=True,
+            # waitress answers 413 itself, before buffering the body, when it declares more (it refuses
+            # a length >= this); make_wsgi_app checks again for any other server.
+            max_request_body_size=MAX_BODY_BYTES + 1,
         )
         self._closing = False
         self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
