@@ -10,6 +10,7 @@ from typing import Any
 
 from blocks import ids
 from blocks.kit import (
+    SECTION_MAX,
     Block,
     actions,
     button,
@@ -22,7 +23,7 @@ from blocks.kit import (
     plain,
     section,
 )
-from blocks.text import channel_link, escape, local_time, mention, truncate
+from blocks.text import channel_link, escape, escape_within, local_time, mention, truncate
 from models.checkin import (
     ANSWER_MAX,
     DEFAULT_QUESTIONS,
@@ -144,8 +145,9 @@ def answer_reply_text(user_id: str) -> str:
 def answer_reply_blocks(user_id: str, questions: Sequence[str], answers: Sequence[str]) -> list[Block]:
     blocks: list[Block] = [section(f"{mention(user_id)} answered:")]
     for question, answer in zip(questions, answers, strict=False):
-        text = escape(answer.strip()) if answer.strip() else "_no answer_"
-        blocks.append(section(f"*{escape(question)}*\n{truncate(text, 2800)}"))
+        head = f"*{escape(question)}*\n"
+        text = escape_within(answer.strip(), SECTION_MAX - len(head)) if answer.strip() else "_no answer_"
+        blocks.append(section(head + text))
     return blocks
 
 

@@ -150,8 +150,6 @@ VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
                                                     questions=d.questions),
 }
 SHIFTS = [Data(shift) for shift in range(len(UNIT))]
-# Escaped user text cut in the middle of an entity by blocks/checkins.py (answers in the thread reply).
-CUTS_ENTITIES = {"answer_reply_blocks"}
 
 _OURS = re.compile(r"&(?:amp|lt|gt);|<[@#][A-Z0-9]+>")  # entities, and mentions and channel links from ids
 
@@ -159,11 +157,6 @@ _OURS = re.compile(r"&(?:amp|lt|gt);|<[@#][A-Z0-9]+>")  # entities, and mentions
 def _escaped_whole(texts: str) -> bool:
     """No &, < or > left besides whole entities and the bot's own mentions (nothing cut in two)."""
     return not re.search(r"[&<>]", _OURS.sub("", texts))
-
-
-def _whole(name: str) -> Any:
-    mark = pytest.mark.xfail(strict=True, reason="blocks/checkins.py cuts escaped text with truncate()")
-    return pytest.param(name, marks=mark) if name in CUTS_ENTITIES else name
 
 
 def test_every_builder_is_checked_here() -> None:
@@ -185,7 +178,7 @@ def test_views_stay_within_slacks_limits(name: str) -> None:
         assert_valid_view(VIEWS[name](data))
 
 
-@pytest.mark.parametrize("name", [_whole(n) for n in sorted(MESSAGES)] + sorted(VIEWS))
+@pytest.mark.parametrize("name", sorted(MESSAGES) + sorted(VIEWS))
 def test_user_text_is_escaped_whole_wherever_it_is_cut(name: str) -> None:
     for data in SHIFTS:
         built = MESSAGES[name](data) if name in MESSAGES else VIEWS[name](data)["blocks"]
