@@ -182,6 +182,13 @@ class AppHomeOpened(_Event):
     tab: StrictStr = "home"
 
 
+class ChannelArchived(_Event):
+    """channel_archive, channel_unarchive (with the user), group_archive, group_unarchive."""
+
+    channel: Id
+    user: Id | None = None
+
+
 # `type` -> shape. Legacy kinds (interactive_message, dialog_*, workflow steps) are refused: Partnerbot
 # uses none of them.
 _KINDS: dict[str, type[_Context]] = {
@@ -198,6 +205,7 @@ _KINDS: dict[str, type[_Context]] = {
 # Events whose listeners read more than every event has: event type -> shape of `event`.
 _EVENTS: dict[str, type[_Event]] = {
     "app_home_opened": AppHomeOpened,
+    **dict.fromkeys(("channel_archive", "channel_unarchive", "group_archive", "group_unarchive"), ChannelArchived),
 }
 
 

@@ -326,15 +326,6 @@ UNDELIVERED_WHY = {
 }
 
 
-def channel_gone_notice(partnership_name: str, channel_id: str | None, error: str) -> str:
-    gone = "was archived" if error == "is_archived" else "was deleted, or Partnerbot can no longer see it"
-    return (
-        f":file_cabinet: {channel_link(channel_id)}, the channel of *{escape(partnership_name)}*, {gone}, so "
-        "Partnerbot stopped its scheduled check-ins. Unarchive the channel to start them again from the next "
-        "scheduled time; to end the partnership, an owner runs `/partner close` in its channel."
-    )
-
-
 def failure_notice(what: str, partnership_name: str, channel_id: str | None, error: str, advice: str) -> str:
     return (
         f":warning: Partnerbot could not {what} for *{escape(partnership_name)}* in {channel_link(channel_id)} "

@@ -119,6 +119,15 @@ def charter_blocks(p: Partnership, members: Sequence[Member]) -> list[Block]:
     ]
 
 
+def channel_gone_notice(p: Partnership, error: str) -> str:
+    gone = "was archived" if error == "is_archived" else "was deleted, or Partnerbot can no longer see it"
+    return (
+        f":file_cabinet: {channel_link(p.channel_id)}, the channel of *{escape(p.name)}*, {gone}, so Partnerbot "
+        "stopped its scheduled check-ins. Unarchive the channel to start them again from the next scheduled "
+        "time; to end the partnership, an owner runs `/partner close` in its channel."
+    )
+
+
 def charter_text(p: Partnership) -> str:
     return f"Partnership charter: {escape(p.name)}"
 
@@ -136,6 +145,9 @@ AUDIT_LABELS = {
     "checkin_skipped": "skipped a check-in",
     "checkin_questions_changed": "changed the check-in questions",
     "checkin_started": "started a check-in",
+    "channel_archived": "archived the channel: scheduled check-ins stopped",
+    "channel_gone": "found the channel archived or gone (`{error}`): scheduled check-ins stopped",
+    "channel_unarchived": "unarchived the channel: scheduled check-ins start again",
 }
 RECENT_CHANGES = 8
 INVITATIONS_SHOWN = 20

@@ -17,7 +17,7 @@ from handlers.common import Reply, echo, guarded, plain_text, view_metadata
 from models.checkin import QUESTIONS_MAX, ParticipantMode
 from services.container import Services
 from services.errors import Invalid
-from services.inputs import ScheduleInput, split_questions, validate
+from services.inputs import ScheduleInput, split_questions, validate, validate_questions
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,8 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     def _questions_submitted(ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
         reply = Reply.to_form(ack, services.slack, body, field=ids.F_QUESTIONS)
         with guarded(reply, "change the check-in questions"):
-            questions = split_questions(_values(view).get(ids.F_QUESTIONS, {}).get("value"))
+            questions = validate_questions(split_questions(_values(view).get(ids.F_QUESTIONS, {}).get("value")))
+            reply.ack()  # closes the form (nothing written before); saving re-checks that the person is an owner
             partnership_id = int(view_metadata(view).get("partnership_id") or 0)
             reply(svc.save_questions(partnership_id=partnership_id, actor=reply.user_id, questions=questions).text())
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt import App
 
+from adapters.slack import SlackError
 from blocks import ids
 from blocks import partnerships as pblocks
 from blocks.text import escape
@@ -153,7 +154,21 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     def _home_opened(event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
             return
-        refresh_home(event["user"])
+        try:
+            refresh_home(event["user"])
+        except SlackError as exc:  # nobody to tell: the tab keeps what it showed
+            log.warning("could not publish the Home tab of %s: %s", event["user"], exc.code)
+
+    # -- a partnership's channel archived or unarchived in Slack (not with /partner close) --------------------
+    def channel_listener(archived: bool) -> Callable[[dict[str, Any]], None]:
+        def listener(event: dict[str, Any]) -> None:
+            svc.channel_archived(event["channel"], archived=archived, actor=event.get("user"))
+
+        return listener
+
+    for name, archived in (("channel_archive", True), ("group_archive", True), ("channel_unarchive", False),
+                           ("group_unarchive", False)):
+        app.event(name)(channel_listener(archived))
 
     @app.action(ids.NEW_PARTNERSHIP_BUTTON)
     def _home_new(ack: Callable[..., Any], body: dict[str, Any]) -> None:

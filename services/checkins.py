@@ -37,10 +37,10 @@ from models.checkin import (
     tally,
 )
 from models.db import UnitOfWork
-from models.partnership import Member, Partnership, PartnershipStatus, Role
+from models.partnership import Member, Partnership, PartnershipStatus
 from models.scheduling import Occurrence, OccurrenceState
 from services.errors import Invalid, NotFound
-from services.inputs import ScheduleInput, check_questions, validate
+from services.inputs import ScheduleInput, validate, validate_questions
 from services.partnerships import Outcome, PartnershipService, advice
 from services.recurrence import Slot, end_of_local_day, local_date, parse_local_time, slots
 from services.scheduling import (
@@ -49,12 +49,12 @@ from services.scheduling import (
     CHECKIN_REMIND,
     CHECKIN_REPLY,
     KINDS,
-    NOTICE,
     Completion,
     RunContext,
     Subject,
     insert_new,
     mark_obsolete,
+    plan_notices,
     request_run,
     skip_by_key,
     upsert_planned,
@@ -243,10 +243,7 @@ class CheckinService:
 
     def save_questions(self, *, partnership_id: int, actor: str, questions: Sequence[str]) -> Outcome:
         p = self.partnerships.require_owner_by_id(partnership_id, actor, "change its check-in questions").partnership
-        try:
-            cleaned = check_questions(list(questions))
-        except ValueError as exc:
-            raise Invalid(str(exc), {"questions": str(exc)}) from None
+        cleaned = validate_questions(list(questions))
         with self.uow() as s:
             sched = self._require_schedule(s, p)
             sched.questions = cleaned
@@ -524,27 +521,21 @@ class CheckinService:
             return
         now = self.clock.now()
         if occ.kind in IN_CHANNEL and error in CHANNEL_GONE:
-            if p.channel_archived_at is not None:
-                return  # already known, and the owners already told
-            p.channel_archived_at = now
-            s.add(p)
-            self.partnerships.audit(s, p, "scheduler", "channel_archived", error=error)
-            text = cblocks.channel_gone_notice(p.name, p.channel_id, error)
-            key = f"notice:{p.id}:channel_gone:{now:%Y%m%dT%H%M%S}"
-            self._notify(s, p, self._owners(s, p.id), key, text, now)
+            self.partnerships.mark_channel(s, p, gone=True, error=error)
             return
         if occ.kind == CHECKIN_REPLY:
             a = s.get(CheckinAnswer, occ.subject_id)
             people = [a.user_id] if a is not None else []
         else:
-            people = self._owners(s, p.id)
+            people = self.partnerships.owners(s, p.id)
         hint = advice(error)
         if error == "not_in_channel":
             hint = "Invite Partnerbot back to the channel (`/invite @Partnerbot`), then run `/partner checkin now`."
         text = cblocks.failure_notice(WHAT_FAILED.get(occ.kind, "run a scheduled task"), p.name, p.channel_id,
                                       error, hint)
-        key = f"notice:{p.id}:{occ.kind}:{error}:{local_date(now, p.timezone).isoformat()}"
-        self._notify(s, p, people, key, text, now)
+        assert p.id is not None
+        plan_notices(s, subject_id=p.id, people=people, text=text, now=now,
+                     key=f"notice:{p.id}:{occ.kind}:{error}:{local_date(now, p.timezone).isoformat()}")
 
     def on_reminder_failure(self, s: Session, occ: Occurrence, error: str) -> None:
         """A reminder Slack refused for good (a deactivated person, say): the round's summary lists it."""
@@ -566,15 +557,6 @@ class CheckinService:
             r = s.get(CheckinRound, pid)
             pid = r.partnership_id if r is not None else None
         return s.get(Partnership, pid) if pid is not None else None
-
-    def _owners(self, s: Session, partnership_id: int | None) -> list[str]:
-        return list(s.exec(select(Member.user_id).where(Member.partnership_id == partnership_id,
-                                                        Member.role == Role.OWNER)).all())
-
-    def _notify(self, s: Session, p: Partnership, people: Sequence[str], key: str, text: str, now: datetime) -> None:
-        """Plan one direct message per person (a repeated key plans nothing twice)."""
-        insert_new(s, [{"key": f"{key}:{user}", "kind": NOTICE, "subject_id": p.id, "due_at": now,
-                        "payload": {"user": user, "text": text}} for user in people], now)
 
     # -- helpers ---------------------------------------------------------------------------------------------------
     def _schedule(self, s: Session, partnership_id: int | None) -> CheckinSchedule | None:

@@ -204,6 +204,14 @@ def check_questions(value: list[str]) -> list[str]:
     return questions
 
 
+def validate_questions(questions: list[str]) -> list[str]:
+    """`check_questions` for a use case: Invalid, with the problem under the `questions` field."""
+    try:
+        return check_questions(questions)
+    except ValueError as exc:
+        raise Invalid(f"{exc}.", {"questions": str(exc)}) from None
+
+
 def split_questions(raw: str | None) -> list[str]:
     """One question per line; empty lines and list markers are dropped."""
     lines = [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line) for line in (raw or "").splitlines()]

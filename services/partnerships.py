@@ -38,6 +38,7 @@ from models.partnership import (
 from services import confirmations
 from services.errors import Forbidden, Invalid, NotFound, UserError
 from services.inputs import CloseRequest, NewPartnership, check_email, validate
+from services.scheduling import plan_notices
 
 log = logging.getLogger(__name__)
 
@@ -508,6 +509,32 @@ class PartnershipService:
                     )
         return Outcome(f":white_check_mark: Closed *{escape(p.name)}*.", warnings, partnership=p)
 
+    # -- the channel archived or unarchived outside Partnerbot ------------------------------------------
+    def channel_archived(self, channel_id: str, *, archived: bool, actor: str | None = None) -> None:
+        """Slack says a channel was archived or unarchived (its channel_archive / unarchive events)."""
+        with self.uow() as s:
+            p = s.exec(select(Partnership).where(Partnership.channel_id == channel_id,
+                                                 Partnership.status == PartnershipStatus.ACTIVE)).first()
+            if p is not None:
+                self.mark_channel(s, p, gone=archived, actor=actor)
+
+    def mark_channel(self, s: Session, p: Partnership, *, gone: bool, actor: str | None = None,
+                     error: str = "is_archived") -> None:
+        """Record that the partnership's channel is gone (archived, or deleted) or back. While it is gone nothing
+        is scheduled for the partnership; its owners are told once, when it goes."""
+        now = self.clock.now()
+        if gone == (p.channel_archived_at is not None):
+            return  # already known
+        p.channel_archived_at = now if gone else None
+        s.add(p)
+        if not gone:
+            self.audit(s, p, actor or self.bot_user_id, "channel_unarchived")
+            return
+        self.audit(s, p, actor or self.bot_user_id, "channel_archived" if actor else "channel_gone", error=error)
+        assert p.id is not None
+        plan_notices(s, subject_id=p.id, people=self.owners(s, p.id), text=pblocks.channel_gone_notice(p, error),
+                     key=f"notice:{p.id}:channel_gone:{now:%Y%m%dT%H%M%S}", now=now)
+
     # -- helpers -------------------------------------------------------------------------------
     def _detail(self, s: Session, p: Partnership) -> PartnershipDetail:
         members = list(s.exec(select(Member).where(Member.partnership_id == p.id).order_by(col(Member.id))).all())
@@ -554,7 +581,12 @@ class PartnershipService:
         check_access(p, members, actor, what, need=need, also=also, open_only=open_only)
 
     def _owner_count(self, s: Session, p: Partnership) -> int:
-        return len(s.exec(select(Member.id).where(Member.partnership_id == p.id, Member.role == Role.OWNER)).all())
+        return len(self.owners(s, p.id))
+
+    def owners(self, s: Session, partnership_id: int | None) -> list[str]:
+        """The user ids of a partnership's owners."""
+        return list(s.exec(select(Member.user_id).where(Member.partnership_id == partnership_id,
+                                                        Member.role == Role.OWNER)).all())
 
     def audit(self, s: Session, p: Partnership, actor: str, action: str, **detail: Any) -> None:
         assert p.id is not None

@@ -310,6 +310,15 @@ def request_run(session: Session, rows: Sequence[dict[str, Any]], now: datetime)
     session.execute(stmt, _rows(rows, now))
 
 
+def plan_notices(
+    session: Session, *, subject_id: int, people: Sequence[str], key: str, text: str, now: datetime,
+) -> None:
+    """Tell these people `text` by direct message (a NOTICE each, for the partnership `subject_id`). A key
+    planned before plans nothing again, so the same news reaches each person once."""
+    insert_new(session, [{"key": f"{key}:{user}", "kind": NOTICE, "subject_id": subject_id, "due_at": now,
+                          "payload": {"user": user, "text": text}} for user in people], now)
+
+
 def mark_obsolete(
     session: Session, *, kinds: Sequence[str], subject_id: int, now: datetime, note: str,
     due_after: datetime | None = None,

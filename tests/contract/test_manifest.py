@@ -68,10 +68,21 @@ def test_declared_scopes_are_ones_slack_accepts_for_each_method() -> None:
             assert not accepted or scope in accepted, f"{method}: Slack does not list {scope} ({accepted})"
 
 
+# Events Slack documents (docs.slack.dev/reference/events/<name>) that the stored events.json lacks, with the
+# scopes their pages name.
+NOT_IN_STORED_LIST = {
+    "channel_archive": {"name": "channel_archive", "scopes": ["channels:read"]},
+    "channel_unarchive": {"name": "channel_unarchive", "scopes": ["channels:read"]},
+    "group_archive": {"name": "group_archive", "scopes": ["groups:read"]},
+    "group_unarchive": {"name": "group_unarchive", "scopes": ["groups:read"]},
+}
+
+
 @needs_shared
 def test_bot_events_need_no_scope_we_lack() -> None:
     events = json.loads((SHARED / "docs-slack-dev" / "events" / "events.json").read_text())
     by_name = {e.get("name"): e for e in (events if isinstance(events, list) else events.get("events", []))}
+    by_name = {**NOT_IN_STORED_LIST, **by_name}
     for name in MANIFEST["settings"]["event_subscriptions"]["bot_events"]:
         assert name in by_name, f"unknown event {name}"
         needed = set(by_name[name].get("scopes") or [])

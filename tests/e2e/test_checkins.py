@@ -207,3 +207,57 @@ def test_a_click_that_slack_lets_expire_is_explained(hc: Harness) -> None:
     h.wait()
     told = flatten(h.fake.responses(h.sender.last_response_url))
     assert "expired_trigger_id" in told and "please try again" in told
+
+
+def test_a_channel_archived_in_slack_stops_the_check_ins_until_it_is_unarchived(
+    hc: Harness, clock: FrozenClock,
+) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command("checkin schedule daily 09:30", channel=cid)
+    with h.fake.lock:
+        h.fake.channels[cid].is_archived = True
+    status, _ = h.sender.event({"type": "channel_archive", "channel": cid, "user": BOB})
+    h.wait()
+    assert status == 200
+    h.tick()  # the owner's notice
+    [notice] = h.fake.dm_messages(ALICE)
+    assert "was archived, so Partnerbot stopped its scheduled check-ins" in flatten(notice)
+    clock.set(berlin(2026, 3, 2, 9, 30))
+    h.tick()
+    assert not [m for m in h.fake.messages(cid) if m.get("text", "").startswith("Check-in time")]
+    assert len(h.fake.dm_messages(ALICE)) == 1  # no failure notices on top
+    assert f"<@{BOB}> archived the channel" in h.command("info", channel=cid).text
+
+    with h.fake.lock:
+        h.fake.channels[cid].is_archived = False
+    h.sender.event({"type": "channel_unarchive", "channel": cid, "user": BOB})
+    h.wait()
+    clock.set(berlin(2026, 3, 3, 9, 30))
+    h.tick()
+    assert [m for m in h.fake.messages(cid) if m.get("text", "").startswith("Check-in time")]
+
+
+def test_the_questions_form_shows_errors_under_its_field_and_saves_only_for_owners(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command("checkin schedule mon 09:30", channel=cid)
+    h.command("checkin questions", channel=cid)
+    [opened] = h.fake.open_views(ALICE)
+    form = opened["view"]
+
+    def questions(*lines: str) -> dict[str, Any]:
+        return {"questions": {"questions": {"type": "plain_text_input", "value": "\n".join(lines)}}}
+
+    status, ack = h.sender.submit_view(form, questions(*(f"Question {i}?" for i in range(7))), user_id=ALICE)
+    h.wait()
+    assert status == 200 and ack["response_action"] == "errors"
+    assert "7 questions; the limit is 6" in ack["errors"]["questions"]  # the form stays open with what was typed
+
+    status, ack = h.sender.submit_view(form, questions("What shipped?", "What blocks you?"), user_id=BOB)
+    h.wait()
+    assert not ack  # closed; saving re-checks who may, and refuses privately
+    assert "Only owners of *Acme*" in h.dm_text(BOB)
+    status, ack = h.sender.submit_view(form, questions("What shipped?", "What blocks you?"), user_id=ALICE)
+    h.wait()
+    assert "ask 2 question(s)" in h.dm_text(ALICE)
