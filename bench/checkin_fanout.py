@@ -27,12 +27,14 @@ What it does:
 
 It prints a few human-readable lines, then as its last line:
 
-    duplicates=D missing=M failed=F seconds=S limit_ratio=R vs_sequential=X [cap_ratio=Q]
+    duplicates=D missing=M failed=F seconds=S limit_ratio=R vs_sequential=X cpu_ms_per_post=C [cap_ratio=Q]
 
 D: prompts posted more than once (messages per occurrence key in the message metadata); M: expected
 keys with no message; F: occurrences in state failed; S: engine seconds from due to the last prompt;
 R: the ideal time N x L / W divided by S (>= 0.8: the engine is not the bottleneck); X: the sequential
-loop's time divided by S; Q (only with --rate-limit): the ideal time N / (C / 60) divided by S.
+loop's time divided by S; C: the app's CPU time per prompt (process CPU from the due instant until every
+prompt's completion is recorded, less the benchmark's own polling thread); Q (only with --rate-limit): the
+ideal time N / (C / 60) divided by S.
 The exit status is 1 when D, M or F is not 0. The fake Slack runs in a child process (as Slack runs
 elsewhere), so the "cores busy" line (process CPU / S) is the app's alone; near 1.0 means the run was
 CPU-bound (one interpreter lock).
@@ -124,12 +126,14 @@ class Result:
     seconds: float
     limit_ratio: float
     vs_sequential: float
+    cpu_ms_per_post: float
     cap_ratio: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def last_line(self) -> str:
         line = (f"duplicates={self.duplicates} missing={self.missing} failed={self.failed} "
-                f"seconds={self.seconds:.3f} limit_ratio={self.limit_ratio:.3f} vs_sequential={self.vs_sequential:.3f}")
+                f"seconds={self.seconds:.3f} limit_ratio={self.limit_ratio:.3f} vs_sequential={self.vs_sequential:.3f} "
+                f"cpu_ms_per_post={self.cpu_ms_per_post:.2f}")
         if self.cap_ratio is not None:
             line += f" cap_ratio={self.cap_ratio:.3f}"
         return line
@@ -394,7 +398,7 @@ def run_benchmark(cfg: Config, out: Out = print) -> Result:
         out(f"engine: first prompt {run.first_post:.3f} s after due, last prompt {engine_seconds:.3f} s after due: "
             f"{prompts_per_s:.1f} prompts/s (ideal N x L / W = {ideal:.3f} s, "
             f"{cfg.workers / (cfg.latency_ms / 1000) if cfg.latency_ms else float('inf'):.1f} prompts/s)")
-        out(f"process CPU from due to the last prompt: {run.cpu_seconds:.3f} s = "
+        out(f"app CPU from due until every prompt was recorded: {run.cpu_seconds:.3f} s = "
             f"{run.cpu_seconds / engine_seconds if engine_seconds > 0 else 0:.2f} cores busy on average (this machine "
             f"has {os.cpu_count()}; the app's threads share one interpreter lock, so near 1.0 means CPU-bound)")
         if cfg.rate_limit:
@@ -422,6 +426,7 @@ def run_benchmark(cfg: Config, out: Out = print) -> Result:
             partnerships=cfg.partnerships, duplicates=duplicates, missing=missing, failed=failed,
             seconds=engine_seconds, limit_ratio=ratio(ideal, engine_seconds),
             vs_sequential=ratio(seq_seconds, engine_seconds),
+            cpu_ms_per_post=ratio(run.cpu_seconds * 1000, cfg.partnerships),
             cap_ratio=ratio(cfg.cap_seconds(), engine_seconds) if cfg.rate_limit else None,
             extra={"refused": refused, "first_post": run.first_post, "cpu_seconds": run.cpu_seconds,
                    "sequential_seconds": seq_seconds, "states": states},
@@ -439,7 +444,7 @@ class EngineRun:
     seconds: float  # from the due instant to the last prompt stored by the fake
     first_post: float  # from the due instant to the first one
     planned_before_due: float  # how long before the due instant the plan job had planned every prompt
-    cpu_seconds: float  # process CPU time between the due instant and the end (the app only)
+    cpu_seconds: float  # the app's CPU time from the due instant until every completion is recorded
     posted_at: dict[str, float]  # when the fake stored each prompt (time.monotonic)
 
 
@@ -465,7 +470,7 @@ def _run_engine(
         time.sleep(POLL_SECONDS)
 
     time.sleep(max(0.0, t0 - time.monotonic()))
-    cpu = time.process_time()
+    cpu, polling = time.process_time(), time.thread_time()  # this thread only polls: its CPU is not the app's
     deadline = t0 + cfg.deadline()
     checked = t0
     while True:
@@ -481,7 +486,9 @@ def _run_engine(
             if not count_prompts(db, OccurrenceState.PENDING, OccurrenceState.CLAIMED):
                 break  # nothing left to run: some prompts did not make it (counted as missing / failed)
         time.sleep(POLL_SECONDS / 5)
-    cpu = time.process_time() - cpu
+    while count_prompts(db, OccurrenceState.PENDING, OccurrenceState.CLAIMED) and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)  # the last completions are still being recorded
+    cpu = (time.process_time() - cpu) - (time.thread_time() - polling)
     bot.ticker.stop()  # stop ticking; running occurrences complete first
     first = min(posted_at.values(), default=float("nan"))
     seconds = last - t0 if last else time.monotonic() - t0

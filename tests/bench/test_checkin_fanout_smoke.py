@@ -27,7 +27,9 @@ def test_fanout_posts_every_prompt_once(capsys: pytest.CaptureFixture[str]) -> N
     code = main(["--partnerships", "20", "--latency-ms", "5", "--workers", "4", *FAST])
     line = last_line(capsys.readouterr().out)
     assert line.startswith("duplicates=0 missing=0 failed=0 seconds="), line
-    assert set(fields(line)) == {"duplicates", "missing", "failed", "seconds", "limit_ratio", "vs_sequential"}
+    assert set(fields(line)) == {"duplicates", "missing", "failed", "seconds", "limit_ratio", "vs_sequential",
+                                 "cpu_ms_per_post"}
+    assert float(fields(line)["cpu_ms_per_post"]) > 0
     assert code == 0
 
 
