@@ -37,7 +37,7 @@ from models.checkin import (
     tally,
 )
 from models.db import UnitOfWork
-from models.partnership import Member, Partnership, PartnershipStatus
+from models.partnership import Partnership, PartnershipStatus
 from models.scheduling import Occurrence, OccurrenceState
 from services.errors import Invalid, NotFound
 from services.inputs import ScheduleInput, validate, validate_questions
@@ -634,8 +634,7 @@ class CheckinService:
         if sched is not None and sched.participant_mode == ParticipantMode.CHOSEN:
             people = list(sched.participants)
         else:
-            people = list(s.exec(select(Member.user_id).where(Member.partnership_id == p.id)
-                                 .order_by(col(Member.id))).all())
+            people = [m.user_id for m in self.partnerships.audience(s, p.id or 0)]  # not those who left
         return [u for u in dict.fromkeys(people) if u != self.bot_user_id]
 
     def _away_on(self, s: Session, users: Sequence[str], day: date) -> set[str]:
