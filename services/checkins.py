@@ -632,7 +632,8 @@ class CheckinService:
 
     def _participants(self, s: Session, p: Partnership, sched: CheckinSchedule | None) -> list[str]:
         if sched is not None and sched.participant_mode == ParticipantMode.CHOSEN:
-            people = list(sched.participants)
+            gone = self.partnerships.left_channel(s, p.id or 0)  # chosen, but no longer in the channel
+            people = [u for u in sched.participants if u not in gone]
         else:
             people = [m.user_id for m in self.partnerships.audience(s, p.id or 0)]  # not those who left
         return [u for u in dict.fromkeys(people) if u != self.bot_user_id]

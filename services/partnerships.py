@@ -473,6 +473,12 @@ class PartnershipService:
             query = query.where(Member.side == side)
         return list(s.exec(query.order_by(col(Member.id))).all())
 
+    def left_channel(self, s: Session, partnership_id: int) -> set[str]:
+        """The people recorded in the partnership who left its channel: a feature that lets owners choose
+        people (a check-in's chosen participants) leaves these out of what it starts next."""
+        return set(s.exec(select(Member.user_id).where(Member.partnership_id == partnership_id,
+                                                       col(Member.left_at).is_not(None))).all())
+
     def side_of(self, s: Session, partnership_id: int, user_id: str) -> Side | None:
         """The side a person is recorded on in the partnership (also after they left the channel, so their
         earlier answers keep their side), or None when they are not recorded."""

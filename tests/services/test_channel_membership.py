@@ -13,7 +13,8 @@ import pytest
 from sqlmodel import select
 
 from adapters.slack import SlackUser
-from models import InvitationStatus, Member, PartnerInvitation, Partnership, Role, Side
+from models import InvitationStatus, Member, ParticipantMode, PartnerInvitation, Partnership, Role, Side
+from services.inputs import ScheduleInput, validate
 from services.partnerships import PartnershipService
 from tests.support.stack import ALICE, BOB, CAROL, PAT, TEAM, Stack, stack
 
@@ -201,3 +202,22 @@ def test_the_same_join_delivered_twice_at_once_is_recorded_once_on_postgres(pg_u
     with stack(tmp_path, start=T0, database_url=pg_url) as s:
         s.fake.add_user(LI, "li", email="li@partner.com", team_id="T0PARTNER")
         test_the_same_join_delivered_twice_at_once_is_recorded_once(s)
+
+
+def test_check_ins_leave_out_who_left_the_channel_also_when_people_were_chosen(st: Stack) -> None:
+    p = st.partnership(members=[BOB, CAROL])
+    assert p.channel_id
+    checkins = st.services.checkins
+
+    def taking_part() -> list[str]:
+        return checkins.overview(channel_id=p.channel_id or "", actor=ALICE).participants
+
+    checkins.quick_schedule(channel_id=p.channel_id, actor=ALICE, args="mon 09:30")
+    svc(st).member_left(channel_id=p.channel_id, user_id=BOB, at=at(1))
+    assert taking_part() == [ALICE, CAROL]
+    inp = validate(ScheduleInput, weekdays="mon", local_time="09:30", timezone="Europe/Berlin",
+                   participant_mode=ParticipantMode.CHOSEN, participants=[BOB, CAROL, PAT])
+    checkins.save_schedule(partnership_id=p.id or 0, actor=ALICE, inp=inp)
+    assert taking_part() == [CAROL, PAT]  # Pat was chosen without being recorded: still asked
+    svc(st).member_joined(channel_id=p.channel_id, user_id=BOB, at=at(2))
+    assert taking_part() == [BOB, CAROL, PAT]
