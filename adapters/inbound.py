@@ -24,6 +24,7 @@ from adapters.clock import Clock, SystemClock
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: Slack's largest payloads (a modal's state, a message) are far smaller
 SIGNATURE_MAX_AGE = 300  # seconds either way, as Slack documents and slack_sdk's SignatureVerifier checks
+TIMESTAMP_DIGITS_MAX = 12  # Unix seconds have 10 digits until the year 2286
 MAX_DEPTH = 64  # nesting of JSON arrays and objects; Slack's payloads stay well under 20
 
 
@@ -232,6 +233,8 @@ class SlackRequestGate:
         5 minutes. Computed on the bytes (slack_sdk's SignatureVerifier decodes the body as UTF-8 first
         and raises on anything else, as it does on a timestamp that is not a number)."""
         if not timestamp or not signature or not (timestamp.isascii() and timestamp.isdigit()):
+            return False
+        if len(timestamp) > TIMESTAMP_DIGITS_MAX:  # int() refuses 4,300 digits, float() overflows at 309
             return False
         if abs(self._clock.now().timestamp() - int(timestamp)) > SIGNATURE_MAX_AGE:
             return False
