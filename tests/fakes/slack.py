@@ -151,6 +151,7 @@ class FakeSlack:
         # the answer is sent: tests use it to hold or drop an answer (a crash right after a post).
         self.after_success: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None
         self._drops: dict[str, int] = defaultdict(int)  # method -> answers still to drop (`drop_answers`)
+        self._unlisted: dict[str, int] = {}  # channel name -> conversations.list calls still to leave it out
         self.dropped: list[tuple[str, dict[str, Any]]] = []  # (method, the answer the caller never got)
         self.connections = 0  # HTTP connections accepted so far
         self._open: set[Any] = set()  # the sockets of open connections
@@ -230,11 +231,22 @@ class FakeSlack:
         with self.lock:
             self._faults[method].append(Fault(error, status, dict(headers or {}), times))
 
+    def clear_faults(self) -> None:
+        """Forget the failures `fail` queued that have not happened yet."""
+        with self.lock:
+            self._faults.clear()
+
     def drop_answers(self, method: str, *, times: int = 1) -> None:
         """The next `times` successful calls of `method` take effect, then the connection closes without
         an answer (as when the network fails on the way back); `dropped` records what was lost."""
         with self.lock:
             self._drops[method] += times
+
+    def list_late(self, name: str, *, times: int) -> None:
+        """The next `times` conversations.list calls leave out the channel called `name` (as Slack's list
+        may not show a channel created a moment ago)."""
+        with self.lock:
+            self._unlisted[name] = times
 
     def close_connections(self) -> None:
         """Close every open connection from the server's side, as a server does with idle keep-alive ones."""
@@ -483,11 +495,14 @@ class FakeSlack:
         if not 1 <= limit <= LIST_LIMIT_MAX:
             raise SlackRefusal("invalid_limit")
         exclude_archived = self._bool(args.get("exclude_archived"))
+        late = {name for name, times in self._unlisted.items() if times > 0}
+        if not args.get("cursor"):  # one whole listing counts once
+            self._unlisted = {name: times - 1 for name, times in self._unlisted.items() if times > 1}
         listed = [
             ch for ch in self.channels.values()
             if ("im" if ch.is_im else "private_channel" if ch.is_private else "public_channel") in types
             and (not ch.is_private or self.bot_user_id in ch.members)
-            and not (exclude_archived and ch.is_archived)
+            and not (exclude_archived and ch.is_archived) and ch.name not in late
         ]
         try:
             start = int(args.get("cursor") or 0)
