@@ -264,6 +264,11 @@ class CheckinService:
             if sched is not None and sched.paused:
                 raise Invalid(f"Check-ins for *{escape(p.name)}* are paused. An owner restarts them with "
                               "`/partner checkin resume`.")
+            # The prompt's occurrence first, then the rounds: a prompt completing in between commits its round
+            # with its done state, so one of the two reads sees it (PostgreSQL reads each statement afresh).
+            starting = s.exec(select(Occurrence.key).where(
+                col(Occurrence.key).startswith(manual_key(p.id, "")), Occurrence.kind == CHECKIN_PROMPT,
+                col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value]))).first()
             current = s.exec(select(CheckinRound).where(CheckinRound.partnership_id == p.id,
                                                         CheckinRound.status == RoundStatus.OPEN)
                              .order_by(col(CheckinRound.closes_at).desc())).first()
@@ -271,9 +276,6 @@ class CheckinService:
                 raise Invalid(f"A check-in of *{escape(p.name)}* is open until "
                               f"{local_time(current.closes_at, current.timezone)}: answer that one "
                               "(its *Answer* button is in the channel), or start another after it closes.")
-            starting = s.exec(select(Occurrence.key).where(
-                col(Occurrence.key).startswith(manual_key(p.id, "")), Occurrence.kind == CHECKIN_PROMPT,
-                col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value]))).first()
             if starting is not None and starting != manual_key(p.id, request_key):  # not this request, repeated
                 raise Invalid(f"A check-in of *{escape(p.name)}* was just started and is being posted.")
             zone = sched.timezone if sched else p.timezone
