@@ -52,6 +52,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.replies": ("channels:history", "groups:history"),
     "conversations.list": ("channels:read", "groups:read"),
     "conversations.open": ("im:write",),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
     "pins.add": ("pins:write",),
     "users.info": ("users:read",),
     "views.open": (),
@@ -547,6 +549,24 @@ class SlackGateway:
         except SlackError as exc:
             if exc.code != "already_pinned":
                 raise
+
+    def send_file(self, user_id: str, *, filename: str, content: bytes, title: str, comment: str) -> str:
+        """Share a file with one person, privately, in their direct message with the app (Slack's upload v2:
+        files.getUploadURLExternal, the upload, files.completeUploadExternal, through slack_sdk's
+        `files_upload_v2`); returns the file id. Raises SlackError."""
+        for method in ("files.getUploadURLExternal", "files.completeUploadExternal"):
+            if method not in METHOD_SCOPES:
+                raise ValueError(f"{method} is not declared in METHOD_SCOPES (and so not in manifest.yml)")
+        channel = self.open_dm(user_id)
+        try:
+            response = self.client.files_upload_v2(channel=channel, filename=filename, content=content, title=title,
+                                                   initial_comment=comment)
+        except SlackApiError as exc:
+            raise _to_slack_error("files.upload", exc) from None
+        except (SlackClientError, OSError, http.client.HTTPException) as exc:
+            log.warning("Slack file upload failed: %s", type(exc).__name__)
+            raise SlackError("files.upload", "connection_error") from None
+        return str((response.get("file") or {}).get("id", ""))
 
     # -- views ---------------------------------------------------------------------------------
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> dict[str, Any]:

@@ -260,3 +260,27 @@ def test_errors_keep_their_status_and_retry_after_over_a_reused_connection(fake:
         assert fake.connections - before == 1
     finally:
         client.close()
+
+
+# -- files, privately ----------------------------------------------------------------------------------------
+def test_a_file_reaches_the_person_in_their_direct_message_and_nowhere_else(
+    fake: FakeSlack, slack: SlackGateway
+) -> None:
+    fake.add_user("UFILE", "filer")
+    content = "answer\r\n合作伙伴\r\n".encode("utf-8-sig")
+    file_id = slack.send_file("UFILE", filename="poll-3.csv", content=content, title="Poll #3", comment="Your export")
+    upload = fake.files[file_id]
+    assert upload["content"] == content and upload["title"] == "Poll #3"
+    dm = fake.dm_channel("UFILE")
+    assert dm is not None and upload["channels"] == [dm.id]
+    [message] = fake.dm_messages("UFILE")
+    assert message["text"] == "Your export" and message["files"][0]["name"] == "poll-3.csv"
+
+
+def test_a_refused_file_upload_is_a_slack_error(fake: FakeSlack, slack: SlackGateway) -> None:
+    fake.add_user("UFILE2", "filer2")
+    fake.fail("files.getUploadURLExternal", "file_uploads_disabled")
+    with pytest.raises(SlackError) as err:
+        slack.send_file("UFILE2", filename="x.csv", content=b"a", title="x", comment="x")
+    assert err.value.code == "file_uploads_disabled"
+    assert fake.dm_messages("UFILE2") == []

@@ -53,6 +53,8 @@ REQUIRED: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "chat.postEphemeral": ("channel", "user"),
     "chat.getPermalink": ("channel", "message_ts"),
     "pins.add": ("channel", "timestamp"),
+    "files.getUploadURLExternal": ("filename", "length"),
+    "files.completeUploadExternal": ("files",),
     "views.open": (("trigger_id", "interactivity_pointer"), "view"),
     "views.update": ("view", ("view_id", "external_id")),
     "views.push": (("trigger_id", "interactivity_pointer"), "view"),
@@ -143,6 +145,8 @@ class FakeSlack:
         self.response_log: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.shared_invite_errors: dict[str, str] = {}
+        # file id -> {"filename", "length", "content" (None until uploaded), "title", "channels"}
+        self.files: dict[str, dict[str, Any]] = {}
         self.paid = True
         self.trigger_ttl = TRIGGER_TTL
         self.rate: RateLimit | None = None
@@ -347,6 +351,14 @@ class FakeSlack:
         if hook is not None:  # outside the lock: a hook may block this one request (e.g. to hold its answer)
             hook(method, args, outcome[1])
         return outcome
+
+    def handle_upload(self, file_id: str, data: bytes) -> int:
+        with self.lock:
+            upload = self.files.get(file_id)
+            if upload is None or upload["content"] is not None:
+                return 404
+            upload["content"] = data
+            return 200
 
     def handle_response_url(self, path: str, payload: dict[str, Any]) -> int:
         with self.lock:
@@ -680,6 +692,40 @@ class FakeSlack:
         ch.messages.append(message)
         return {"channel": ch.id, "ts": message["ts"], "message": {k: v for k, v in message.items() if k != "channel"}}
 
+    def m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            length = int(args["length"])
+        except (TypeError, ValueError):
+            raise SlackRefusal("invalid_arguments") from None
+        if length < 1:
+            raise SlackRefusal("invalid_arguments")
+        file_id = self._id("F")
+        self.files[file_id] = {"filename": str(args["filename"]), "length": length, "content": None, "title": None,
+                               "channels": []}
+        return {"upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = self._json_arg(args["files"])
+        if not isinstance(files, list) or not files:
+            raise SlackRefusal("invalid_arguments")
+        channel = args.get("channel_id") or None
+        ch = self._channel(str(channel), for_write=True) if channel else None
+        if ch is not None:
+            self._require_member(ch)
+        done = []
+        for item in files:
+            upload = self.files.get(str(item.get("id")))
+            if upload is None or upload["content"] is None or len(upload["content"]) != upload["length"]:
+                raise SlackRefusal("file_not_found")
+            upload["title"] = item.get("title") or upload["filename"]
+            done.append({"id": item["id"], "name": upload["filename"], "title": upload["title"]})
+        if ch is not None:
+            for upload in done:
+                self.files[upload["id"]]["channels"].append(ch.id)
+            ch.messages.append({"type": "message", "ts": self._ts(), "user": self.bot_user_id, "bot_id": self.bot_id,
+                                "text": args.get("initial_comment") or "", "channel": ch.id, "files": done})
+        return {"files": done}
+
     def m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(args["channel"], for_write=True)
         message = self._find_message(ch, str(args["ts"]))
@@ -863,6 +909,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self) -> None:
+        if self.path.startswith("/upload/"):  # a file's bytes, to the URL files.getUploadURLExternal gave
+            length = int(self.headers.get("Content-Length") or 0)
+            status = self.fake.handle_upload(self.path.removeprefix("/upload/"), self.rfile.read(length))
+            self._send(status, f"OK - {length}" if status == 200 else "not found")
+            return
         args, token = self._read()
         if self.path.startswith("/api/"):
             method = self.path.removeprefix("/api/").split("?")[0]
