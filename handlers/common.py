@@ -168,7 +168,8 @@ class Reply:
                                                     replace_original=replace):
             return
         try:
-            self.slack.post(self.user_id, text=text, blocks=blocks)
+            # Keyed: a direct message whose answer is lost is found, not sent twice.
+            self.slack.post(self.user_id, text=text, blocks=blocks, key=f"reply:{uuid.uuid4().hex}")
         except SlackError as exc:
             log.warning("could not tell %s privately: %s", self.user_id, exc.code)
 

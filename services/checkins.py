@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from adapters.clock import Clock
 from adapters.slack import SlackError, SlackGateway
@@ -49,6 +49,7 @@ from services.scheduling import (
     CHECKIN_REMIND,
     CHECKIN_REPLY,
     KINDS,
+    PERMANENT_ERRORS,
     Completion,
     RunContext,
     Subject,
@@ -264,6 +265,11 @@ class CheckinService:
             if sched is not None and sched.paused:
                 raise Invalid(f"Check-ins for *{escape(p.name)}* are paused. An owner restarts them with "
                               "`/partner checkin resume`.")
+            # The prompt's occurrence first, then the rounds: a prompt completing in between commits its round
+            # with its done state, so one of the two reads sees it (PostgreSQL reads each statement afresh).
+            starting = s.exec(select(Occurrence.key).where(
+                col(Occurrence.key).startswith(manual_key(p.id, "")), Occurrence.kind == CHECKIN_PROMPT,
+                col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value]))).first()
             current = s.exec(select(CheckinRound).where(CheckinRound.partnership_id == p.id,
                                                         CheckinRound.status == RoundStatus.OPEN)
                              .order_by(col(CheckinRound.closes_at).desc())).first()
@@ -271,9 +277,6 @@ class CheckinService:
                 raise Invalid(f"A check-in of *{escape(p.name)}* is open until "
                               f"{local_time(current.closes_at, current.timezone)}: answer that one "
                               "(its *Answer* button is in the channel), or start another after it closes.")
-            starting = s.exec(select(Occurrence.key).where(
-                col(Occurrence.key).startswith(manual_key(p.id, "")), Occurrence.kind == CHECKIN_PROMPT,
-                col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value]))).first()
             if starting is not None and starting != manual_key(p.id, request_key):  # not this request, repeated
                 raise Invalid(f"A check-in of *{escape(p.name)}* was just started and is being posted.")
             zone = sched.timezone if sched else p.timezone
@@ -514,8 +517,9 @@ class CheckinService:
     def on_failure(self, s: Session, occ: Occurrence, error: str) -> None:
         """Scheduled work failed for good (runs in the transaction that marks it failed). A channel archived
         or deleted outside Partnerbot stops scheduling for the partnership, and its owners are told once;
-        otherwise the owners (for an answer: its author) are told what failed and what to do, at most once a
-        day per kind of failure."""
+        otherwise the owners (for an answer: its author) are told what failed and what to do: for an error
+        retrying cannot fix (the bot removed from the channel, say), once until a prompt is posted again; for
+        others, at most once a day per kind of failure."""
         p = self.partnership_of(s, occ)
         if p is None or p.status != PartnershipStatus.ACTIVE:
             return
@@ -534,8 +538,15 @@ class CheckinService:
         text = cblocks.failure_notice(WHAT_FAILED.get(occ.kind, "run a scheduled task"), p.name, p.channel_id,
                                       error, hint)
         assert p.id is not None
-        plan_notices(s, subject_id=p.id, people=people, text=text, now=now,
-                     key=f"notice:{p.id}:{occ.kind}:{error}:{local_date(now, p.timezone).isoformat()}")
+        if error in PERMANENT_ERRORS and occ.kind != CHECKIN_REPLY:
+            # Told once for as long as it lasts: until a check-in prompt is posted again.
+            last_posted = s.exec(select(func.max(Occurrence.id)).where(
+                Occurrence.kind == CHECKIN_PROMPT, Occurrence.subject_id == p.id,
+                Occurrence.state == OccurrenceState.DONE.value)).one()
+            key = f"notice:{p.id}:{error}:after:{last_posted or 0}"
+        else:
+            key = f"notice:{p.id}:{occ.kind}:{error}:{local_date(now, p.timezone).isoformat()}"
+        plan_notices(s, subject_id=p.id, people=people, text=text, now=now, key=key)
 
     def on_reminder_failure(self, s: Session, occ: Occurrence, error: str) -> None:
         """A reminder Slack refused for good (a deactivated person, say): the round's summary lists it."""

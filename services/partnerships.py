@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from adapters.clock import Clock
-from adapters.slack import SlackError, SlackGateway, SlackUser
+from adapters.slack import CREATION_UNCONFIRMED, SlackError, SlackGateway, SlackUser
 from blocks import partnerships as pblocks
 from blocks.text import channel_link, escape, mention, truncate
 from models.db import UnitOfWork
@@ -218,6 +218,12 @@ class PartnershipService:
                 if row is not None:
                     s.delete(row)
             log.warning("channel creation for partnership %s failed: %s", p.id, exc.code)
+            if exc.code == CREATION_UNCONFIRMED:
+                raise UserError(
+                    f"Slack may have created the channel for *{escape(p.name)}* but did not confirm it, so "
+                    "nothing was set up. Try again in a minute: Partnerbot will take that channel rather than "
+                    "make a second one."
+                ) from None
             raise UserError(
                 f"Slack refused to create the channel for *{escape(p.name)}* (`{exc.code}`), so nothing was "
                 f"created. {advice(exc.code)}"

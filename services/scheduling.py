@@ -166,6 +166,11 @@ class NotPosted(Exception):
 HISTORY_PAGES_MAX = 100
 
 
+def _error_code(last_error: str | None) -> str:
+    """The Slack error code of a failed attempt's `last_error` (`str(SlackError)`: "<method>: <code>")."""
+    return (last_error or "").rpartition(": ")[2].strip() or "unknown_error"
+
+
 class ClaimExpiring(Exception):
     """Too little of the lease is left to post safely: another process may take over meanwhile."""
 
@@ -559,7 +564,7 @@ class Dispatcher:
             completion = executor.run(occ, ctx)
         except NotPosted as exc:  # nothing to adopt either
             if occ.failures and exc.state == OccurrenceState.SKIPPED:
-                self._give_up(c, executor, f"gave up: {exc.note}", str(occ.last_error or "unknown_error"))
+                self._give_up(c, executor, f"gave up: {exc.note}", _error_code(occ.last_error))
             else:
                 self.complete(occ, Completion(exc.state, note=exc.note))
             return

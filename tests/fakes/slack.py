@@ -55,6 +55,8 @@ REQUIRED: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "chat.postEphemeral": ("channel", "user"),
     "chat.getPermalink": ("channel", "message_ts"),
     "pins.add": ("channel", "timestamp"),
+    "files.getUploadURLExternal": ("filename", "length"),
+    "files.completeUploadExternal": ("files",),
     "views.open": (("trigger_id", "interactivity_pointer"), "view"),
     "views.update": ("view", ("view_id", "external_id")),
     "views.push": (("trigger_id", "interactivity_pointer"), "view"),
@@ -147,6 +149,8 @@ class FakeSlack:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.shared_invite_errors: dict[str, str] = {}
         self.events: list[dict[str, Any]] = []  # inner events Slack would send the app, oldest first (take_events)
+        # file id -> {"filename", "length", "content" (None until uploaded), "title", "channels"}
+        self.files: dict[str, dict[str, Any]] = {}
         self.paid = True
         self.trigger_ttl = TRIGGER_TTL
         self.rate: RateLimit | None = None
@@ -155,6 +159,7 @@ class FakeSlack:
         # the answer is sent: tests use it to hold or drop an answer (a crash right after a post).
         self.after_success: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None
         self._drops: dict[str, int] = defaultdict(int)  # method -> answers still to drop (`drop_answers`)
+        self._unlisted: dict[str, int] = {}  # channel name -> conversations.list calls still to leave it out
         self.dropped: list[tuple[str, dict[str, Any]]] = []  # (method, the answer the caller never got)
         self.connections = 0  # HTTP connections accepted so far
         self._open: set[Any] = set()  # the sockets of open connections
@@ -292,11 +297,22 @@ class FakeSlack:
         with self.lock:
             self._faults[method].append(Fault(error, status, dict(headers or {}), times))
 
+    def clear_faults(self) -> None:
+        """Forget the failures `fail` queued that have not happened yet."""
+        with self.lock:
+            self._faults.clear()
+
     def drop_answers(self, method: str, *, times: int = 1) -> None:
         """The next `times` successful calls of `method` take effect, then the connection closes without
         an answer (as when the network fails on the way back); `dropped` records what was lost."""
         with self.lock:
             self._drops[method] += times
+
+    def list_late(self, name: str, *, times: int) -> None:
+        """The next `times` conversations.list calls leave out the channel called `name` (as Slack's list
+        may not show a channel created a moment ago)."""
+        with self.lock:
+            self._unlisted[name] = times
 
     def close_connections(self) -> None:
         """Close every open connection from the server's side, as a server does with idle keep-alive ones."""
@@ -397,6 +413,14 @@ class FakeSlack:
         if hook is not None:  # outside the lock: a hook may block this one request (e.g. to hold its answer)
             hook(method, args, outcome[1])
         return outcome
+
+    def handle_upload(self, file_id: str, data: bytes) -> int:
+        with self.lock:
+            upload = self.files.get(file_id)
+            if upload is None or upload["content"] is not None:
+                return 404
+            upload["content"] = data
+            return 200
 
     def handle_response_url(self, path: str, payload: dict[str, Any]) -> int:
         with self.lock:
@@ -545,11 +569,14 @@ class FakeSlack:
         if not 1 <= limit <= LIST_LIMIT_MAX:
             raise SlackRefusal("invalid_limit")
         exclude_archived = self._bool(args.get("exclude_archived"))
+        late = {name for name, times in self._unlisted.items() if times > 0}
+        if not args.get("cursor"):  # one whole listing counts once
+            self._unlisted = {name: times - 1 for name, times in self._unlisted.items() if times > 1}
         listed = [
             ch for ch in self.channels.values()
             if ("im" if ch.is_im else "private_channel" if ch.is_private else "public_channel") in types
             and (not ch.is_private or self.bot_user_id in ch.members)
-            and not (exclude_archived and ch.is_archived)
+            and not (exclude_archived and ch.is_archived) and ch.name not in late
         ]
         try:
             start = int(args.get("cursor") or 0)
@@ -729,6 +756,40 @@ class FakeSlack:
             message["metadata"] = metadata
         ch.messages.append(message)
         return {"channel": ch.id, "ts": message["ts"], "message": {k: v for k, v in message.items() if k != "channel"}}
+
+    def m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            length = int(args["length"])
+        except (TypeError, ValueError):
+            raise SlackRefusal("invalid_arguments") from None
+        if length < 1:
+            raise SlackRefusal("invalid_arguments")
+        file_id = self._id("F")
+        self.files[file_id] = {"filename": str(args["filename"]), "length": length, "content": None, "title": None,
+                               "channels": []}
+        return {"upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = self._json_arg(args["files"])
+        if not isinstance(files, list) or not files:
+            raise SlackRefusal("invalid_arguments")
+        channel = args.get("channel_id") or None
+        ch = self._channel(str(channel), for_write=True) if channel else None
+        if ch is not None:
+            self._require_member(ch)
+        done = []
+        for item in files:
+            upload = self.files.get(str(item.get("id")))
+            if upload is None or upload["content"] is None or len(upload["content"]) != upload["length"]:
+                raise SlackRefusal("file_not_found")
+            upload["title"] = item.get("title") or upload["filename"]
+            done.append({"id": item["id"], "name": upload["filename"], "title": upload["title"]})
+        if ch is not None:
+            for upload in done:
+                self.files[upload["id"]]["channels"].append(ch.id)
+            ch.messages.append({"type": "message", "ts": self._ts(), "user": self.bot_user_id, "bot_id": self.bot_id,
+                                "text": args.get("initial_comment") or "", "channel": ch.id, "files": done})
+        return {"files": done}
 
     def m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(args["channel"], for_write=True)
@@ -913,6 +974,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self) -> None:
+        if self.path.startswith("/upload/"):  # a file's bytes, to the URL files.getUploadURLExternal gave
+            length = int(self.headers.get("Content-Length") or 0)
+            status = self.fake.handle_upload(self.path.removeprefix("/upload/"), self.rfile.read(length))
+            self._send(status, f"OK - {length}" if status == 200 else "not found")
+            return
         args, token = self._read()
         if self.path.startswith("/api/"):
             method = self.path.removeprefix("/api/").split("?")[0]
