@@ -190,6 +190,14 @@ class ChannelArchived(_Event):
     user: Id | None = None
 
 
+class ChannelMembership(_Event):
+    """member_joined_channel (with the inviter, when someone added them), member_left_channel."""
+
+    user: Id
+    channel: Id
+    inviter: StrictStr | None = None
+
+
 # `type` -> shape. Legacy kinds (interactive_message, dialog_*, workflow steps) are refused: Partnerbot
 # uses none of them.
 _KINDS: dict[str, type[_Context]] = {
@@ -207,6 +215,7 @@ _KINDS: dict[str, type[_Context]] = {
 _EVENTS: dict[str, type[_Event]] = {
     "app_home_opened": AppHomeOpened,
     **dict.fromkeys(("channel_archive", "channel_unarchive", "group_archive", "group_unarchive"), ChannelArchived),
+    **dict.fromkeys(("member_joined_channel", "member_left_channel"), ChannelMembership),
 }
 
 
