@@ -24,7 +24,7 @@ from adapters.clock import Clock, SystemClock
 from adapters.slack import SlackError, SlackGateway, make_client
 from adapters.web import WebServer, make_wsgi_app
 from config.logging import configure_logging
-from config.settings import Settings, SettingsError, load_settings
+from config.settings import Settings, SettingsError, anonymity_key, load_settings
 from handlers import register_all
 from jobs.executors import build_executors, build_planners
 from jobs.ticker import Ticker
@@ -34,6 +34,7 @@ from models.migrate import upgrade
 from services.checkins import CheckinService
 from services.container import Services
 from services.partnerships import PartnershipService
+from services.pulse import PulseService
 from services.scheduling import Dispatcher, scheduler_status
 from services.status import health_report
 
@@ -142,6 +143,9 @@ def build(
         partnerships=partnerships,
         checkins=CheckinService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
                                 bot_user_id=bot_user_id),
+        pulse=PulseService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
+                           anonymity_key=anonymity_key(settings),
+                           min_per_side=settings.poll_min_respondents_per_side, bot_user_id=bot_user_id),
     )
     dispatcher = Dispatcher(
         uow=uow, slack=scheduled_slack, clock=clock, executors=build_executors(services),
@@ -149,6 +153,7 @@ def build(
     )
     ticker = Ticker(dispatcher, build_planners(services), tick_seconds=settings.scheduler_tick_seconds)
     services.checkins.wake = ticker.nudge
+    services.pulse.wake = ticker.nudge
     app = App(
         client=client,
         # Signatures are verified once, on the raw bytes, before Bolt sees a request (adapters/web.py,

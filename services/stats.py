@@ -103,3 +103,24 @@ def trend(current: float | None, previous: float | None, same_within: float = SA
 def participation(answered: Mapping[S, int], expected: Mapping[S, int]) -> dict[S, tuple[int, int]]:
     """Per side: (answered, expected)."""
     return {side: (answered.get(side, 0), n) for side, n in expected.items()}
+
+
+@dataclass(frozen=True)
+class RatingSummary(Generic[S]):
+    """Everything shown about one rating question: the breakdown, the distribution, the gap between two sides
+    and the trend of the overall average against an earlier one."""
+
+    breakdown: Breakdown[S]
+    distribution: list[int]
+    gap: Gap | None
+    previous: float | None
+    trend: Trend | None
+
+
+def summarize(
+    ratings: Sequence[tuple[S, int | None]], sides: tuple[S, S], *, min_per_side: int, previous: float | None = None,
+    low: int = 1, high: int = 5, threshold: float = GAP_THRESHOLD,
+) -> RatingSummary[S]:
+    b = breakdown(ratings, sides, min_per_side)
+    return RatingSummary(b, distribution((r for _, r in ratings), low, high),
+                         side_gap(b, sides[0], sides[1], threshold), previous, trend(b.overall, previous))
