@@ -76,9 +76,9 @@ def _days(n: int) -> str:
     return f"{n} day" + ("s" if n != 1 else "")
 
 
-def _questions(questions: Sequence[dict[str, str]]) -> str:
-    return "\n".join(f"{i}. {escape(q['text'])}" + (" _(in words)_" if q.get("kind") == QuestionKind.OPEN else "")
-                     for i, q in enumerate(questions, 1))
+def _questions(questions: Sequence[dict[str, str]]) -> list[str]:
+    return [f"{i}. {escape(q['text'])}" + (" _(in words)_" if q.get("kind") == QuestionKind.OPEN else "")
+            for i, q in enumerate(questions, 1)]
 
 
 def _anonymity(anonymous: bool) -> str:
@@ -301,7 +301,7 @@ def overview_blocks(
             f"*When:* {cadence_line(schedule)}\n*Status:* {status}\n*Next round:* {nxt}\n"
             f"*Each round:* open {_days(schedule.open_days)}, one reminder before it closes, asks "
             f"{AUDIENCE_NAMES[schedule.audience]}, {'anonymous' if schedule.anonymous else 'not anonymous'}"))
-        blocks.append(section(f"*Questions*\n{_questions(schedule.questions)}"))
+        blocks += chunked_sections("*Questions*", _questions(schedule.questions))
     if current is not None:
         until = _time(current.closes_at, current.timezone)
         blocks.append(section(f":hourglass_flowing_sand: A round is open until {until}; its *Take the survey* "
