@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from blocks import ids
@@ -52,6 +52,7 @@ RATING_LABELS = {1: "1 - poor", 2: "2", 3: "3 - fair", 4: "4", 5: "5 - excellent
 TREND_WORDS = {"up": ":arrow_upper_right: up", "down": ":arrow_lower_right: down", "same": ":left_right_arrow: same"}
 GAP_NOTE = ":warning: The two organizations see the partnership differently"
 ACTIONS_BLOCK = "pulse_actions"
+DELAY_NOTE_AFTER = timedelta(minutes=5)
 
 
 def _time(moment: datetime, zone: str) -> str:
@@ -101,6 +102,9 @@ def survey_blocks(partnership_name: str, r: PulseRound, *, asked: int) -> list[B
         actions(button("Take the survey", ids.PULSE_TAKE, r.key, style="primary"), block_id=ACTIONS_BLOCK),
         context(_anonymity(r.anonymous)),
     ]
+    if not r.manual and r.opened_at - r.scheduled_for > DELAY_NOTE_AFTER:
+        blocks.append(context(f":hourglass: Delayed: this round was due at {_time(r.scheduled_for, r.timezone)} and "
+                              "is posted late because Partnerbot was not running then."))
     if r.manual and r.started_by:
         blocks.append(context(f"Started by {mention(r.started_by)} with `/partner pulse now`."))
     return blocks
