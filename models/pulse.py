@@ -2,11 +2,13 @@
 
 A response never holds a Slack user id when its round is anonymous: "answering again replaces" finds the
 earlier response by `responder`, a keyed hash (HMAC) of the round and the person whose key is not in the
-database (services/pulse.py). It holds the responder's side, for the per-side figures, and no timestamps.
+database (services/pulse.py). It holds the responder's side, for the per-side figures, no timestamps and no
+counter id.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -105,11 +107,12 @@ class PulseRound(SQLModel, table=True):
 
 
 class PulseResponse(SQLModel, table=True):
-    """One person's answers to one round. Anonymous rounds: `user_id` is NULL, `responder` is an HMAC."""
+    """One person's answers to one round. Anonymous rounds: `user_id` is NULL, `responder` is an HMAC. The id is
+    random, not a counter: the order of the rows says nothing about who answered first (no column does)."""
 
     __table_args__ = (sa.UniqueConstraint("round_id", "responder"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: str = Field(default_factory=lambda: secrets.token_hex(16), primary_key=True, max_length=32)
     round_id: int = Field(foreign_key="pulseround.id", index=True, ondelete="CASCADE")
     responder: str = Field(max_length=64)  # hex HMAC-SHA256 of (round, person) under a key kept out of the database
     side: str = Field(max_length=16)

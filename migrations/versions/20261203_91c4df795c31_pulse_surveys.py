@@ -1,8 +1,8 @@
 """pulse surveys
 
-Revision ID: e53f406f2932
+Revision ID: 91c4df795c31
 Revises: 1de7810170be
-Create Date: 2026-12-03 03:07:18.568871
+Create Date: 2026-12-03 03:18:03.778553
 """
 from collections.abc import Sequence
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = 'e53f406f2932'
+revision: str = '91c4df795c31'
 down_revision: str | None = '1de7810170be'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -68,7 +68,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('partnership_id', name=op.f('uq_pulseschedule_partnership_id'))
     )
     op.create_table('pulseresponse',
-    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('round_id', sa.Integer(), nullable=False),
     sa.Column('responder', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('side', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
