@@ -3,6 +3,7 @@ and what people see in the fake Slack (one fake for the module)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -110,7 +111,9 @@ def take(h: Harness, user: str, message: dict[str, Any], channel: str, values: d
     return status, ack
 
 
-def test_a_pulse_round_from_setup_to_results_with_a_perception_gap(h: Harness, clock: FrozenClock) -> None:
+def test_a_pulse_round_from_setup_to_results_with_a_perception_gap(
+    h: Harness, clock: FrozenClock, caplog: pytest.LogCaptureFixture,
+) -> None:
     cid = partnership(h, "Initech")
     h.command("pulse setup", channel=cid)
     form = h.fake.open_views(ALICE)[-1]["view"]
@@ -128,12 +131,15 @@ def test_a_pulse_round_from_setup_to_results_with_a_perception_gap(h: Harness, c
     assert "Take the survey" in flatten(survey) and "Anonymous" in flatten(survey)
 
     # Both sides answer; Bob changes his mind, and his second answer replaces the first.
+    caplog.set_level(logging.DEBUG)
     for user in [ALICE, PARTNER_PAT, PAT2, PAT3]:
         status, ack = take(h, user, survey, cid, survey_values(5 if user == ALICE else 2, 4, f"idea of {user}"))
         assert status == 200 and not ack
     take(h, BOB, survey, cid, survey_values(1, 1))
     take(h, BOB, survey, cid, survey_values(5, 4, "weekly sync"))
     assert "Your answers are replaced" in h.dm_text(BOB)
+    assert caplog.records and not [r for r in caplog.records if "weekly sync" in r.getMessage()]  # in no log line
+    caplog.set_level(logging.WARNING)
     assert "Answering again replaces them" in h.dm_text(PAT2)
 
     # A day before the close, Carol (asked, not answered) gets the one reminder; those who answered do not.
