@@ -363,6 +363,7 @@ class PulseService:
             r = s.get(PulseRound, occ.subject_id)
             p = s.get(Partnership, r.partnership_id) if r is not None else None
             if r is None or p is None or r.status == PulseStatus.CLOSED or p.status != PartnershipStatus.ACTIVE \
+                    or not any(user in people for people in self.audience(s, p.id, r.audience).values()) \
                     or self._response(s, r, user) is not None \
                     or s.exec(select(Away).where(Away.user_id == user,
                                                  col(Away.until) >= local_date(ctx.now, r.timezone))).first():
@@ -564,7 +565,8 @@ class PulseService:
         if r is None or p is None:
             raise NotFound("This pulse survey no longer exists.")
         asked = {u: side for side, people in (r.asked or {}).items() for u in people}
-        self.partnerships.authorize(s, p, user_id, "answer its pulse survey", also=list(asked), open_only=False)
+        # Members only: someone taken out of the partnership since the round opened no longer answers.
+        self.partnerships.authorize(s, p, user_id, "answer its pulse survey", open_only=False)
         if r.status == PulseStatus.CLOSED or p.status != PartnershipStatus.ACTIVE:
             closed = local_time(r.closed_at or r.closes_at, r.timezone)
             raise Invalid(f"This pulse round closed {closed}; answers are no longer taken. `/partner pulse` shows "

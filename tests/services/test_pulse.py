@@ -269,3 +269,17 @@ def test_planning_stops_while_the_channel_is_archived(st: Stack) -> None:
     st.services.partnerships.channel_archived(p.channel_id, archived=True, actor=ALICE)
     st.at(local(2026, 3, 3, 10, 0))
     assert surveys(st, p) == []
+
+
+def test_someone_taken_out_of_the_partnership_neither_answers_nor_is_reminded(st: Stack) -> None:
+    p = acme(st)
+    assert p.channel_id
+    setup(st, p)
+    st.at(local(2026, 3, 3, 10, 0))
+    key = key_of(surveys(st, p)[0])
+    st.services.partnerships.remove_member(channel_id=p.channel_id, actor=ALICE, user_id=PAT)
+    with pytest.raises(Forbidden, match="Only people in the"):
+        answer(st, key, PAT, [3, 3, 3, 3, 3, None])
+    st.at(local(2026, 3, 7, 10, 0))
+    assert "partnership pulse" not in flatten(st.fake.dm_messages(PAT))
+    assert "partnership pulse" in flatten(st.fake.dm_messages(PARTNERS[1]))
