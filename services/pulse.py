@@ -454,6 +454,8 @@ class PulseService:
         responses = list(s.exec(select(PulseResponse).where(PulseResponse.round_id == r.id)).all())
         previous = self._previous_averages(s, r)
         questions, open_answers = [], []
+        asked = r.asked or {}
+        sides = [side for side in SIDES if side in asked] or list(SIDES)
         for i, q in enumerate(r.questions):
             if q.get("kind") == QuestionKind.OPEN:
                 # Sorted, so the order says nothing about who answered when.
@@ -461,9 +463,8 @@ class PulseService:
                 open_answers.append((q["text"], answers))
                 continue
             pairs = [(a.side, a.ratings[i] if i < len(a.ratings) else None) for a in responses]
-            questions.append(QuestionResult(q["text"], summarize(pairs, SIDES, min_per_side=self.min_per_side,
+            questions.append(QuestionResult(q["text"], summarize(pairs, sides, min_per_side=self.min_per_side,
                                                                  previous=previous.get(q["text"]))))
-        asked = r.asked or {}
         answered = {side: sum(1 for a in responses if a.side == side) for side in asked}
         participation = {side: (answered[side], len(people)) for side, people in asked.items()}
         answered_by = [] if r.anonymous else sorted(a.user_id for a in responses if a.user_id)

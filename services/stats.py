@@ -118,9 +118,11 @@ class RatingSummary(Generic[S]):
 
 
 def summarize(
-    ratings: Sequence[tuple[S, int | None]], sides: tuple[S, S], *, min_per_side: int, previous: float | None = None,
+    ratings: Sequence[tuple[S, int | None]], sides: Sequence[S], *, min_per_side: int, previous: float | None = None,
     low: int = 1, high: int = 5, threshold: float = GAP_THRESHOLD,
 ) -> RatingSummary[S]:
+    """`sides`: the sides that were asked; the gap is between the first two (none when only one was asked)."""
     b = breakdown(ratings, sides, min_per_side)
-    return RatingSummary(b, distribution((r for _, r in ratings), low, high),
-                         side_gap(b, sides[0], sides[1], threshold), previous, trend(b.overall, previous))
+    gap = side_gap(b, sides[0], sides[1], threshold) if len(sides) >= 2 else None
+    return RatingSummary(b, distribution((r for _, r in ratings), low, high), gap, previous,
+                         trend(b.overall, previous))

@@ -260,6 +260,12 @@ def test_people_outside_the_audience_cannot_answer(st: Stack) -> None:
         st.services.pulse.survey_form(round_key=key_of(survey), user_id=BOB)
     with pytest.raises(Forbidden):
         st.services.pulse.survey_form(round_key=key_of(survey), user_id=DAN)
+    for user in PARTNERS:
+        answer(st, key_of(survey), user, [2, 2, 2, 2, 2, None])
+    st.at(local(2026, 3, 8, 10, 0))
+    results = flatten(surveys(st, p)[0])
+    assert "Partner's side: 3 of 3 answered" in results and "Our side" not in results
+    assert "*2.0* / 5 overall (3 answer(s))" in results and "differently" not in results
 
 
 def test_planning_stops_while_the_channel_is_archived(st: Stack) -> None:

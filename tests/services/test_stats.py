@@ -12,6 +12,7 @@ from services.stats import (
     participation,
     perception_gap,
     side_gap,
+    summarize,
     trend,
 )
 
@@ -54,6 +55,12 @@ def test_perception_gap_is_flagged_from_one_point_on() -> None:
     assert gap is not None and gap.difference == 2.0 and gap.flagged
     hidden = breakdown([("ours", 5)] * 3 + [("partner", 1)], SIDES, min_per_side=3)
     assert side_gap(hidden, "ours", "partner") is None
+
+
+def test_a_summary_of_one_side_has_no_gap_and_compares_with_the_previous_value() -> None:
+    sm = summarize([("partner", 2), ("partner", 4), ("partner", 3)], ["partner"], min_per_side=3, previous=2.0)
+    assert sm.gap is None and list(sm.breakdown.sides) == ["partner"] and sm.trend == Trend.UP
+    assert sm.distribution == [0, 1, 1, 1, 0]
 
 
 def test_trend_against_the_previous_round() -> None:
