@@ -125,6 +125,12 @@ def test_answering_again_replaces_the_earlier_answer(st: Stack) -> None:
     form = st.services.pulse.survey_form(round_key=key, user_id=BOB)  # the form shows the answers given
     assert form["submit"]["text"] == "Replace my answers"
     assert form["blocks"][2]["element"]["initial_option"]["value"] == "5"
+    with pytest.raises(Invalid, match="Answer at least one question") as empty:
+        answer(st, key, CAROL, [None] * 6, "   ")
+    assert empty.value.fields == {"pq0": "Answer at least one question."}  # shown under the form's first input
+    with pytest.raises(Invalid, match="the limit is 1000") as long:
+        answer(st, key, CAROL, [3] * 5 + [None], "x" * 1001)
+    assert list(long.value.fields) == ["pq5"]
 
 
 def test_an_anonymous_answer_is_linked_to_nobody_in_the_database_or_the_logs(
