@@ -98,6 +98,11 @@ def build(
             lock = ProcessLock(sqlite_path).acquire()
         except AlreadyRunning as exc:
             raise StartupError(str(exc)) from None
+    if settings.anonymity_key is None and settings.slack_signing_secret is None and settings.slack_app_token is None:
+        # A scheduler-only worker without the secrets the web process has would key anonymous answers differently
+        # and remind people who already answered.
+        log.warning("No ANONYMITY_KEY, SLACK_SIGNING_SECRET or SLACK_APP_TOKEN: anonymous answers are keyed from the "
+                    "bot token. Give every process the same ANONYMITY_KEY (or the same Slack secrets).")
     engine = make_engine(settings.database_url)
     try:
         if migrate:

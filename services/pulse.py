@@ -194,6 +194,7 @@ class PulseService:
             sched.paused = True
             self._changed(s, sched, actor, now)
             self.partnerships.audit(s, p, actor, "pulse_paused")
+        self._announce(p, f":double_vertical_bar: {mention(actor)} paused the partnership pulse.")
         return Outcome(f":double_vertical_bar: Paused the pulse of *{escape(p.name)}*. `/partner pulse resume` "
                        "restarts it.", partnership=p)
 
@@ -209,6 +210,7 @@ class PulseService:
             self.partnerships.audit(s, p, actor, "pulse_resumed")
             next_due = self._next_due(s, sched, now)
         nxt = local_time(next_due, sched.timezone) if next_due else "none"
+        self._announce(p, f":arrow_forward: {mention(actor)} resumed the partnership pulse. Next round: {nxt}.")
         return Outcome(f":arrow_forward: Resumed the pulse of *{escape(p.name)}*. Next round: {nxt}.", partnership=p)
 
     def run_now(self, *, channel_id: str, actor: str, request_key: str) -> Outcome:
