@@ -138,7 +138,7 @@ def question_lines(res: PulseResults) -> list[Block]:
                          "answers._")
         if sm.gap is not None and sm.gap.flagged:
             line += f"\n{GAP_NOTE} (a gap of {abs(sm.gap.difference):.1f})."
-        line += "\n`" + " · ".join(f"{RATING_MIN + i}: {n}" for i, n in enumerate(sm.distribution)) + "`"
+        line += "\nRatings given: `" + " · ".join(f"{RATING_MIN + i}: {n}" for i, n in enumerate(sm.distribution)) + "`"
         blocks.append(section(line))
     return blocks
 
