@@ -50,6 +50,10 @@ CHECKIN_PROMPT = "checkin_prompt"
 CHECKIN_REMIND = "checkin_remind"
 CHECKIN_CLOSE = "checkin_close"
 CHECKIN_REPLY = "checkin_reply"  # a person's answers, shown (and kept up to date) in the prompt's thread
+PULSE_OPEN = "pulse_open"  # a pulse survey round: posts the survey message
+PULSE_REMIND = "pulse_remind"  # one private reminder to a person who has not answered
+PULSE_CLOSE = "pulse_close"  # updates the survey message with the results
+PULSE_ANSWERS = "pulse_answers"  # the open answers, without names, in the survey message's thread
 NOTICE = "notice"  # a direct message telling people about a failure
 
 # Slack errors that retrying will not fix: give up at once and tell people (from Slack's documented errors
@@ -101,6 +105,7 @@ class Subject(StrEnum):
     PARTNERSHIP = "partnership"
     CHECKIN_ROUND = "checkinround"
     CHECKIN_ANSWER = "checkinanswer"
+    PULSE_ROUND = "pulseround"
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,11 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind(CHECKIN_CLOSE, Subject.CHECKIN_ROUND, MisfirePolicy(grace=None, max_failures=8)),
     # Answers are shown however late; an edit while it runs makes it run once more.
     Kind(CHECKIN_REPLY, Subject.CHECKIN_ANSWER, MisfirePolicy(grace=None, backoff_base=timedelta(seconds=5))),
+    # Pulse rounds follow the check-in rules: late within 2 hours, never past the local day, only the newest.
+    Kind(PULSE_OPEN, Subject.PARTNERSHIP, MisfirePolicy(grace=timedelta(hours=2), coalesce=True)),
+    Kind(PULSE_REMIND, Subject.PULSE_ROUND, MisfirePolicy(grace=None)),  # not_after = the round's close
+    Kind(PULSE_CLOSE, Subject.PULSE_ROUND, MisfirePolicy(grace=None, max_failures=8)),  # never skipped
+    Kind(PULSE_ANSWERS, Subject.PULSE_ROUND, MisfirePolicy(grace=None)),
     Kind(NOTICE, Subject.PARTNERSHIP, MisfirePolicy(grace=timedelta(days=1), max_failures=3)),
 )}
 
