@@ -11,6 +11,7 @@ from adapters.slack import SlackGateway
 from config.settings import Settings
 from models.db import UnitOfWork
 from services.checkins import CheckinService
+from services.milestones import MilestoneService
 from services.partnerships import PartnershipService
 
 
@@ -23,4 +24,5 @@ class Services:
     clock: Clock
     partnerships: PartnershipService
     checkins: CheckinService
+    milestones: MilestoneService
     bot_user_id: str
