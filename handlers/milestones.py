@@ -17,6 +17,7 @@ from blocks import milestones as mblocks
 from blocks.text import escape
 from handlers.commands import COMMAND, CommandCall, CommandRouter, Usage
 from handlers.common import Reply, echo, guarded, plain_text, user_id_from_mention, view_metadata
+from models.milestone import MilestoneStatus
 from services.confirmations import button_id
 from services.container import Services
 from services.errors import Invalid
@@ -88,16 +89,17 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
             slack.open_view(call.trigger_id, mblocks.milestone_modal(
                 partnership_id=p.id or 0, partnership_name=p.name, today=today, response_url=call.response_url))
         elif action == "add":
+            p, _ = svc.prepare_add(**where(call))  # who may, before what they typed
             fields = parse_milestone_command(split_quoted(rest), user_id_from_mention, plain_text)
             inp = validate(MilestoneInput, **fields)
-            p, _ = svc.prepare_add(**where(call))
             call.reply.ack()
             call.reply(svc.add(partnership_id=p.id or 0, actor=call.user_id, inp=inp).text())
         elif action == "done":
             milestone_id = svc.find(ref=plain_text(rest), **where(call))
             open_done(call.trigger_id, milestone_id, call.user_id, call.response_url)
         elif action in ("reopen", "cancel"):
-            milestone_id = svc.find(ref=plain_text(rest), **where(call))
+            status = MilestoneStatus.DONE if action == "reopen" else MilestoneStatus.OPEN
+            milestone_id = svc.find(ref=plain_text(rest), status=status, **where(call))
             call.reply.ack()
             run = svc.reopen if action == "reopen" else svc.cancel
             call.reply(run(milestone_id=milestone_id, actor=call.user_id).text())

@@ -361,7 +361,7 @@ class MilestoneService:
                               f"#{values[0] if values else 'trust'}`.")
             if len(reason) > KUDOS_REASON_MAX:
                 raise Invalid(f"The reason is {len(reason)} characters long; the limit is {KUDOS_REASON_MAX}.")
-            giver_side = people.get(actor) or Side.OURS
+            giver_side = self.side_of(s, p.id, actor) or Side.OURS
             cross = any(people[u] != giver_side for u in receivers)
             assert p.id is not None
             k = Kudos(partnership_id=p.id, giver=actor, giver_side=giver_side, reason=reason, value=value,

@@ -293,3 +293,49 @@ def test_the_monthly_recap_on_the_first_working_day(hc: Harness, clock: FrozenCl
     clock.set(berlin(2026, 4, 1, 9, 0))
     h.tick()
     assert not [t for t in channel_texts(h, cid) if "March 2026 wins" in t]
+
+
+def test_refusals_are_private_and_say_what_to_do(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    assert "Only owners of *Acme* can add milestones" in h.command(
+        'milestone add "Pilot" 2026-03-20', channel=cid, user=BOB).text
+    said = h.command('milestone add "Pilot" 20/03/2026', channel=cid).text
+    assert "Give the due date as YYYY-MM-DD" in said
+    assert "not a date: use YYYY-MM-DD" in h.command('milestone add "Pilot" 2026-02-30', channel=cid).text
+    assert "in the past" in h.command('milestone add "Pilot" 2026-03-01', channel=cid).text
+    assert "limit is 150" in h.command(f'milestone add "{"x" * 151}" 2026-03-20', channel=cid).text
+    said = h.command(f'milestone add "Pilot" 2026-03-20 <@{DAN}|dan>', channel=cid).text
+    assert f"<@{DAN}> is not in *Acme*" in said and "/partner add @person" in said
+    assert "has no open milestone “Nope”" in h.command("milestone done Nope", channel=cid).text
+    assert "`frob` is not a milestone command" in h.command("milestone frob", channel=cid).text
+    assert "works inside a partnership channel" in h.command("milestones").text
+    assert not [t for t in channel_texts(h, cid) if "New milestone" in t]
+    h.tick()
+    assert not [t for t in channel_texts(h, cid) if "New milestone" in t]
+
+
+def test_edit_and_cancel_from_the_list(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command(f'milestone add "Pilot" 2026-03-20 <@{CAROL}|carol>', channel=cid)
+    listed = h.command("milestones", channel=cid, user=CAROL)
+    [message] = [m for m in listed.messages if isinstance(m, dict) and m.get("blocks")]
+    click(h, DAN, message, "Edit", cid)
+    assert h.fake.open_views(DAN) == []
+    click(h, CAROL, message, "Edit", cid)  # the milestone's owner may
+    form = h.fake.open_views(CAROL)[-1]["view"]
+    assert form["callback_id"] == "milestone_edit" and form["blocks"][1]["element"]["initial_value"] == "Pilot"
+    _, ack = h.sender.submit_view(form, form_values(title="Pilot in 3 regions", owners=[CAROL, PARTNER_PAT]),
+                                  user_id=CAROL)
+    h.wait()
+    assert not ack
+    assert f"*Pilot in 3 regions* · due Fri 20 Mar · *18 days left* · owners <@{CAROL}>, <@{PARTNER_PAT}>" in \
+        h.command("milestones", channel=cid).text
+    click(h, BOB, message, "Cancel", cid)
+    assert "Only the owners of *Acme* and of milestone #1" in flatten(h.fake.responses(h.sender.last_response_url))
+    click(h, ALICE, message, "Cancel", cid)
+    assert "Cancelled milestone #1" in flatten(h.fake.responses(h.sender.last_response_url))
+    h.tick()
+    assert any(f"<@{ALICE}> cancelled milestone #1 *Pilot in 3 regions*" in t for t in channel_texts(h, cid))
+    assert "No milestones yet" in h.command("milestones", channel=cid).text
