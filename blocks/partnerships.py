@@ -148,6 +148,13 @@ AUDIT_LABELS = {
     "channel_archived": "archived the channel: scheduled check-ins stopped",
     "channel_gone": "found the channel archived or gone (`{error}`): scheduled check-ins stopped",
     "channel_unarchived": "unarchived the channel: scheduled check-ins start again",
+    "milestone_added": "added milestone #{milestone} “{title}” due {due}",
+    "milestone_edited": "edited milestone #{milestone}",
+    "milestone_rescheduled": "moved milestone #{milestone} from {old} to {new} (first planned for {original})",
+    "milestone_cancelled": "cancelled milestone #{milestone}",
+    "milestone_done": "marked milestone #{milestone} done ({against_plan})",
+    "milestone_reopened": "reopened milestone #{milestone}",
+    "values_changed": "changed the values kudos are tagged with",
 }
 RECENT_CHANGES = 8
 INVITATIONS_SHOWN = 20

@@ -76,6 +76,7 @@ NINE = time(9, 0)  # reminders, overdue notes and the recap go out at 09:00 in t
 REMIND_DAYS = (7, 1)
 WINDOWS = {"30d": 30, "90d": 90, "all": None}
 DEFAULT_WINDOW = "90d"
+UPSERT_BATCH = 500
 CHANNEL_GONE = frozenset({"is_archived", "channel_not_found"})
 _VALUE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -446,22 +447,23 @@ class MilestoneService:
         """Plan (idempotently) the open milestones' reminders and overdue notes, and each partnership's
         monthly recap. Writes plan them at once too; this catches what a crash between may have missed."""
         now = now or self.clock.now()
-        planned = 0
         with self.uow() as s:
+            rows: list[Row] = []
             for m, p in s.exec(
                 select(Milestone, Partnership).join(Partnership, col(Partnership.id) == col(Milestone.partnership_id))
                 .where(Milestone.status == MilestoneStatus.OPEN, Partnership.status == PartnershipStatus.ACTIVE)
             ).all():
-                rows = [r for r in self._rows(m, p.timezone, m.changed_at)
-                        if r.get("not_after") is None or r["not_after"] > now]
-                upsert_planned(s, rows, now)
-                planned += len(rows)
+                rows += [r for r in self._rows(m, p.timezone, m.changed_at)
+                         if r.get("not_after") is None or r["not_after"] > now]
+            for start in range(0, len(rows), UPSERT_BATCH):
+                upsert_planned(s, rows[start : start + UPSERT_BATCH], now)
+            recaps: list[Row] = []
             for p in s.exec(select(Partnership).where(Partnership.status == PartnershipStatus.ACTIVE,
                                                       col(Partnership.channel_archived_at).is_(None))).all():
-                rows = recap_rows(p, now)
-                insert_new(s, rows, now)
-                planned += len(rows)
-        return planned
+                recaps += recap_rows(p, now)
+            for start in range(0, len(recaps), UPSERT_BATCH):
+                insert_new(s, recaps[start : start + UPSERT_BATCH], now)
+        return len(rows) + len(recaps)
 
     def run_reminder(self, occ: Occurrence, ctx: RunContext) -> Completion:
         user, days = str(occ.payload["user"]), int(occ.payload["days"])

@@ -154,6 +154,8 @@ def test_add_list_remind_overdue_and_reschedule(hc: Harness, clock: FrozenClock)
                for t in channel_texts(h, cid))
     listed = h.command("milestones", channel=cid).text
     assert "first planned for Fri 20 Mar" in listed and "13 days left" in listed
+    assert "moved milestone #1 from 2026-03-20 to 2026-04-03 (first planned for 2026-03-20)" in h.command(
+        "info", channel=cid).text
     clock.set(berlin(2026, 3, 27, 9, 0))  # 7 days before the new date (and Contract signed's due date)
     h.tick()
     assert "due in 7 days, on Fri 03 Apr" in flatten(h.fake.dm_messages(BOB)[-1])

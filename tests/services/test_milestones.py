@@ -273,3 +273,15 @@ def test_wins_figures() -> None:
     assert w.most_thanked(Side.OURS) == [("UB", 3)] and w.most_thanked(Side.PARTNER) == [("UP", 2)]
     empty = tally_wins([], [])
     assert empty.empty and empty.on_time_share is None and empty.cross_share is None
+
+
+def test_the_planner_restores_what_a_write_planned(st: Stack) -> None:
+    p = acme(st)
+    add(st, p, date(2026, 3, 20), [BOB])
+    planned = {o.key: o.due_at for o in st.occurrences() if o.kind.startswith("milestone_")}
+    with st.services.uow() as s:
+        for o in st.occurrences():
+            if o.kind.startswith("milestone_"):
+                s.delete(s.merge(o))
+    assert st.services.milestones.plan(st.clock.now()) >= len(planned)
+    assert {o.key: o.due_at for o in st.occurrences() if o.kind.startswith("milestone_")} == planned
