@@ -128,8 +128,9 @@ class MilestoneService:
             self._check(s, p, inp, now)
             number = (s.exec(select(func.max(Milestone.number)).where(Milestone.partnership_id == p.id)).one() or 0) + 1
             assert p.id is not None
+            owners = list(inp.owners) or [actor]  # somebody is reminded: by default whoever added it
             m = Milestone(partnership_id=p.id, number=number, title=inp.title, done_means=inp.done_means,
-                          due_date=inp.due_date, original_due_date=inp.due_date, owners=list(inp.owners),
+                          due_date=inp.due_date, original_due_date=inp.due_date, owners=owners,
                           celebrate=inp.celebrate, created_by=actor, created_at=now, changed_at=now)
             s.add(m)
             s.flush()

@@ -4,6 +4,7 @@ against the plan, the monthly recap's window and first working day, and the wins
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -285,3 +286,28 @@ def test_the_planner_restores_what_a_write_planned(st: Stack) -> None:
                 s.delete(s.merge(o))
     assert st.services.milestones.plan(st.clock.now()) >= len(planned)
     assert {o.key: o.due_at for o in st.occurrences() if o.kind.startswith("milestone_")} == planned
+
+
+def test_two_mark_done_submissions_at_once_celebrate_once(st: Stack) -> None:
+    p = acme(st)
+    mid = add(st, p, date(2026, 3, 20), [])  # no owners given: whoever added it owns it
+    with st.services.uow() as s:
+        m = s.get(Milestone, mid)
+        assert m is not None and m.owners == [ALICE]
+    outcomes: list[str] = []
+
+    def submit(user: str) -> None:
+        try:
+            st.services.milestones.mark_done(milestone_id=mid, actor=user, contributors=[BOB, PAT], note="n")
+            outcomes.append("done")
+        except Invalid as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=submit, args=(ALICE,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("done") == 1 and sum("already marked done" in o for o in outcomes) == 3
+    st.tick()
+    assert len([m for m in st.fake.messages(p.channel_id or "") if "Milestone reached" in flatten(m)]) == 1
