@@ -137,7 +137,8 @@ def build(
         timeout=max(1, min(15, settings.scheduler_lease_seconds // 4)),
     )
     scheduled_slack = SlackGateway(scheduled_client)
-    partnerships = PartnershipService(uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id)
+    partnerships = PartnershipService(uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id,
+                                      team_id=str(identity.get("team_id") or ""))
     services = Services(
         settings=settings, engine=engine, uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id,
         partnerships=partnerships,

@@ -59,6 +59,12 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "views.open": (),
     "views.publish": (),
 }
+# Scopes that show more of a method's answer rather than allow the call. users.info includes the person's
+# `profile.email` only with users:read.email: Partnerbot matches a partner contact who joins the channel to
+# the Slack Connect invitation sent to that address. manifest.yml must grant these too.
+FIELD_SCOPES: dict[str, tuple[str, ...]] = {
+    "users.info": ("users:read.email",),
+}
 
 # conversations.invite takes a limited number of users per call; we send batches of this size.
 INVITE_BATCH = 100
@@ -291,7 +297,15 @@ class SlackUser:
     name: str
     is_bot: bool
     tz: str | None
-    email: str | None
+    email: str | None  # None unless the app has users:read.email and the person's organization shows it
+    is_stranger: bool = False  # Slack Connect: someone of an organization we share no channel with yet
+    is_external: bool = False  # Slack Connect: someone of another organization
+
+    def from_another_org(self, home_team_id: str | None) -> bool:
+        """Whether this person belongs to another Slack organization than the workspace `home_team_id`:
+        Slack marks them external or a stranger, or their team is another one."""
+        return (self.is_stranger or self.is_external
+                or bool(self.team_id and home_team_id and self.team_id != home_team_id))
 
 
 class SlackGateway:
@@ -344,7 +358,9 @@ class SlackGateway:
             name=profile.get("display_name") or user.get("real_name") or user.get("name") or user_id,
             is_bot=bool(user.get("is_bot")),
             tz=user.get("tz"),
-            email=profile.get("email"),
+            email=profile.get("email") or None,
+            is_stranger=bool(user.get("is_stranger")),
+            is_external=bool(user.get("is_external")),
         )
 
     # -- channels ------------------------------------------------------------------------------

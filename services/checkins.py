@@ -37,7 +37,7 @@ from models.checkin import (
     tally,
 )
 from models.db import UnitOfWork
-from models.partnership import Member, Partnership, PartnershipStatus
+from models.partnership import Partnership, PartnershipStatus
 from models.scheduling import Occurrence, OccurrenceState
 from services.errors import Invalid, NotFound
 from services.inputs import ScheduleInput, validate, validate_questions
@@ -643,10 +643,10 @@ class CheckinService:
 
     def _participants(self, s: Session, p: Partnership, sched: CheckinSchedule | None) -> list[str]:
         if sched is not None and sched.participant_mode == ParticipantMode.CHOSEN:
-            people = list(sched.participants)
+            gone = self.partnerships.left_channel(s, p.id or 0)  # chosen, but no longer in the channel
+            people = [u for u in sched.participants if u not in gone]
         else:
-            people = list(s.exec(select(Member.user_id).where(Member.partnership_id == p.id)
-                                 .order_by(col(Member.id))).all())
+            people = [m.user_id for m in self.partnerships.audience(s, p.id or 0)]  # not those who left
         return [u for u in dict.fromkeys(people) if u != self.bot_user_id]
 
     def _away_on(self, s: Session, users: Sequence[str], day: date) -> set[str]:

@@ -1,7 +1,7 @@
 """milestones and kudos
 
 Revision ID: 5b32d2efc3e9
-Revises: 1de7810170be
+Revises: c021b5e4db2a
 Create Date: 2026-12-03
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '5b32d2efc3e9'
-down_revision: str | None = '1de7810170be'
+down_revision: str | None = 'c021b5e4db2a'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

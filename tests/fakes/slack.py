@@ -5,9 +5,11 @@ users, channels (public, private, direct messages), messages with threads and me
 Connect invitations, modals, Home tabs and the replies sent to `response_url`s, and answers like Slack:
 `{"ok": false, "error": "<code>"}` with HTTP 200 for refusals, HTTP 429 with an integer Retry-After
 for rate limits. Calls that miss a required argument are refused (`invalid_arguments`), and
-trigger_ids expire after 3 seconds and work once. It keeps HTTP/1.1 connections alive like Slack; tests
-can let a call take effect and then drop its answer (`drop_answers`), or close the connections from the
-server's side (`close_connections`).
+trigger_ids expire after 3 seconds and work once. People joining or leaving a channel (invited, removed,
+or by themselves through `join`, `leave`, `accept_shared_invite`) queue the events Slack would send the app
+(member_joined_channel, member_left_channel); tests deliver them with `take_events`. It keeps HTTP/1.1
+connections alive like Slack; tests can let a call take effect and then drop its answer (`drop_answers`),
+or close the connections from the server's side (`close_connections`).
 
 The facts it models (required arguments, error codes, limits) are written here from Slack's method
 documentation; `tests/contract/test_fake_contract.py` compares them with Slack's published method docs
@@ -93,6 +95,7 @@ class Channel:
     shared_invites: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     creator: str | None = None
+    is_ext_shared: bool = False  # someone of another organization accepted a Slack Connect invitation
 
 
 @dataclass
@@ -145,6 +148,7 @@ class FakeSlack:
         self.response_log: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.shared_invite_errors: dict[str, str] = {}
+        self.events: list[dict[str, Any]] = []  # inner events Slack would send the app, oldest first (take_events)
         # file id -> {"filename", "length", "content" (None until uploaded), "title", "channels"}
         self.files: dict[str, dict[str, Any]] = {}
         self.paid = True
@@ -205,14 +209,25 @@ class FakeSlack:
 
     def add_user(
         self, user_id: str, name: str, *, email: str | None = None, team_id: str | None = None,
-        is_bot: bool = False, tz: str = "Europe/Berlin",
+        is_bot: bool = False, tz: str = "Europe/Berlin", is_stranger: bool = False,
     ) -> None:
+        """A person (or bot). With another `team_id` than ours they are of another organization, as Slack
+        shows people in Slack Connect channels: `is_external` set, and their email only when it is given
+        (their organization may hide it). `is_stranger`: someone of an organization we share no channel with
+        yet, whose team Slack does not tell."""
         with self.lock:
-            self.users[user_id] = {
-                "id": user_id, "team_id": team_id or self.team_id, "name": name, "real_name": name.title(),
+            team = team_id or self.team_id
+            user: dict[str, Any] = {
+                "id": user_id, "team_id": team, "name": name, "real_name": name.title(),
                 "is_bot": is_bot, "deleted": False, "tz": tz,
                 "profile": {"display_name": name, "real_name": name.title(), **({"email": email} if email else {})},
             }
+            if team != self.team_id or is_stranger:
+                user["is_external"] = True
+            if is_stranger:
+                user["is_stranger"] = True
+                user["team_id"] = ""
+            self.users[user_id] = user
 
     def deactivate(self, user_id: str) -> None:
         """The person's account is deactivated (Slack keeps it, marked deleted)."""
@@ -227,6 +242,53 @@ class FakeSlack:
                          members=set(members or []))
             self.channels[ch.id] = ch
             return ch.id
+
+    def join(self, channel_id: str, user_id: str, *, inviter: str | None = None) -> None:
+        """A person joins a channel in Slack (by themselves, or added by `inviter` without the app)."""
+        with self.lock:
+            self._join(self.channels[channel_id], user_id, inviter)
+
+    def leave(self, channel_id: str, user_id: str) -> None:
+        """A person leaves a channel in Slack."""
+        with self.lock:
+            self._leave(self.channels[channel_id], user_id)
+
+    def accept_shared_invite(self, email: str, user_id: str) -> str:
+        """The person invited at `email` accepts the Slack Connect invitation as `user_id` and joins the
+        channel; returns the channel id."""
+        with self.lock:
+            ch = next(c for c in self.channels.values()
+                      if any(i.get("email") == email for i in c.shared_invites))
+            if self.users[user_id]["team_id"] != self.team_id:
+                ch.is_ext_shared = True
+            self._join(ch, user_id, None)
+            return ch.id
+
+    def take_events(self) -> list[dict[str, Any]]:
+        """The events queued since the last call, oldest first (what Slack would deliver to the app)."""
+        with self.lock:
+            events, self.events = self.events, []
+            return events
+
+    def _join(self, ch: Channel, user_id: str, inviter: str | None) -> None:
+        if user_id in ch.members:
+            return
+        ch.members.add(user_id)
+        self._emit(ch, "member_joined_channel", user_id, **({"inviter": inviter} if inviter else {}))
+
+    def _leave(self, ch: Channel, user_id: str) -> None:
+        if user_id not in ch.members:
+            return
+        ch.members.discard(user_id)
+        self._emit(ch, "member_left_channel", user_id)
+
+    def _emit(self, ch: Channel, kind: str, user_id: str, **extra: Any) -> None:
+        if ch.is_im:
+            return
+        team = self.users.get(user_id, {}).get("team_id") or self.team_id
+        self.events.append({"type": kind, "user": user_id, "channel": ch.id,
+                            "channel_type": "G" if ch.is_private else "C", "team": team,
+                            "event_ts": self._ts(), **extra})
 
     def fail(
         self, method: str, error: str, *, status: int = 200, headers: dict[str, str] | None = None, times: int = 1,
@@ -493,9 +555,9 @@ class FakeSlack:
         if any(c.name == name and not c.is_im for c in self.channels.values()):
             raise SlackRefusal("name_taken")
         ch = Channel(self._id("G" if self._bool(args.get("is_private")) else "C"), name,
-                     is_private=self._bool(args.get("is_private")), members={self.bot_user_id},
-                     creator=self.bot_user_id)
+                     is_private=self._bool(args.get("is_private")), creator=self.bot_user_id)
         self.channels[ch.id] = ch
+        self._join(ch, self.bot_user_id, None)
         return {"channel": self._channel_json(ch)}
 
     def m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -530,6 +592,7 @@ class FakeSlack:
                 "is_group": ch.is_private and not ch.is_im, "is_im": ch.is_im, "is_private": ch.is_private,
                 "is_archived": ch.is_archived, "is_member": self.bot_user_id in ch.members,
                 "topic": {"value": ch.topic}, "purpose": {"value": ch.purpose}, "creator": ch.creator,
+                "is_ext_shared": ch.is_ext_shared,
                 **({"user": ch.im_user} if ch.is_im else {})}
 
     def m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -552,7 +615,9 @@ class FakeSlack:
         if errors and not (self._bool(args.get("force")) and len(errors) < len(users)):
             raise SlackRefusal(errors[0][1], errors=[{"user": u, "ok": False, "error": e} for u, e in errors])
         bad = {u for u, _ in errors}
-        ch.members.update(u for u in users if u not in bad)
+        for uid in users:
+            if uid not in bad:
+                self._join(ch, uid, self.bot_user_id)
         result: dict[str, Any] = {"channel": self._channel_json(ch)}
         if errors:  # force=true: the valid ones are in, the others are listed
             result["errors"] = [{"user": u, "ok": False, "error": e} for u, e in errors]
@@ -585,7 +650,7 @@ class FakeSlack:
             raise SlackRefusal("cant_kick_self")
         if user not in ch.members:
             raise SlackRefusal("not_in_channel")
-        ch.members.discard(user)
+        self._leave(ch, user)
         return {}
 
     def m_conversations_archive(self, args: dict[str, Any]) -> dict[str, Any]:
