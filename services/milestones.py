@@ -41,7 +41,7 @@ from models.milestone import (
     Wins,
     tally_wins,
 )
-from models.partnership import Member, Partnership, PartnershipStatus, Side
+from models.partnership import Partnership, PartnershipStatus, Side
 from models.scheduling import Occurrence
 from services.errors import Forbidden, Invalid, NotFound
 from services.inputs import DATE_FORM, MilestoneInput, looks_like_date, parse_date
@@ -104,15 +104,16 @@ class MilestoneService:
         self.bot_user_id = bot_user_id
         self.wake: Callable[[], None] = lambda: None  # bot.py points it at the ticker
 
-    # -- who is in the partnership: the one place each (PartnershipService.audience / side_of replace them) -----
+    # -- who is in the partnership: through PartnershipService's audiences ---------------------------------------
     def people(self, s: Session, partnership_id: int | None) -> dict[str, Side]:
-        """Everyone recorded in the partnership, either side, with their side."""
-        rows = s.exec(select(Member.user_id, Member.side).where(Member.partnership_id == partnership_id)).all()
-        return {user: Side(side) for user, side in rows if user != self.bot_user_id}
+        """Everyone a milestone or kudos can name: recorded in the partnership, either side, still in its channel
+        (people who left are not offered as owners, contributors or people to thank), with their side."""
+        return {m.user_id: Side(m.side) for m in self.partnerships.audience(s, partnership_id or 0)
+                if m.user_id != self.bot_user_id}
 
     def side_of(self, s: Session, partnership_id: int | None, user_id: str) -> Side | None:
-        """Which side a person is on in the partnership (None: not in it)."""
-        return self.people(s, partnership_id).get(user_id)
+        """Which side a person is recorded on (also after they left the channel); None: not recorded."""
+        return self.partnerships.side_of(s, partnership_id or 0, user_id)
 
     # -- adding ----------------------------------------------------------------------------------------------
     def prepare_add(self, *, channel_id: str, actor: str) -> tuple[Partnership, date]:

@@ -311,3 +311,17 @@ def test_two_mark_done_submissions_at_once_celebrate_once(st: Stack) -> None:
     assert outcomes.count("done") == 1 and sum("already marked done" in o for o in outcomes) == 3
     st.tick()
     assert len([m for m in st.fake.messages(p.channel_id or "") if "Milestone reached" in flatten(m)]) == 1
+
+
+def test_people_who_left_the_channel_are_not_named_but_keep_their_side_in_the_figures(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.milestones
+    svc.kudos(channel_id=p.channel_id or "", actor=BOB, receivers=[PAT], reason="before leaving")
+    st.services.partnerships.member_left(channel_id=p.channel_id or "", user_id=PAT, at=st.clock.now())
+    with pytest.raises(Invalid, match="not in"):
+        svc.kudos(channel_id=p.channel_id or "", actor=BOB, receivers=[PAT], reason="after leaving")
+    with pytest.raises(Invalid, match="not in"):
+        svc.add(partnership_id=p.id or 0, actor=ALICE,
+                inp=validate(MilestoneInput, title="x", due_date=date(2026, 3, 9), owners=[PAT]))
+    _, w, _ = svc.wins(channel_id=p.channel_id or "", actor=ALICE, window="all")
+    assert w.received == {PAT: 1} and w.received_by_side == {Side.PARTNER: 1} and w.cross_org == 1
