@@ -149,17 +149,22 @@ class MilestoneService:
             p = s.get(Partnership, partnership_id)
             if p is None:
                 raise NotFound("That partnership no longer exists.")
-            self._check(s, p, inp, self.clock.now(), check_date=milestone_id is None)
+            m = s.get(Milestone, milestone_id) if milestone_id else None
+            self._check(s, p, inp, self.clock.now(), check_date=m is None, keep=m.owners if m is not None else ())
 
     def _check(
         self, s: Session, p: Partnership, inp: MilestoneInput, now: datetime, *, check_date: bool = True,
+        keep: Sequence[str] = (),
     ) -> None:
+        """Refuse a due date in the past and owners who are not in the partnership (`keep`: owners a milestone
+        already has may stay, also after they left the channel)."""
         today = local_date(now, p.timezone)
         if check_date and inp.due_date < today:
             problem = (f"{inp.due_date.isoformat()} is in the past (today is {today.isoformat()} in "
                        f"{p.timezone}); give a date from today on")
             raise Invalid(f"{escape(problem)}.", {"due_date": problem})
-        outside = [u for u in inp.owners if u not in self.people(s, p.id)]
+        people = self.people(s, p.id)
+        outside = [u for u in inp.owners if u not in people and u not in keep]
         if outside:
             raise Invalid(
                 f"{', '.join(mention(u) for u in outside)} {'is' if len(outside) == 1 else 'are'} not in "
@@ -222,7 +227,7 @@ class MilestoneService:
             m, p = self._load(s, milestone_id, lock=True)
             self._authorize(s, p, m, actor, "edit it")
             self._require_open(m, "edit it")
-            self._check(s, p, inp, now, check_date=False)
+            self._check(s, p, inp, now, check_date=False, keep=m.owners)
             owners_changed = list(inp.owners) != list(m.owners)
             m.title, m.done_means, m.celebrate, m.owners = inp.title, inp.done_means, inp.celebrate, list(inp.owners)
             if owners_changed:
@@ -286,16 +291,17 @@ class MilestoneService:
         if len(note) > DONE_NOTE_MAX:
             problem = f"The note is {len(note)} characters long; the limit is {DONE_NOTE_MAX}"
             raise Invalid(f"{problem}.", {"note": problem})
-        people = self.people(s, p.id)
+        # Credit goes to anyone recorded, also someone who has left the channel since doing the work.
         chosen = list(dict.fromkeys(contributors))
-        outside = [u for u in chosen if u not in people]
+        sides = {u: self.side_of(s, p.id, u) for u in chosen}
+        outside = [u for u, side in sides.items() if side is None]
         if outside:
             raise Invalid(f"{', '.join(mention(u) for u in outside)} not in *{escape(p.name)}*: choose people "
                           "recorded in the partnership (either side).",
                           {"contributors": "Choose people recorded in the partnership (either side)."})
         if not chosen:
             raise Invalid("Choose who made it happen.", {"contributors": "Choose at least one person."})
-        return [{"user": u, "side": people[u].value} for u in chosen]
+        return [{"user": u, "side": side.value} for u, side in sides.items() if side is not None]
 
     def mark_done(self, *, milestone_id: int, actor: str, contributors: Sequence[str], note: str) -> Outcome:
         """Record it done and plan its celebration (unless it is not to be celebrated). A second submission

@@ -325,3 +325,18 @@ def test_people_who_left_the_channel_are_not_named_but_keep_their_side_in_the_fi
                 inp=validate(MilestoneInput, title="x", due_date=date(2026, 3, 9), owners=[PAT]))
     _, w, _ = svc.wins(channel_id=p.channel_id or "", actor=ALICE, window="all")
     assert w.received == {PAT: 1} and w.received_by_side == {Side.PARTNER: 1} and w.cross_org == 1
+
+
+def test_an_owner_who_left_stays_on_an_edit_and_can_be_credited(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.milestones
+    mid = add(st, p, date(2026, 3, 20), [BOB, PAT])
+    st.services.partnerships.member_left(channel_id=p.channel_id or "", user_id=PAT, at=st.clock.now())
+    svc.check_input(partnership_id=p.id or 0, milestone_id=mid,
+                    inp=validate(MilestoneInput, title="Renamed", due_date=date(2026, 3, 20), owners=[BOB, PAT]))
+    svc.edit(milestone_id=mid, actor=ALICE,
+             inp=validate(MilestoneInput, title="Renamed", due_date=date(2026, 3, 20), owners=[BOB, PAT]))
+    svc.mark_done(milestone_id=mid, actor=BOB, contributors=[BOB, PAT], note="")
+    with st.services.uow() as s:
+        m = s.get(Milestone, mid)
+        assert m is not None and m.contributors == [{"user": BOB, "side": "ours"}, {"user": PAT, "side": "partner"}]
