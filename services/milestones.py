@@ -484,6 +484,9 @@ class MilestoneService:
                     or user not in m.owners:
                 if (done := ctx.unless_posted("the milestone changed since this reminder was planned")) is not None:
                     return done
+            elif user not in self.people(s, p.id):
+                if (done := ctx.unless_posted("the owner left the partnership's channel")) is not None:
+                    return done
             name = p.name
         channel, ts = ctx.post(user, text=mblocks.reminder_text(name, m, days),
                                blocks=mblocks.due_reminder_blocks(name, m, days))

@@ -336,6 +336,8 @@ def test_an_owner_who_left_stays_on_an_edit_and_can_be_credited(st: Stack) -> No
                     inp=validate(MilestoneInput, title="Renamed", due_date=date(2026, 3, 20), owners=[BOB, PAT]))
     svc.edit(milestone_id=mid, actor=ALICE,
              inp=validate(MilestoneInput, title="Renamed", due_date=date(2026, 3, 20), owners=[BOB, PAT]))
+    st.at(local("Europe/Berlin", 2026, 3, 13, 9, 0))  # only owners still in the channel are reminded
+    assert "due in 7 days" in flatten(st.fake.dm_messages(BOB)) and st.fake.dm_messages(PAT) == []
     svc.mark_done(milestone_id=mid, actor=BOB, contributors=[BOB, PAT], note="")
     with st.services.uow() as s:
         m = s.get(Milestone, mid)
