@@ -33,6 +33,7 @@ from models.lock import AlreadyRunning, ProcessLock
 from models.migrate import upgrade
 from services.checkins import CheckinService
 from services.container import Services
+from services.milestones import MilestoneService
 from services.partnerships import PartnershipService
 from services.pulse import PulseService
 from services.scheduling import Dispatcher, scheduler_status
@@ -152,6 +153,8 @@ def build(
         pulse=PulseService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
                            anonymity_key=anonymity_key(settings),
                            min_per_side=settings.poll_min_respondents_per_side, bot_user_id=bot_user_id),
+        milestones=MilestoneService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
+                                    bot_user_id=bot_user_id),
     )
     dispatcher = Dispatcher(
         uow=uow, slack=scheduled_slack, clock=clock, executors=build_executors(services),
@@ -160,6 +163,7 @@ def build(
     ticker = Ticker(dispatcher, build_planners(services), tick_seconds=settings.scheduler_tick_seconds)
     services.checkins.wake = ticker.nudge
     services.pulse.wake = ticker.nudge
+    services.milestones.wake = ticker.nudge
     app = App(
         client=client,
         # Signatures are verified once, on the raw bytes, before Bolt sees a request (adapters/web.py,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import checkins, commands, partnerships, pulse
+from handlers import checkins, commands, milestones, partnerships, pulse
 from services.container import Services
 
 
@@ -14,4 +14,5 @@ def register_all(app: App, services: Services) -> commands.CommandRouter:
     partnerships.register(app, services, router)
     checkins.register(app, services, router)
     pulse.register(app, services, router)
+    milestones.register(app, services, router)
     return router

@@ -16,11 +16,15 @@ from services.scheduling import (
     CHECKIN_REMIND,
     CHECKIN_REPLY,
     KINDS,
+    MILESTONE_OVERDUE,
+    MILESTONE_REMIND,
     NOTICE,
+    PARTNERSHIP_POST,
     PULSE_ANSWERS,
     PULSE_CLOSE,
     PULSE_OPEN,
     PULSE_REMIND,
+    WINS_RECAP,
     Completion,
     Executor,
     RunContext,
@@ -38,6 +42,7 @@ def run_notice(occ: Occurrence, ctx: RunContext) -> Completion:
 def build_executors(services: Services) -> dict[str, Executor]:
     checkins = services.checkins
     pulse = services.pulse
+    milestones = services.milestones
 
     def executor(kind: str, run: Callable[[Occurrence, RunContext], Completion],
                  on_failure: Callable[[Session, Occurrence, str], None] | None = None) -> Executor:
@@ -56,8 +61,12 @@ def build_executors(services: Services) -> dict[str, Executor]:
         PULSE_ANSWERS: executor(PULSE_ANSWERS, pulse.run_answers, pulse.on_failure),
         # A notice that cannot be delivered is only logged: telling people about it would need another notice.
         NOTICE: executor(NOTICE, run_notice),
+        MILESTONE_REMIND: executor(MILESTONE_REMIND, milestones.run_reminder, milestones.on_failure),
+        MILESTONE_OVERDUE: executor(MILESTONE_OVERDUE, milestones.run_overdue, milestones.on_failure),
+        PARTNERSHIP_POST: executor(PARTNERSHIP_POST, milestones.run_post, milestones.on_failure),
+        WINS_RECAP: executor(WINS_RECAP, milestones.run_recap, milestones.on_failure),
     }
 
 
 def build_planners(services: Services) -> dict[str, Planner]:
-    return {"checkins": services.checkins.plan, "pulse": services.pulse.plan}
+    return {"checkins": services.checkins.plan, "pulse": services.pulse.plan, "milestones": services.milestones.plan}

@@ -2,6 +2,7 @@
 
 from models.base import utcnow
 from models.checkin import Away, CheckinAnswer, CheckinRound, CheckinSchedule, ParticipantMode, RoundStatus
+from models.milestone import Kudos, KudosReceiver, Milestone, MilestoneStatus, PartnershipValues
 from models.partnership import (
     AuditEvent,
     InvitationStatus,
@@ -23,13 +24,18 @@ __all__ = [
     "CheckinRound",
     "CheckinSchedule",
     "InvitationStatus",
+    "Kudos",
+    "KudosReceiver",
     "Member",
+    "Milestone",
+    "MilestoneStatus",
     "Occurrence",
     "OccurrenceState",
     "ParticipantMode",
     "PartnerInvitation",
     "Partnership",
     "PartnershipStatus",
+    "PartnershipValues",
     "PulseResponse",
     "PulseRound",
     "PulseSchedule",

@@ -11,6 +11,7 @@ from adapters.slack import SlackGateway
 from config.settings import Settings
 from models.db import UnitOfWork
 from services.checkins import CheckinService
+from services.milestones import MilestoneService
 from services.partnerships import PartnershipService
 from services.pulse import PulseService
 
@@ -25,4 +26,5 @@ class Services:
     partnerships: PartnershipService
     checkins: CheckinService
     pulse: PulseService
+    milestones: MilestoneService
     bot_user_id: str

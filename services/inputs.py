@@ -19,6 +19,7 @@ from models.checkin import (
     WINDOW_MIN_MINUTES,
     ParticipantMode,
 )
+from models.milestone import DONE_MEANS_MAX, TITLE_MAX
 from models.partnership import EMAIL_MAX, GOALS_MAX, NAME_MAX, PARTNER_ORG_MAX, REASON_MAX, Role
 from models.pulse import (
     DEFAULT_OPEN_DAYS,
@@ -338,6 +339,94 @@ def split_questions(raw: str | None) -> list[str]:
     """One question per line; empty lines and list markers are dropped."""
     lines = [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line) for line in (raw or "").splitlines()]
     return [line.strip() for line in lines if line.strip()]
+
+
+# Quotes people type around an argument: straight, and the curly ones phones and macOS substitute.
+_QUOTES = {'"': '"', "\u201c": "\u201d", "\u201d": "\u201d", "\u201e": "\u201c"}
+
+
+def split_quoted(raw: str | None) -> list[str]:
+    """Split command text on spaces, keeping "quoted text" (straight or curly quotes) as one argument
+    (without its quotes) and Slack entities (`<@U1|ana b>`) whole. An unclosed quote runs to the end."""
+    text, out, i = (raw or "").strip(), [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+            continue
+        if ch in _QUOTES:
+            end = text.find(_QUOTES[ch], i + 1)
+            if ch == '"' or end < 0:  # a straight quote closes with a straight one; be lenient with curly ones
+                end = min((j for j in (text.find(q, i + 1) for q in ('"', "\u201d", "\u201c")) if j >= 0),
+                          default=len(text))
+            out.append(text[i + 1:end].strip())
+            i = end + 1
+            continue
+        j = i
+        while j < len(text) and not text[j].isspace():
+            if text[j] == "<":  # an entity may hold spaces in its label
+                close = text.find(">", j)
+                j = close + 1 if close >= 0 else len(text)
+            else:
+                j += 1
+        out.append(text[i:j])
+        i = j
+    return [token for token in out if token]
+
+
+DATE_FORM = "YYYY-MM-DD, e.g. 2026-03-20"
+_DATE_LIKE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
+
+
+def looks_like_date(token: str) -> bool:
+    return bool(_DATE_LIKE.match(token.strip()))
+
+
+def parse_date(text: str) -> date:
+    """A calendar date as people type it (YYYY-MM-DD); ValueError saying the expected form."""
+    try:
+        year, month, day = (int(part) for part in text.strip().split("-"))
+        return date(year, month, day)
+    except ValueError:
+        raise ValueError(f"'{text.strip()[:40]}' is not a date: use {DATE_FORM}") from None
+
+
+class MilestoneInput(BaseModel):
+    """A milestone as added or edited: its title, what done means, the due date, owners, celebrate."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    title: str
+    done_means: str = ""
+    due_date: date
+    owners: list[str] = Field(default_factory=list)
+    celebrate: bool = True
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        if not value:
+            raise ValueError("Give the milestone a title")
+        return _limit("The title", value, TITLE_MAX)
+
+    @field_validator("done_means")
+    @classmethod
+    def _done_means(cls, value: str) -> str:
+        return _limit("What done means", value, DONE_MEANS_MAX)
+
+    @field_validator("due_date", mode="before")
+    @classmethod
+    def _due(cls, value: object) -> date:
+        if isinstance(value, date):
+            return value
+        if not value:
+            raise ValueError(f"Give a due date ({DATE_FORM})")
+        return parse_date(str(value))
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(v for v in value if _USER_ID.match(v)))
 
 
 def validate(model: type[T], **data: object) -> T:

@@ -161,3 +161,25 @@ def cadence_slots(cadence: Cadence, at: time, zone: str, *, start: datetime, end
         due = local_to_utc(day, at, zone)
         if start <= due < end:
             yield Slot(day, due)
+def first_working_day(year: int, month: int) -> date:
+    """The first Monday-to-Friday date of a month (public holidays are not known)."""
+    day = date(year, month, 1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def month_start(day: date, months: int = 0) -> date:
+    """The first day of `day`'s month, moved by `months` (negative: earlier)."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def local_day_window(first: date, last_exclusive: date, zone: str) -> tuple[datetime, datetime]:
+    """The UTC instants [start of `first`, start of `last_exclusive`) in a zone."""
+    return local_to_utc(first, time(0, 0), zone), local_to_utc(last_exclusive, time(0, 0), zone)
+
+
+def days_between(planned: date, actual: date) -> int:
+    """Days from `planned` to `actual`: negative when early, 0 on the day, positive when late."""
+    return (actual - planned).days

@@ -55,6 +55,10 @@ PULSE_REMIND = "pulse_remind"  # one private reminder to a person who has not an
 PULSE_CLOSE = "pulse_close"  # updates the survey message with the results
 PULSE_ANSWERS = "pulse_answers"  # the open answers, without names, in the survey message's thread
 NOTICE = "notice"  # a direct message telling people about a failure
+MILESTONE_REMIND = "milestone_remind"  # a direct message to one owner, 7 or 1 day(s) before the due date
+MILESTONE_OVERDUE = "milestone_overdue"  # the channel note the day after a due date passed with it still open
+PARTNERSHIP_POST = "partnership_post"  # shared news for the channel, rendered when planned (milestones, kudos)
+WINS_RECAP = "wins_recap"  # last month's wins, on the first working day of the month
 
 # Slack errors that retrying will not fix: give up at once and tell people (from Slack's documented errors
 # of chat.postMessage, chat.update, conversations.open and conversations.history).
@@ -106,6 +110,7 @@ class Subject(StrEnum):
     CHECKIN_ROUND = "checkinround"
     CHECKIN_ANSWER = "checkinanswer"
     PULSE_ROUND = "pulseround"
+    MILESTONE = "milestone"
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,15 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind(PULSE_CLOSE, Subject.PULSE_ROUND, MisfirePolicy(grace=None, max_failures=8)),  # never skipped
     Kind(PULSE_ANSWERS, Subject.PULSE_ROUND, MisfirePolicy(grace=None)),
     Kind(NOTICE, Subject.PARTNERSHIP, MisfirePolicy(grace=timedelta(days=1), max_failures=3)),
+    # A milestone reminder missed while the bot was down is sent late on its local day, never after it
+    # (the planner caps not_after at the end of that day): a stale reminder is noise.
+    Kind(MILESTONE_REMIND, Subject.MILESTONE, MisfirePolicy(grace=None)),
+    # The overdue note is never skipped (it re-checks that the milestone is still open).
+    Kind(MILESTONE_OVERDUE, Subject.MILESTONE, MisfirePolicy(grace=None, max_failures=8)),
+    # Announcements, celebrations and kudos: never skipped, retried until posted once.
+    Kind(PARTNERSHIP_POST, Subject.PARTNERSHIP, MisfirePolicy(grace=None, max_failures=8)),
+    # A month's recap is still worth posting within a few days of its first working day.
+    Kind(WINS_RECAP, Subject.PARTNERSHIP, MisfirePolicy(grace=timedelta(days=3))),
 )}
 
 

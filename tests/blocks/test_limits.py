@@ -15,6 +15,7 @@ from zoneinfo import available_timezones
 import pytest
 
 from blocks import checkins as cb
+from blocks import milestones as mb
 from blocks import partnerships as pb
 from blocks import pulse as plb
 from blocks.partnerships import AUDIT_LABELS
@@ -28,6 +29,19 @@ from models.checkin import (
     CheckinSchedule,
     Tally,
     tally,
+)
+from models.milestone import (
+    DONE_MEANS_MAX,
+    DONE_NOTE_MAX,
+    KUDOS_REASON_MAX,
+    TITLE_MAX,
+    VALUE_MAX,
+    Kudos,
+    KudosReceiver,
+    Milestone,
+    MilestoneStatus,
+    Wins,
+    tally_wins,
 )
 from models.partnership import (
     EMAIL_MAX,
@@ -134,6 +148,28 @@ class Data:
                                timezone=ZONE, questions=self.questions, window_minutes=90,
                                remind_before_close_minutes=45, participants=PEOPLE, updated_by="U0000")
 
+    def milestone(self, number: int = 1, **kw: Any) -> Milestone:
+        values: dict[str, Any] = dict(
+            id=2**31 - number, partnership_id=1, number=10**6 + number, title=self.text(TITLE_MAX),
+            done_means=self.text(DONE_MEANS_MAX), due_date=date(2026, 3, 20), original_due_date=date(2026, 2, 27),
+            owners=PEOPLE, created_by="U0000", done_on=date(2026, 5, 30), done_by="U0000",
+            contributors=[{"user": u, "side": list(Side)[i % 2].value} for i, u in enumerate(PEOPLE)],
+            done_note=self.text(DONE_NOTE_MAX), status=MilestoneStatus.DONE,
+        )
+        values.update(kw)
+        return Milestone(**values)
+
+    @property
+    def wins(self) -> Wins:
+        kudos = [(Kudos(partnership_id=1, giver=u, giver_side=list(Side)[i % 2], reason="r", cross_org=True),
+                  [KudosReceiver(kudos_id=0, user_id=v, side=list(Side)[j % 2]) for j, v in enumerate(PEOPLE)])
+                 for i, u in enumerate(PEOPLE)]
+        return tally_wins(self.milestones, kudos)
+
+    @property
+    def milestones(self) -> list[Milestone]:
+        return [self.milestone(i) for i in range(60)]
+
     @property
     def pulse_questions(self) -> list[dict[str, str]]:
         kinds = ["rating"] * (PULSE_QUESTIONS_MAX - 2) + ["open", "open"]
@@ -190,6 +226,16 @@ MESSAGES: dict[str, Callable[[Data], list[dict[str, Any]]]] = {
     "pulse_overview_blocks": lambda d: plb.overview_blocks(d.name, d.pulse_schedule, next_due=NOW,
                                                            last=(d.pulse_round, d.pulse_results),
                                                            current=d.pulse_round),
+    "note_blocks": lambda d: mb.note_blocks(mb.rescheduled_text(d.milestone(), date(2026, 3, 1), "U0000")),
+    "overdue_blocks": lambda d: mb.overdue_blocks(d.milestone(status=MilestoneStatus.OPEN), 10**4),
+    "due_reminder_blocks": lambda d: mb.due_reminder_blocks(d.name, d.milestone(status=MilestoneStatus.OPEN), 7),
+    "celebration_blocks": lambda d: mb.celebration_blocks(d.name, d.milestone(), d.text(PARTNER_ORG_MAX)),
+    "kudos_blocks": lambda d: mb.kudos_blocks("U0000", PEOPLE, d.text(KUDOS_REASON_MAX), d.text(VALUE_MAX), True),
+    "milestone_list_blocks": lambda d: mb.milestone_list_blocks(
+        d.name, upcoming=d.milestones[:30], overdue=d.milestones[30:], done=d.milestones, today=date(2026, 3, 2),
+        total_open=60),
+    "wins_blocks": lambda d: mb.wins_blocks(d.name, d.wins, "the last 90 days", d.text(PARTNER_ORG_MAX)),
+    "recap_blocks": lambda d: mb.recap_blocks(d.name, d.wins, "February 2026", d.text(PARTNER_ORG_MAX)),
 }
 VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
     "new_partnership_modal": lambda d: pb.new_partnership_modal(default_timezone=ZONE, creator="U0000", name=d.name,
@@ -204,6 +250,12 @@ VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
                                                answers=[d.text(OPEN_ANSWER_MAX)] * PULSE_QUESTIONS_MAX),
     "pulse_setup_modal": lambda d: plb.setup_modal(partnership_id=2**31, partnership_name=d.name, timezone=ZONE,
                                                    schedule=d.pulse_schedule, response_url=RESPONSE_URL),
+    "milestone_modal": lambda d: mb.milestone_modal(partnership_id=2**31, partnership_name=d.name,
+                                                    today=date(2026, 3, 2), response_url=RESPONSE_URL),
+    "milestone_modal_edit": lambda d: mb.milestone_modal(partnership_id=2**31, partnership_name=d.name,
+                                                         milestone=d.milestone(), response_url=RESPONSE_URL),
+    "done_modal": lambda d: mb.done_modal(d.name, d.milestone(), response_url=RESPONSE_URL),
+    "reschedule_modal": lambda d: mb.reschedule_modal(d.name, d.milestone(), response_url=RESPONSE_URL),
 }
 SHIFTS = [Data(shift) for shift in range(len(UNIT))]
 
@@ -216,12 +268,12 @@ def _escaped_whole(texts: str) -> bool:
 
 
 def test_every_builder_is_checked_here() -> None:
-    built = {name for module in (pb, cb, plb) for name, fn in inspect.getmembers(module, inspect.isfunction)
+    built = {name for module in (pb, cb, plb, mb) for name, fn in inspect.getmembers(module, inspect.isfunction)
              if fn.__module__ == module.__name__ and not name.startswith("_")
              and inspect.signature(fn).return_annotation in ("list[Block]", "dict[str, Any]")}
     renamed = {"pulse_reminder_blocks": "reminder_blocks", "pulse_overview_blocks": "overview_blocks",
                "pulse_setup_modal": "setup_modal"}  # same names as the check-in builders
-    assert built == {renamed.get(n, n) for n in set(MESSAGES) | set(VIEWS)}
+    assert built == {renamed.get(n, n) for n in set(MESSAGES) | set(VIEWS) - {"milestone_modal_edit"}}
 
 
 @pytest.mark.parametrize("name", sorted(MESSAGES))
