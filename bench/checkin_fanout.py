@@ -242,7 +242,9 @@ def _serve_fake(conn: Any) -> None:
         "refused": lambda: fake.rate.refused if fake.rate is not None else 0,
         "call_count": fake.call_count,
         "watch": set_watch,
-        "watch_status": lambda: (len(watch.posted_at), len(watch.expected), dict(watch.posted_at), watch.last),
+        # Polled every few milliseconds: a small status only; the per-prompt times are fetched once, at the end.
+        "watch_status": lambda: (len(watch.posted_at), len(watch.expected), watch.last),
+        "posted_at": lambda: dict(watch.posted_at),
         "unwatch": lambda: setattr(fake, "after_success", None),
         "posted_prompts": posted_prompts,
     }
@@ -479,7 +481,7 @@ def _run_engine(
     deadline = t0 + cfg.deadline()
     checked = t0
     while True:
-        done, expected, posted_at, last = fake.watch_status()
+        done, expected, last = fake.watch_status()
         if done >= expected:
             break
         now = time.monotonic()
@@ -495,6 +497,7 @@ def _run_engine(
         time.sleep(POLL_SECONDS)  # the last completions are still being recorded
     cpu = (time.process_time() - cpu) - (time.thread_time() - polling)
     bot.ticker.stop()  # stop ticking; running occurrences complete first
+    posted_at: dict[str, float] = fake.posted_at()
     first = min(posted_at.values(), default=float("nan"))
     seconds = last - t0 if last else time.monotonic() - t0
     return EngineRun(seconds=seconds, first_post=first - t0, planned_before_due=planned_at, cpu_seconds=cpu,
