@@ -3,6 +3,7 @@ Slack's answer is lost, history read page by page, and keep-alive connections.""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -215,3 +216,9 @@ def test_errors_keep_their_status_and_retry_after_over_a_reused_connection(fake:
         assert fake.connections - before == 1
     finally:
         client.close()
+
+
+def test_the_client_does_not_build_debug_lines_it_never_logs() -> None:
+    """slack_sdk formats every request and answer for DEBUG when its logger's own level is unset."""
+    client = make_client("xoxb-test", "http://127.0.0.1:9")
+    assert client.logger.level >= logging.INFO
