@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
@@ -126,6 +127,11 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
 )}
 
 
+# Runs inside the fenced completion transaction, only when the claim still holds; returns the occurrences it
+# plans (rows for `insert_new`, inserted with those of the other completions of its batch), or None.
+Apply = Callable[[Session], Sequence[dict[str, Any]] | None]
+
+
 @dataclass
 class Completion:
     """What an executor decided. `apply` runs inside the fenced completion transaction."""
@@ -134,15 +140,14 @@ class Completion:
     note: str | None = None
     channel: str | None = None
     ts: str | None = None
-    apply: Callable[[Session], None] | None = None
+    apply: Apply | None = None
 
     @classmethod
-    def done(cls, channel: str | None = None, ts: str | None = None,
-             apply: Callable[[Session], None] | None = None) -> Completion:
+    def done(cls, channel: str | None = None, ts: str | None = None, apply: Apply | None = None) -> Completion:
         return cls(OccurrenceState.DONE, channel=channel, ts=ts, apply=apply)
 
     @classmethod
-    def skipped(cls, note: str, apply: Callable[[Session], None] | None = None) -> Completion:
+    def skipped(cls, note: str, apply: Apply | None = None) -> Completion:
         return cls(OccurrenceState.SKIPPED, note=note, apply=apply)
 
     @classmethod
@@ -245,8 +250,18 @@ class Executor:
 
 
 # -- planning helpers ---------------------------------------------------------------------------------
+_OCC: sa.Table = Occurrence.__table__  # type: ignore[attr-defined]
+
+
 def _insert(session: Session) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+@functools.cache
+def _insert_new_statement(dialect: str) -> Any:
+    """Built once per dialect (a statement built per call costs more CPU than running it)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(_OCC).on_conflict_do_nothing(index_elements=["key"])
 
 
 def _rows(rows: Sequence[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
@@ -261,9 +276,8 @@ def _rows(rows: Sequence[dict[str, Any]], now: datetime) -> list[dict[str, Any]]
 
 def insert_new(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> None:
     """Insert occurrences whose key does not exist yet (others are left as they are)."""
-    if rows:
-        stmt = _insert(session)(Occurrence).on_conflict_do_nothing(index_elements=["key"])
-        session.execute(stmt, _rows(rows, now))  # executemany: one compiled statement for any number of rows
+    if rows:  # executemany, on the Core table: one compiled statement for any number of rows
+        session.connection().execute(_insert_new_statement(session.get_bind().dialect.name), _rows(rows, now))
 
 
 def upsert_planned(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> None:
@@ -358,6 +372,68 @@ class Claim:
     post_by: datetime | None = None
 
 
+# A completion to record: the occurrence as claimed, and what its run decided.
+Done = tuple[Occurrence, Completion]
+
+# The hot path's statements, built once (building a statement costs more CPU than running it); values are
+# bound per call. `now` is the lease clock's "now", passed in.
+_STATE, _RUN_AT, _REVISION = _OCC.c.state, _OCC.c.run_at, _OCC.c.revision
+_CLAIMABLE = (
+    sa.select(Occurrence)
+    .where(col(Occurrence.run_at) <= sa.bindparam("now", type_=_RUN_AT.type))
+    .where(col(Occurrence.kind).in_(sa.bindparam("kinds", expanding=True)))
+    .where(
+        sa.or_(
+            col(Occurrence.state) == OccurrenceState.PENDING.value,
+            sa.and_(col(Occurrence.state) == OccurrenceState.CLAIMED.value,
+                    col(Occurrence.lease_until) < sa.bindparam("now", type_=_RUN_AT.type)),
+        )
+    )
+    .order_by(col(Occurrence.run_at), col(Occurrence.id))
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+    .with_for_update(skip_locked=True)
+)
+_TAKE = (
+    sa.update(_OCC)
+    .where(_OCC.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(state=OccurrenceState.CLAIMED.value, claimed_by=sa.bindparam("p_worker"),
+            lease_until=sa.bindparam("p_lease_until", type_=_RUN_AT.type), attempts=_OCC.c.attempts + 1,
+            updated_at=sa.bindparam("p_local", type_=_RUN_AT.type),
+            # Its holder died or stalled, maybe after posting: whatever happens to this claim, every later
+            # attempt looks before posting (the previous claim is when it started).
+            maybe_posted_at=sa.case(
+                (_STATE == OccurrenceState.CLAIMED.value,
+                 sa.func.coalesce(_OCC.c.maybe_posted_at, _OCC.c.updated_at)),
+                else_=_OCC.c.maybe_posted_at))
+)
+_NEWEST_DUE = (
+    sa.select(_OCC.c.kind, _OCC.c.subject_id, sa.func.max(_OCC.c.due_at))
+    .where(_OCC.c.kind.in_(sa.bindparam("kinds", expanding=True)),
+           _OCC.c.subject_id.in_(sa.bindparam("subjects", expanding=True)),
+           _OCC.c.due_at <= sa.bindparam("now", type_=_RUN_AT.type),
+           _STATE.in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value, OccurrenceState.DONE.value]))
+    .group_by(_OCC.c.kind, _OCC.c.subject_id)
+)
+_DATABASE_NOW = sa.select(sa.func.now())
+
+
+@functools.cache
+def _complete_statement(database_clock: bool) -> Any:
+    """The fenced completion: applies only while `claimed_by` and `attempts` still match the claim. When the
+    run was requested again meanwhile (the revision moved on), the row goes back to pending, due now."""
+    again = _REVISION != sa.bindparam("o_revision")
+    now = sa.func.now() if database_clock else sa.bindparam("o_db_now", type_=_RUN_AT.type)
+    return (
+        sa.update(_OCC)
+        .where(_OCC.c.id == sa.bindparam("o_id"), _OCC.c.claimed_by == sa.bindparam("o_worker"),
+               _OCC.c.attempts == sa.bindparam("o_attempts"), _STATE == OccurrenceState.CLAIMED.value)
+        .values(state=sa.case((again, OccurrenceState.PENDING.value), else_=sa.bindparam("o_state")),
+                run_at=sa.case((again, now), else_=_RUN_AT), lease_until=None,
+                last_error=sa.bindparam("o_note"), result_channel=sa.bindparam("o_channel"),
+                result_ts=sa.bindparam("o_ts"), updated_at=sa.bindparam("o_now", type_=_RUN_AT.type))
+    )
+
+
 @dataclass
 class Dispatcher:
     uow: UnitOfWork
@@ -385,6 +461,7 @@ class Dispatcher:
         self._idle = threading.Condition(self._lock)
         self._tick_lock = threading.Lock()
         self._closed = False
+        self._kinds = list(self.executors)
 
     def _on_database_clock(self, s: Session) -> bool:
         if self.database_clock is None:
@@ -394,14 +471,8 @@ class Dispatcher:
     def _now(self, s: Session) -> datetime:
         """Now, by the clock leases are kept on."""
         if self._on_database_clock(s):
-            return s.execute(sa.select(sa.func.now())).scalar_one()  # type: ignore[no-any-return]
+            return s.connection().execute(_DATABASE_NOW).scalar_one()  # type: ignore[no-any-return]
         return self.clock.now()
-
-    def _now_sql(self, s: Session) -> Any:
-        """`_now` as an SQL expression (no round trip for the database's clock)."""
-        if self._on_database_clock(s):
-            return sa.func.now()
-        return sa.literal(self.clock.now(), type_=Occurrence.__table__.c.run_at.type)  # type: ignore[attr-defined]
 
     # One short transaction: pick due rows and take them under a lease.
     def claim(self, limit: int) -> list[Claim]:
@@ -410,41 +481,17 @@ class Dispatcher:
         local = self.clock.now()
         with self.uow() as s:
             now = self._now(s)
-            rows = list(s.exec(
-                select(Occurrence)
-                .where(col(Occurrence.run_at) <= now)
-                .where(col(Occurrence.kind).in_(list(self.executors)))
-                .where(
-                    sa.or_(
-                        col(Occurrence.state) == OccurrenceState.PENDING.value,
-                        sa.and_(col(Occurrence.state) == OccurrenceState.CLAIMED.value,
-                                col(Occurrence.lease_until) < now),
-                    )
-                )
-                .order_by(col(Occurrence.run_at), col(Occurrence.id))
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all())
+            rows = list(s.execute(_CLAIMABLE, {"now": now, "kinds": self._kinds, "limit": limit}).scalars())
             if not rows:
                 return []
             lease_until = now + self.lease
-            taken_over = col(Occurrence.state) == OccurrenceState.CLAIMED.value
-            s.execute(
-                sa.update(Occurrence)
-                .where(col(Occurrence.id).in_([occ.id for occ in rows]))
-                .values(state=OccurrenceState.CLAIMED.value, claimed_by=self.worker_id, lease_until=lease_until,
-                        attempts=Occurrence.attempts + 1, updated_at=local,
-                        # Its holder died or stalled, maybe after posting: whatever happens to this claim,
-                        # every later attempt looks before posting (the previous claim is when it started).
-                        maybe_posted_at=sa.case(
-                            (taken_over, sa.func.coalesce(Occurrence.maybe_posted_at, Occurrence.updated_at)),
-                            else_=Occurrence.maybe_posted_at))
-                .execution_options(synchronize_session=False)  # the loaded rows keep their old state, read below
-            )
+            # Core, not the ORM: the loaded rows keep their old state, read below.
+            s.connection().execute(_TAKE, {"ids": [occ.id for occ in rows], "p_worker": self.worker_id,
+                                           "p_lease_until": lease_until, "p_local": local})
             superseded = self._superseded(s, rows, now)
+            s.expunge_all()
             claims = []
             for occ in rows:
-                s.expunge(occ)
                 if occ.state == OccurrenceState.CLAIMED and occ.maybe_posted_at is None:
                     occ.maybe_posted_at = occ.updated_at
                 occ.state, occ.claimed_by, occ.lease_until = OccurrenceState.CLAIMED, self.worker_id, lease_until
@@ -459,15 +506,9 @@ class Dispatcher:
         if not coalescing:
             return {}
         newest = {
-            (kind, subject): due for kind, subject, due in s.execute(
-                select(Occurrence.kind, Occurrence.subject_id, func.max(Occurrence.due_at))
-                .where(col(Occurrence.kind).in_({o.kind for o in coalescing}),
-                       col(Occurrence.subject_id).in_({o.subject_id for o in coalescing}),
-                       col(Occurrence.due_at) <= now,
-                       col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value,
-                                                  OccurrenceState.DONE.value]))
-                .group_by(col(Occurrence.kind), col(Occurrence.subject_id))
-            ).all()
+            (kind, subject): due for kind, subject, due in s.connection().execute(_NEWEST_DUE, {
+                "kinds": list({o.kind for o in coalescing}), "subjects": list({o.subject_id for o in coalescing}),
+                "now": now})
         }
         out = {}
         for o in coalescing:
@@ -593,20 +634,36 @@ class Dispatcher:
     def complete(self, occ: Occurrence, completion: Completion) -> bool:
         """Fenced: applies only while this worker still holds the claim. When the run was requested again
         meanwhile (`request_run` moved the revision on), the row goes back to pending to run once more."""
+        return self.complete_many([(occ, completion)])[0]
+
+    def complete_many(self, done: Sequence[Done]) -> list[bool]:
+        """`complete` for several occurrences in one transaction, each fenced on its own: one whose claim was
+        lost is left as it is (False) and its `apply` does not run. The occurrences the applies plan are
+        inserted together at the end. Raises, with nothing recorded, when the transaction fails."""
         now = self.clock.now()
-        again = col(Occurrence.revision) != occ.revision
+        recorded: list[bool] = []
+        planned: list[dict[str, Any]] = []
         with self.uow() as s:
-            result = s.execute(self._fenced(occ).values(
-                state=sa.case((again, OccurrenceState.PENDING.value), else_=completion.state.value),
-                run_at=sa.case((again, self._now_sql(s)), else_=Occurrence.run_at),
-                lease_until=None, last_error=completion.note,
-                result_channel=completion.channel, result_ts=completion.ts, updated_at=now))
-            if not result.rowcount:  # type: ignore[attr-defined]
-                log.warning("lost the claim on %s before completing it; the new holder will reconcile", occ.key)
-                return False
-            if completion.apply is not None:
-                completion.apply(s)
-        return True
+            conn = s.connection()
+            database_clock = self._on_database_clock(s)
+            stmt = _complete_statement(database_clock)
+            db_now = {} if database_clock else {"o_db_now": now}
+            for occ, completion in done:
+                result = conn.execute(stmt, {
+                    "o_id": occ.id, "o_worker": self.worker_id, "o_attempts": occ.attempts,
+                    "o_revision": occ.revision, "o_state": completion.state.value, "o_note": completion.note,
+                    "o_channel": completion.channel, "o_ts": completion.ts, "o_now": now, **db_now})
+                if not result.rowcount:
+                    log.warning("lost the claim on %s before completing it; the new holder will reconcile", occ.key)
+                    recorded.append(False)
+                    continue
+                recorded.append(True)
+                if completion.apply is not None:
+                    planned.extend(completion.apply(s) or ())
+            if planned:
+                s.flush()  # what the applies left in the session goes first (a planned row may refer to it)
+                insert_new(s, planned, now)
+        return recorded
 
     def _failed_attempt(self, c: Claim, executor: Executor, error: SlackError) -> None:
         occ = c.occ

@@ -378,3 +378,19 @@ def test_a_run_requested_while_running_runs_once_more_after_it_completes(env: En
         request_run(s, [row], T0)  # a request after it completed
     d.run_once()
     assert env.toy.ran == ["r", "r", "r"]
+
+
+# -- completions recorded in batches ---------------------------------------------------------------------------
+def test_a_completion_whose_claim_was_lost_is_left_alone_by_its_batch(env: Env) -> None:
+    a, b = env.dispatcher(worker_id="a"), env.dispatcher(worker_id="b")
+    env.plan("x", T0)
+    env.plan("y", T0)
+    x, y = a.claim(10)
+    env.clock.advance(seconds=121)
+    assert [c.occ.key for c in b.claim(1)] == ["x"]  # b takes x over; y stays with a (expired, but untaken)
+    applied: list[str] = []
+    recorded = a.complete_many([(occ, Completion.done("C", "1.0", apply=lambda s, k=occ.key: applied.append(k)))
+                                for occ in (x.occ, y.occ)])
+    assert recorded == [False, True] and applied == ["y"]
+    assert env.occ("x").state == OccurrenceState.CLAIMED and env.occ("x").claimed_by == "b"
+    assert env.occ("x").result_ts is None and env.occ("y").result_ts == "1.0"
