@@ -15,7 +15,11 @@
   retries after an error that may have reached Slack) first looks for that key in the channel
   (`RunContext.post`) before posting again.
 - Completion is fenced: it applies only while `claimed_by` and `attempts` still match the claim. A run
-  requested again while it was running (`request_run`) runs once more after it completes.
+  requested again while it was running (`request_run`) runs once more after it completes. The worker
+  threads hand their completions to one writer thread, which records up to a batch of them in one
+  transaction, each row fenced on its own; if that transaction fails, each is recorded alone, and one that
+  still cannot be is taken over after its lease like a crash (and looked for before posting again).
+  `wait_idle` and `shutdown` wait for the completions still to be recorded.
 - Failures back off and retry; past the policy's attempts (or at once for errors that retrying cannot
   fix, `PERMANENT_ERRORS`) the row is marked failed with its error and the executor's `on_failure` tells
   people. A 429 reschedules only that occurrence, after Retry-After.
@@ -27,7 +31,9 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -372,7 +378,7 @@ class Claim:
     post_by: datetime | None = None
 
 
-# A completion to record: the occurrence as claimed, and what its run decided.
+# A completion waiting for the writer: the occurrence as claimed, and what its run decided.
 Done = tuple[Occurrence, Completion]
 
 # The hot path's statements, built once (building a statement costs more CPU than running it); values are
@@ -446,6 +452,11 @@ class Dispatcher:
     # Take "now" for claims and lease expiry from the database (PostgreSQL's now()), so that replicas
     # whose clocks disagree never take over a live lease. None: on PostgreSQL (SQLite has one process).
     database_clock: bool | None = None
+    # Completions of the worker threads are recorded by one writer thread, up to `write_batch` of them in one
+    # transaction (default: `workers`); it waits up to `write_linger` seconds for a batch to fill while
+    # workers are still running, and writes at once when none is.
+    write_batch: int | None = None
+    write_linger: float = 0.02
 
     def __post_init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="dispatch")
@@ -458,10 +469,17 @@ class Dispatcher:
         self.margin = self.lease / 2
         self._inflight = 0
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)  # any change of _inflight, _writes or _closed
         self._tick_lock = threading.Lock()
         self._closed = False
         self._kinds = list(self.executors)
+        # Completions waiting for the writer thread (started when the first one comes, gone when idle), and
+        # how many are queued or being written: wait_idle waits for them too.
+        self._writes: deque[Done] = deque()
+        self._pending_writes = 0
+        self._writer: threading.Thread | None = None
+        self._writer_closed = False
+        self._batch = max(1, self.write_batch or self.workers)
 
     def _on_database_clock(self, s: Session) -> bool:
         if self.database_clock is None:
@@ -550,7 +568,7 @@ class Dispatcher:
 
     def _run_and_release(self, c: Claim) -> None:
         try:
-            self.execute(c)
+            self._execute(c, self._complete_later)
         except Exception:  # e.g. the database went away while completing: the lease brings it back
             log.exception("occurrence %s could not be run or recorded; it is retried after its lease", c.occ.key)
         finally:
@@ -559,8 +577,9 @@ class Dispatcher:
                 self._idle.notify_all()
 
     def wait_idle(self, timeout: float = 60) -> None:
+        """Wait until no occurrence is running and every completion is recorded."""
         with self._idle:
-            if not self._idle.wait_for(lambda: self._inflight == 0, timeout=timeout):
+            if not self._idle.wait_for(lambda: self._inflight == 0 and self._pending_writes == 0, timeout=timeout):
                 raise TimeoutError("occurrences still running")
 
     def run_once(self) -> int:
@@ -570,15 +589,79 @@ class Dispatcher:
         return started
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop claiming; let running occurrences finish. Claimed ones still waiting in the queue are
-        dropped here and taken over by another process (or this one, restarted) after their lease."""
+        """Stop claiming; let running occurrences finish and record every completion (waiting: before this
+        returns). Claimed ones still waiting in the queue are dropped here and taken over by another process
+        (or this one, restarted) after their lease."""
         with self._idle:
             self._closed = True
             self._idle.notify_all()
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        with self._idle:  # the writer writes what is queued and stops; later completions are written inline
+            self._writer_closed = True
+            self._idle.notify_all()
+            writer = self._writer
+        if wait and writer is not None:
+            writer.join()
+
+    # Recording completions in batches.
+    def _complete_later(self, occ: Occurrence, completion: Completion) -> None:
+        """Queue a completion for the writer thread (written inline once the dispatcher is shut down)."""
+        with self._idle:
+            if not self._writer_closed:
+                self._writes.append((occ, completion))
+                self._pending_writes += 1
+                if self._writer is None:
+                    self._writer = threading.Thread(target=self._write_loop, name="dispatch-writer", daemon=True)
+                    self._writer.start()
+                self._idle.notify_all()
+                return
+        self.complete(occ, completion)
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._idle:
+                if not self._idle.wait_for(lambda: self._writes or self._writer_closed, timeout=1.0) or (
+                    not self._writes
+                ):
+                    self._writer = None  # idle for a second, or shut down with nothing left: started again on demand
+                    return
+                # Let a batch fill while workers are still running (each may bring one more completion).
+                deadline = time.monotonic() + self.write_linger
+                while len(self._writes) < self._batch and self._inflight and not self._writer_closed:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._idle.wait(left)
+                batch = [self._writes.popleft() for _ in range(min(self._batch, len(self._writes)))]
+            try:
+                self._write(batch)
+            finally:
+                with self._idle:
+                    self._pending_writes -= len(batch)
+                    self._idle.notify_all()
+
+    def _write(self, batch: Sequence[Done]) -> None:
+        """One transaction for the batch; if it fails, each completion alone, so that one bad completion never
+        loses the others. One that cannot be recorded is retried after its lease, like a crash."""
+        if len(batch) > 1:
+            try:
+                self.complete_many(batch)
+                return
+            except Exception as exc:  # noqa: BLE001 - e.g. one `apply` broke a constraint: each alone, below
+                log.warning("recording %s completions together failed (%s); recording each alone",
+                            len(batch), type(exc).__name__)
+        for occ, completion in batch:
+            try:
+                self.complete_many([(occ, completion)])
+            except Exception:
+                log.exception("occurrence %s could not be recorded; it is retried after its lease", occ.key)
 
     # Running one occurrence.
     def execute(self, c: Claim) -> None:
+        """Run one claimed occurrence and record what it decided before returning."""
+        self._execute(c, self.complete)
+
+    def _execute(self, c: Claim, record: Callable[[Occurrence, Completion], object]) -> None:
         occ = c.occ
         executor = self.executors[occ.kind]
         now = self.clock.now()
@@ -592,7 +675,7 @@ class Dispatcher:
         elif c.superseded:
             stop = NotPosted(c.superseded)
         if stop is not None and not c.reconcile:
-            self.complete(occ, Completion(stop.state, note=stop.note))
+            record(occ, Completion(stop.state, note=stop.note))
             return
         ctx = RunContext(occ=occ, slack=self.slack, now=now, reconcile=c.reconcile, clock=self.clock,
                          post_by=c.post_by, lease=self.lease, adopt_only=stop)
@@ -602,7 +685,7 @@ class Dispatcher:
             if occ.failures and exc.state == OccurrenceState.SKIPPED:
                 self._give_up(c, executor, f"gave up: {exc.note}", str(occ.last_error or "unknown_error"))
             else:
-                self.complete(occ, Completion(exc.state, note=exc.note))
+                record(occ, Completion(exc.state, note=exc.note))
             return
         except ClaimExpiring:
             self._release(c, "too little of its lease was left to post")
@@ -614,7 +697,7 @@ class Dispatcher:
             log.exception("occurrence %s raised", occ.key)
             self._failed_attempt(c, executor, SlackError("executor", type(exc).__name__))
             return
-        self.complete(occ, completion)
+        record(occ, completion)
 
     def _release(self, c: Claim, why: str) -> None:
         """Give a claim back at once, unposted, for any process to take (no failure counted). Its "may have
