@@ -198,6 +198,8 @@ class RunContext:
     # adopts what an earlier attempt posted, and raises NotPosted when there is nothing to adopt.
     adopt_only: NotPosted | None = None
     adopted: dict[str, Any] | None = None  # the earlier attempt's message, once adopted
+    # What the executor's `prefetch` loaded for the whole claimed batch (empty without one).
+    context: dict[Any, Any] = field(default_factory=dict)
 
     def metadata(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         return keyed_metadata(self.occ.key, extra)
@@ -248,11 +250,14 @@ class RunContext:
 @dataclass(frozen=True)
 class Executor:
     """Runs one kind of occurrence. `on_failure` runs inside the transaction that marks it failed, so
-    it can only write to the database (e.g. plan notices), never call Slack."""
+    it can only write to the database (e.g. plan notices), never call Slack. `prefetch`, given the
+    occurrences of this kind claimed together, reads what their runs need in one go (after the claim,
+    before they run); each run finds the result in `RunContext.context`, and must still work without it."""
 
     run: Callable[[Occurrence, RunContext], Completion]
     policy: MisfirePolicy
     on_failure: Callable[[Session, Occurrence, str], None] | None = None
+    prefetch: Callable[[Sequence[Occurrence]], dict[Any, Any]] | None = None
 
 
 # -- planning helpers ---------------------------------------------------------------------------------
@@ -376,6 +381,8 @@ class Claim:
     skew: timedelta = timedelta(0)
     # On our clock: the claim may post until then (half its lease), then it is given back unposted.
     post_by: datetime | None = None
+    # What its executor's `prefetch` read for the batch it was claimed with (RunContext.context).
+    context: dict[Any, Any] = field(default_factory=dict)
 
 
 # A completion waiting for the writer: the occurrence as claimed, and what its run decided.
@@ -535,6 +542,23 @@ class Dispatcher:
                 out[o.id or 0] = f"superseded by a newer one due {due:%Y-%m-%d %H:%M} UTC"
         return out
 
+    def _prefetch(self, claims: Sequence[Claim]) -> None:
+        """Let each executor with a `prefetch` read, in one go, what the runs of its claimed rows need."""
+        by_kind: dict[str, list[Claim]] = {}
+        for c in claims:
+            if self.executors[c.occ.kind].prefetch is not None:
+                by_kind.setdefault(c.occ.kind, []).append(c)
+        for kind, group in by_kind.items():
+            prefetch = self.executors[kind].prefetch
+            assert prefetch is not None
+            try:
+                context = prefetch([c.occ for c in group])
+            except Exception:  # each run reads for itself instead
+                log.exception("prefetching for %s occurrence(s) of %s failed", len(group), kind)
+                continue
+            for c in group:
+                c.context = context
+
     def tick(self) -> int:
         """Claim and start due occurrences in batches while there are any, keeping the workers busy.
         Returns how many were started. Overlapping calls return 0 at once."""
@@ -547,6 +571,7 @@ class Dispatcher:
                 # The first claim takes what fits; later ones wait for a whole batch of free places.
                 free = self._wait_for_room(1 if started == 0 else self.workers)
                 claims = self.claim(free)
+                self._prefetch(claims)
                 for c in claims:
                     self._start(c)
                 started += len(claims)
@@ -678,7 +703,7 @@ class Dispatcher:
             record(occ, Completion(stop.state, note=stop.note))
             return
         ctx = RunContext(occ=occ, slack=self.slack, now=now, reconcile=c.reconcile, clock=self.clock,
-                         post_by=c.post_by, lease=self.lease, adopt_only=stop)
+                         post_by=c.post_by, lease=self.lease, adopt_only=stop, context=c.context)
         try:
             completion = executor.run(occ, ctx)
         except NotPosted as exc:  # nothing to adopt either

@@ -442,3 +442,27 @@ def test_wait_idle_and_shutdown_wait_for_completions_still_to_be_recorded(env: E
     threading.Timer(0.2, release.set).start()
     d.shutdown(wait=True)
     assert env.occ("x").state == env.occ("y").state == OccurrenceState.DONE
+
+
+def test_what_prefetch_reads_for_a_batch_reaches_each_run_and_a_failing_one_reads_nothing(env: Env) -> None:
+    seen: dict[str, Any] = {}
+
+    def run(occ: Occurrence, ctx: RunContext) -> Completion:
+        seen[occ.key] = ctx.context.get(occ.key)
+        return env.toy.run(occ, ctx)
+
+    d = env.dispatcher()
+    d.executors[KIND] = Executor(run, MisfirePolicy(grace=None),
+                                 prefetch=lambda occs: {o.key: f"read with {len(occs)}" for o in occs})
+    env.plan("a", T0)
+    env.plan("b", T0)
+    d.run_once()
+    assert seen == {"a": "read with 2", "b": "read with 2"}
+
+    def broken(occs: Any) -> dict[Any, Any]:
+        raise RuntimeError("a bug")
+
+    d.executors[KIND] = Executor(run, MisfirePolicy(grace=None), prefetch=broken)
+    env.plan("c", T0)
+    d.run_once()
+    assert seen["c"] is None and env.posts("c") == 1  # it ran without
