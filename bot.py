@@ -24,7 +24,7 @@ from adapters.clock import Clock, SystemClock
 from adapters.slack import SlackError, SlackGateway, make_client
 from adapters.web import WebServer, make_wsgi_app
 from config.logging import configure_logging
-from config.settings import Settings, SettingsError, load_settings
+from config.settings import Settings, SettingsError, anonymity_key, load_settings
 from handlers import register_all
 from jobs.executors import build_executors, build_planners
 from jobs.ticker import Ticker
@@ -34,6 +34,7 @@ from models.migrate import upgrade
 from services.checkins import CheckinService
 from services.container import Services
 from services.partnerships import PartnershipService
+from services.pulse import PulseService
 from services.scheduling import Dispatcher, scheduler_status
 from services.status import health_report
 
@@ -97,6 +98,11 @@ def build(
             lock = ProcessLock(sqlite_path).acquire()
         except AlreadyRunning as exc:
             raise StartupError(str(exc)) from None
+    if settings.anonymity_key is None and settings.slack_signing_secret is None and settings.slack_app_token is None:
+        # A scheduler-only worker without the secrets the web process has would key anonymous answers differently
+        # and remind people who already answered.
+        log.warning("No ANONYMITY_KEY, SLACK_SIGNING_SECRET or SLACK_APP_TOKEN: anonymous answers are keyed from the "
+                    "bot token. Give every process the same ANONYMITY_KEY (or the same Slack secrets).")
     engine = make_engine(settings.database_url)
     try:
         if migrate:
@@ -136,12 +142,16 @@ def build(
         timeout=max(1, min(15, settings.scheduler_lease_seconds // 4)),
     )
     scheduled_slack = SlackGateway(scheduled_client)
-    partnerships = PartnershipService(uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id)
+    partnerships = PartnershipService(uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id,
+                                      team_id=str(identity.get("team_id") or ""))
     services = Services(
         settings=settings, engine=engine, uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id,
         partnerships=partnerships,
         checkins=CheckinService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
                                 bot_user_id=bot_user_id),
+        pulse=PulseService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
+                           anonymity_key=anonymity_key(settings),
+                           min_per_side=settings.poll_min_respondents_per_side, bot_user_id=bot_user_id),
     )
     dispatcher = Dispatcher(
         uow=uow, slack=scheduled_slack, clock=clock, executors=build_executors(services),
@@ -149,6 +159,7 @@ def build(
     )
     ticker = Ticker(dispatcher, build_planners(services), tick_seconds=settings.scheduler_tick_seconds)
     services.checkins.wake = ticker.nudge
+    services.pulse.wake = ticker.nudge
     app = App(
         client=client,
         # Signatures are verified once, on the raw bytes, before Bolt sees a request (adapters/web.py,

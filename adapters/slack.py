@@ -52,10 +52,18 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.replies": ("channels:history", "groups:history"),
     "conversations.list": ("channels:read", "groups:read"),
     "conversations.open": ("im:write",),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
     "pins.add": ("pins:write",),
     "users.info": ("users:read",),
     "views.open": (),
     "views.publish": (),
+}
+# Scopes that show more of a method's answer rather than allow the call. users.info includes the person's
+# `profile.email` only with users:read.email: Partnerbot matches a partner contact who joins the channel to
+# the Slack Connect invitation sent to that address. manifest.yml must grant these too.
+FIELD_SCOPES: dict[str, tuple[str, ...]] = {
+    "users.info": ("users:read.email",),
 }
 
 # conversations.invite takes a limited number of users per call; we send batches of this size.
@@ -72,6 +80,10 @@ MAYBE_DONE_ERRORS = frozenset({"connection_error", "internal_error", "fatal_erro
 # How often a call that must not happen twice (a keyed post, conversations.create) is sent at most, when
 # each try fails in a way that leaves open whether Slack did it and the look-up finds nothing.
 ONCE_TRIES = 3
+# conversations.create: how long to wait before looking again for a channel whose creation answer was lost
+# and that the channel list does not show yet (seconds, one look after each).
+CREATE_LOOKUP_DELAYS = (0.5, 1.0, 2.0)
+CREATION_UNCONFIRMED = "creation_unconfirmed"  # our code: Slack may have created the channel, it cannot be found
 # A keyed post whose answer was lost is among the newest messages of its channel: this many are searched
 # (one page of conversations.history). A thread is searched whole: its replies come oldest first.
 RECENT_MESSAGES = 200
@@ -294,14 +306,23 @@ class SlackUser:
     name: str
     is_bot: bool
     tz: str | None
-    email: str | None
+    email: str | None  # None unless the app has users:read.email and the person's organization shows it
+    is_stranger: bool = False  # Slack Connect: someone of an organization we share no channel with yet
+    is_external: bool = False  # Slack Connect: someone of another organization
+
+    def from_another_org(self, home_team_id: str | None) -> bool:
+        """Whether this person belongs to another Slack organization than the workspace `home_team_id`:
+        Slack marks them external or a stranger, or their team is another one."""
+        return (self.is_stranger or self.is_external
+                or bool(self.team_id and home_team_id and self.team_id != home_team_id))
 
 
 class SlackGateway:
     """Typed, scope-checked access to the Web API for the services."""
 
-    def __init__(self, client: WebClient) -> None:
+    def __init__(self, client: WebClient, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.client = client
+        self.sleep = sleep  # between looks for something Slack may have done (tests pass a clock's)
         # For calls that must not happen twice: no blind re-send after a lost answer or a 5xx.
         self.once_client = without_resends(client)
         self._bot_user_id: str | None = None
@@ -346,36 +367,57 @@ class SlackGateway:
             name=profile.get("display_name") or user.get("real_name") or user.get("name") or user_id,
             is_bot=bool(user.get("is_bot")),
             tz=user.get("tz"),
-            email=profile.get("email"),
+            email=profile.get("email") or None,
+            is_stranger=bool(user.get("is_stranger")),
+            is_external=bool(user.get("is_external")),
         )
 
     # -- channels ------------------------------------------------------------------------------
     def create_channel(self, name: str, *, is_private: bool, in_use: Callable[[str], bool]) -> dict[str, Any]:
-        """Create a channel, once: conversations.create is never sent again blindly. When Slack may have
-        created it although the call failed (`SlackError.maybe_done`), or answers `name_taken` right after
-        such a failure, the channel is looked up by name and adopted when our bot created it, its privacy
-        is the one asked for, and `in_use(channel_id)` says nothing uses it yet; a channel that fails
-        those checks means the name is taken. Raises SlackError."""
-        error: SlackError | None = None  # the last failure after which Slack may have created it
+        """Create a channel, once: conversations.create is never sent again blindly, and a name Slack calls
+        taken is looked up first. A channel of that name is adopted when our bot created it, its privacy is
+        the one asked for, and `in_use(channel_id)` says nothing uses it yet (it was made by a call whose
+        answer was lost, now or on an earlier attempt); any other channel of that name means the name is
+        taken. When Slack may have created it (`SlackError.maybe_done`) but the channel list does not show
+        it after a few looks, raises SlackError CREATION_UNCONFIRMED rather than `name_taken`, so that the
+        caller does not move on to another name and leave this one orphaned. Raises SlackError."""
+        maybe_created = False
+        error: SlackError | None = None
         for _ in range(ONCE_TRIES):
             try:
                 return self._call("conversations.create", once=True, name=name, is_private=is_private)["channel"]
             except SlackError as exc:
-                if not (exc.maybe_done or (error is not None and exc.code == "name_taken")):
+                if not (exc.maybe_done or exc.code == "name_taken"):
                     raise
+                maybe_created = maybe_created or exc.maybe_done
                 error = exc
-            channel = self.find_channel(name)
-            if channel is None:
-                if error.code == "name_taken":  # by a channel the bot cannot see
-                    raise error
-                continue  # Slack did not create it: try again
-            if (channel.get("creator") == self.bot_user_id() and bool(channel.get("is_private")) == is_private
-                    and not in_use(str(channel["id"]))):
+            channel = self._find_own_channel(name, is_private=is_private, in_use=in_use, patient=maybe_created)
+            if channel is not None:
                 log.info("conversations.create: adopting %s, created by a call whose answer was lost", channel["id"])
                 return channel
-            raise SlackError("conversations.create", "name_taken")
+            if error.code == "name_taken":
+                if maybe_created:  # ours, most likely, but Slack's list does not show it (yet)
+                    raise SlackError("conversations.create", CREATION_UNCONFIRMED)
+                raise error  # by a channel the bot cannot see
+            # Slack did not create it: try again
         assert error is not None
         raise error
+
+    def _find_own_channel(self, name: str, *, is_private: bool, in_use: Callable[[str], bool],
+                          patient: bool) -> dict[str, Any] | None:
+        """The channel called `name` if the bot may adopt it; None if the list does not show one (looking
+        again after CREATE_LOOKUP_DELAYS when `patient`: a new channel may take a moment to be listed).
+        Raises SlackError `name_taken` when the channel exists but is someone else's or in use."""
+        for delay in (*(CREATE_LOOKUP_DELAYS if patient else ()), None):
+            channel = self.find_channel(name)
+            if channel is not None:
+                if (channel.get("creator") == self.bot_user_id() and bool(channel.get("is_private")) == is_private
+                        and not in_use(str(channel["id"]))):
+                    return channel
+                raise SlackError("conversations.create", "name_taken")
+            if delay is not None:
+                self.sleep(delay)
+        return None
 
     def find_channel(self, name: str) -> dict[str, Any] | None:
         """The unarchived public channel, or private channel the bot is in, called `name`, if any."""
@@ -532,6 +574,24 @@ class SlackGateway:
         except SlackError as exc:
             if exc.code != "already_pinned":
                 raise
+
+    def send_file(self, user_id: str, *, filename: str, content: bytes, title: str, comment: str) -> str:
+        """Share a file with one person, privately, in their direct message with the app (Slack's upload v2:
+        files.getUploadURLExternal, the upload, files.completeUploadExternal, through slack_sdk's
+        `files_upload_v2`); returns the file id. Raises SlackError."""
+        for method in ("files.getUploadURLExternal", "files.completeUploadExternal"):
+            if method not in METHOD_SCOPES:
+                raise ValueError(f"{method} is not declared in METHOD_SCOPES (and so not in manifest.yml)")
+        channel = self.open_dm(user_id)
+        try:
+            response = self.client.files_upload_v2(channel=channel, filename=filename, content=content, title=title,
+                                                   initial_comment=comment)
+        except SlackApiError as exc:
+            raise _to_slack_error("files.upload", exc) from None
+        except (SlackClientError, OSError, http.client.HTTPException) as exc:
+            log.warning("Slack file upload failed: %s", type(exc).__name__)
+            raise SlackError("files.upload", "connection_error") from None
+        return str((response.get("file") or {}).get("id", ""))
 
     # -- views ---------------------------------------------------------------------------------
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from waitress.server import create_server
 
-from adapters.inbound import MAX_BODY_BYTES, TOO_LARGE, Rejection, SlackRequestGate
+from adapters.inbound import MAX_BODY_BYTES, TOO_LARGE, Rejection, SlackRequestGate, bolt_body
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ def _serve_slack(
         log.info("refused a request from %s: %s %s", environ.get("REMOTE_ADDR", "?"), rejection.status,
                  rejection.reason)
         return [_respond(start_response, _STATUS[rejection.status], {"error": rejection.reason})]
+    body = bolt_body(body, environ.get("CONTENT_TYPE"))
     return handler({**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}, start_response)
 
 

@@ -27,3 +27,15 @@ F_WINDOW = "window"
 F_REMINDER = "reminder"
 F_PARTICIPANT_MODE = "participant_mode"
 F_PARTICIPANTS = "participants"
+
+# Pulse surveys.
+PULSE_TAKE = "pulse_take"  # the Take the survey button (value: the round's key)
+PULSE_SURVEY_VIEW = "pulse_survey"
+PULSE_SETUP_VIEW = "pulse_setup"
+F_PULSE_CADENCE = "pulse_cadence"
+F_PULSE_EVERY = "pulse_every_weeks"
+F_PULSE_NTH = "pulse_nth"
+F_PULSE_WEEKDAY = "pulse_weekday"
+F_PULSE_OPEN_DAYS = "pulse_open_days"
+F_PULSE_ANONYMOUS = "pulse_anonymous"
+F_PULSE_AUDIENCE = "pulse_audience"

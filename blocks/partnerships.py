@@ -145,10 +145,19 @@ AUDIT_LABELS = {
     "checkin_skipped": "skipped a check-in",
     "checkin_questions_changed": "changed the check-in questions",
     "checkin_started": "started a check-in",
+    "pulse_scheduled": "set the partnership pulse to {cadence}",
+    "pulse_paused": "paused the partnership pulse",
+    "pulse_resumed": "resumed the partnership pulse",
+    "pulse_started": "started a partnership pulse round",
     "channel_archived": "archived the channel: scheduled check-ins stopped",
     "channel_gone": "found the channel archived or gone (`{error}`): scheduled check-ins stopped",
     "channel_unarchived": "unarchived the channel: scheduled check-ins start again",
+    "joined": "joined the channel and was recorded as {role} on {side} side",
+    "joined_by_invitation": "accepted the Slack Connect invitation to {email} and joined as {role} on {side} side",
+    "left": "left the channel: still recorded, but not asked in new check-ins or polls",
+    "rejoined": "joined the channel again",
 }
+SIDE_NAMES = {Side.OURS.value: "our", Side.PARTNER.value: "the partner's"}
 RECENT_CHANGES = 8
 INVITATIONS_SHOWN = 20
 EMAIL_SHOWN = 300  # characters of an escaped address in /partner info
@@ -161,11 +170,27 @@ def audit_line(event: AuditEvent, zone: str) -> str:
         detail["user"] = mention(str(event.detail["user"]))
     if "role" in detail:
         detail["role"] = detail["role"].replace("_", " ")
+    if "side" in detail:
+        detail["side"] = SIDE_NAMES.get(str(event.detail["side"]), detail["side"])
     try:
         what = AUDIT_LABELS.get(event.action, event.action).format(**detail)
     except (KeyError, IndexError):
         what = event.action.replace("_", " ")
     return f"• {local_time(event.at, zone, '%d %b %H:%M')} · {mention(event.actor_id)} {what}"
+
+
+def _person(m: Member) -> str:
+    return mention(m.user_id) + (" _(left the channel)_" if m.left_at is not None else "")
+
+
+def _invitation_state(inv: PartnerInvitation, zone: str) -> str:
+    if inv.status == InvitationStatus.ACCEPTED:
+        who = f" by {mention(inv.accepted_by)}" if inv.accepted_by else ""
+        when = f" on {local_time(inv.accepted_at, zone, '%d %b %Y')}" if inv.accepted_at else ""
+        return f":white_check_mark: accepted{who}{when}"
+    if inv.status == InvitationStatus.SENT:
+        return "invitation sent"
+    return f"failed: `{escape(inv.error)}`"
 
 
 def info_blocks(
@@ -179,14 +204,13 @@ def info_blocks(
     ), section(f"*Goals*\n{_goals_text(p.goals)}")]
     for side, title in ((Side.OURS, "Our side"), (Side.PARTNER, "Partner side")):
         on_side = [m for m in members if m.side == side]
-        lines = [f"*{ROLE_LABELS[r]}*: " + ", ".join(mention(m.user_id) for m in on_side if m.role == r)
+        lines = [f"*{ROLE_LABELS[r]}*: " + ", ".join(_person(m) for m in on_side if m.role == r)
                  for r in ROLE_LABELS if any(m.role == r for m in on_side)]
         blocks.append(section(f"*{title}*\n" + ("\n".join(lines) if lines else "_nobody yet_")))
     if invitations:
         lines = []
         for inv in invitations[:INVITATIONS_SHOWN]:
-            state = "invitation sent" if inv.status == InvitationStatus.SENT else f"failed: `{inv.error}`"
-            lines.append(f"• {escape_within(inv.email, EMAIL_SHOWN)}: {state}")
+            lines.append(f"• {escape_within(inv.email, EMAIL_SHOWN)}: {_invitation_state(inv, p.timezone)}")
         if len(invitations) > INVITATIONS_SHOWN:
             lines.append(f"…and {len(invitations) - INVITATIONS_SHOWN} more")
         blocks += chunked_sections("*Partner invitations*", lines)

@@ -7,6 +7,8 @@ echoing a secret value.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -42,6 +44,9 @@ _HINTS: dict[str, str] = {
     "SCHEDULER_TICK_SECONDS": "how often the scheduler looks for due work, in seconds (0.1-60)",
     "SCHEDULER_LEASE_SECONDS": "how long a process holds a claimed post before another may take it over, in "
     "seconds (5-3600)",
+    "POLL_MIN_RESPONDENTS_PER_SIDE": "the fewest answers a side needs before its average is shown (1-50)",
+    "ANONYMITY_KEY": "a long random secret (e.g. from `openssl rand -hex 32`); leave it empty to derive one from "
+    "SLACK_SIGNING_SECRET",
 }
 
 
@@ -81,8 +86,12 @@ class Settings(BaseSettings):
     scheduler_workers: int = Field(default=8, ge=1, le=64)
     scheduler_tick_seconds: float = Field(default=2.0, ge=0.1, le=60)
     scheduler_lease_seconds: int = Field(default=120, ge=5, le=3600)
+    # Polls and pulse surveys show a side's average only when each side that answered has this many answers.
+    poll_min_respondents_per_side: int = Field(default=3, ge=1, le=50)
+    # Keys the hash that recognises a person's earlier anonymous answer (`anonymity_key`); never stored.
+    anonymity_key: SecretStr | None = None
 
-    @field_validator("slack_signing_secret", "slack_app_token", mode="before")
+    @field_validator("slack_signing_secret", "slack_app_token", "anonymity_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -157,6 +166,19 @@ class Settings(BaseSettings):
         if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
             return None
         return Path(url.database)
+
+
+def anonymity_key(settings: Settings) -> bytes:
+    """The key of the hash (HMAC) that recognises a person's earlier answer in an anonymous poll or pulse round,
+    so answering again replaces it while no answer holds who gave it. Never stored in the database: from
+    ANONYMITY_KEY, else derived from SLACK_SIGNING_SECRET (or, in Socket Mode, the app token; a scheduler-only
+    worker without either falls back to the bot token). Every process of one installation must derive the same key:
+    set ANONYMITY_KEY when they do not share these settings. Changing it only means that an answer given before
+    the change is not recognised (answering again adds one instead of replacing it) in rounds still open."""
+    source = next((s for s in (settings.anonymity_key, settings.slack_signing_secret, settings.slack_app_token,
+                               settings.slack_bot_token) if s is not None), None)
+    assert source is not None
+    return hmac.new(source.get_secret_value().encode(), b"partnerbot anonymous answers v1", hashlib.sha256).digest()
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.slack import SlackError, SlackGateway
@@ -50,6 +51,30 @@ def echo(raw: str | None, limit: int = 40) -> str:
     """What the person typed, to quote back in mrkdwn: Slack's formatting undone, cut, escaped (so a
     `<!here>` or a link they typed shows as text)."""
     return escape(truncate(plain_text(raw), limit))
+
+
+_EVENT_TS = re.compile(r"^(\d{1,12})(?:\.(\d{1,6}))?$")
+
+
+def event_time(event: Mapping[str, Any], body: Mapping[str, Any]) -> datetime | None:
+    """When an event happened, as Slack says: the event's `event_ts` ("1599616881.000200", read exactly, without
+    going through a float), else the envelope's `event_time` (whole seconds); None when neither is there. A
+    retried delivery carries the same values as the first."""
+    m = _EVENT_TS.match(str(event.get("event_ts") or ""))
+    if m:
+        micros = int((m.group(2) or "0").ljust(6, "0"))
+        return datetime.fromtimestamp(int(m.group(1)), UTC) + timedelta(microseconds=micros)
+    seconds = body.get("event_time")
+    if isinstance(seconds, int) and not isinstance(seconds, bool) and 0 <= seconds < 10**12:
+        return datetime.fromtimestamp(seconds, UTC)
+    return None
+
+
+def retry_num(headers: Mapping[str, Any] | None) -> int:
+    """How often Slack has delivered this request before (its X-Slack-Retry-Num header; 0 for the first)."""
+    raw = (headers or {}).get("x-slack-retry-num")
+    value = raw[0] if isinstance(raw, (list, tuple)) and raw else raw
+    return int(value) if isinstance(value, str) and value.isdigit() else 0
 
 
 def user_id_from_mention(token: str) -> str | None:
@@ -143,7 +168,8 @@ class Reply:
                                                     replace_original=replace):
             return
         try:
-            self.slack.post(self.user_id, text=text, blocks=blocks)
+            # Keyed: a direct message whose answer is lost is found, not sent twice.
+            self.slack.post(self.user_id, text=text, blocks=blocks, key=f"reply:{uuid.uuid4().hex}")
         except SlackError as exc:
             log.warning("could not tell %s privately: %s", self.user_id, exc.code)
 

@@ -1,5 +1,5 @@
 """Listeners for partnerships: /partner new|info|list|add|remove|invite|close, the creation modal,
-the close confirmation buttons and the App Home tab."""
+the close confirmation buttons, the App Home tab, and the channel events (archived, people joining or leaving)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest
 
 from adapters.slack import SlackError
 from blocks import ids
 from blocks import partnerships as pblocks
 from blocks.text import escape
 from handlers.commands import COMMAND, CommandCall, CommandRouter
-from handlers.common import Reply, guarded, plain_text, user_id_from_mention
+from handlers.common import Reply, event_time, guarded, plain_text, retry_num, user_id_from_mention
 from services.confirmations import button_id
 from services.container import Services
 from services.errors import Invalid
@@ -169,6 +169,22 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     for name, archived in (("channel_archive", True), ("group_archive", True), ("channel_unarchive", False),
                            ("group_unarchive", False)):
         app.event(name)(channel_listener(archived))
+
+    # -- people joining or leaving a partnership's channel in Slack --------------------------------------------
+    # Slack acks events before these run, and retries a delivery it thinks failed (X-Slack-Retry-Num), even
+    # minutes later: the service applies each event once and ignores one older than the last applied.
+    @app.event("member_joined_channel")
+    def _member_joined(event: dict[str, Any], body: dict[str, Any], request: BoltRequest) -> None:
+        if retry_num(request.headers):
+            log.info("member_joined_channel delivered again (retry %s)", retry_num(request.headers))
+        svc.member_joined(channel_id=event["channel"], user_id=event["user"], at=event_time(event, body),
+                          inviter=event.get("inviter") if isinstance(event.get("inviter"), str) else None)
+
+    @app.event("member_left_channel")
+    def _member_left(event: dict[str, Any], body: dict[str, Any], request: BoltRequest) -> None:
+        if retry_num(request.headers):
+            log.info("member_left_channel delivered again (retry %s)", retry_num(request.headers))
+        svc.member_left(channel_id=event["channel"], user_id=event["user"], at=event_time(event, body))
 
     @app.action(ids.NEW_PARTNERSHIP_BUTTON)
     def _home_new(ack: Callable[..., Any], body: dict[str, Any]) -> None:

@@ -18,6 +18,10 @@ from services.scheduling import (
     CHECKIN_REPLY,
     KINDS,
     NOTICE,
+    PULSE_ANSWERS,
+    PULSE_CLOSE,
+    PULSE_OPEN,
+    PULSE_REMIND,
     Completion,
     Executor,
     RunContext,
@@ -34,6 +38,7 @@ def run_notice(occ: Occurrence, ctx: RunContext) -> Completion:
 
 def build_executors(services: Services) -> dict[str, Executor]:
     checkins = services.checkins
+    pulse = services.pulse
 
     def executor(kind: str, run: Callable[[Occurrence, RunContext], Completion],
                  on_failure: Callable[[Session, Occurrence, str], None] | None = None,
@@ -47,10 +52,15 @@ def build_executors(services: Services) -> dict[str, Executor]:
         CHECKIN_REMIND: executor(CHECKIN_REMIND, checkins.run_reminder, checkins.on_reminder_failure),
         CHECKIN_CLOSE: executor(CHECKIN_CLOSE, checkins.run_close, checkins.on_failure),
         CHECKIN_REPLY: executor(CHECKIN_REPLY, checkins.run_reply, checkins.on_failure),
+        PULSE_OPEN: executor(PULSE_OPEN, pulse.run_open, pulse.on_failure),
+        # A reminder Slack refuses for good (a deactivated person) is only logged: the results count answers.
+        PULSE_REMIND: executor(PULSE_REMIND, pulse.run_reminder),
+        PULSE_CLOSE: executor(PULSE_CLOSE, pulse.run_close, pulse.on_failure),
+        PULSE_ANSWERS: executor(PULSE_ANSWERS, pulse.run_answers, pulse.on_failure),
         # A notice that cannot be delivered is only logged: telling people about it would need another notice.
         NOTICE: executor(NOTICE, run_notice),
     }
 
 
 def build_planners(services: Services) -> dict[str, Planner]:
-    return {"checkins": services.checkins.plan}
+    return {"checkins": services.checkins.plan, "pulse": services.pulse.plan}

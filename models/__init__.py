@@ -12,9 +12,11 @@ from models.partnership import (
     Role,
     Side,
 )
+from models.pulse import Audience, PulseResponse, PulseRound, PulseSchedule
 from models.scheduling import Occurrence, OccurrenceState, SchedulerBeat
 
 __all__ = [
+    "Audience",
     "AuditEvent",
     "Away",
     "CheckinAnswer",
@@ -28,6 +30,9 @@ __all__ = [
     "PartnerInvitation",
     "Partnership",
     "PartnershipStatus",
+    "PulseResponse",
+    "PulseRound",
+    "PulseSchedule",
     "Role",
     "RoundStatus",
     "SchedulerBeat",

@@ -3,7 +3,10 @@
 SQLite: WAL, busy_timeout, foreign keys on, and every transaction starts with BEGIN IMMEDIATE so that a
 read-then-write never fails with "database is locked"; a unit of work opened with `read_only=True` starts
 with a plain BEGIN instead, so reads never wait for a writer (WAL readers do not block).
-PostgreSQL: a pooled psycopg engine.
+PostgreSQL: a pooled psycopg engine whose connects and pool waits give up within seconds, so that a request
+still answers the person inside Slack's 3 seconds when the database is down.
+Both: SQL parameters never appear in error messages (they hold what people typed, which must not reach
+the logs).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+PG_CONNECT_TIMEOUT_S = 2  # libpq's minimum that counts: 2 s
+PG_POOL_TIMEOUT_S = 2
 
 UnitOfWork = Callable[..., AbstractContextManager[Session]]  # uow(read_only=False)
 _READ_ONLY = "partnerbot_read_only"
@@ -27,6 +32,7 @@ _READ_ONLY = "partnerbot_read_only"
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Build the engine for a sqlite:/// or postgresql+psycopg:// URL."""
     parsed = make_url(url)
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +41,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **kwargs)
+    if "connect_timeout" not in parsed.query:  # a URL that sets its own keeps it
+        kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S, **kwargs.get("connect_args", {})}
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=PG_POOL_TIMEOUT_S,
+                         **kwargs)
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -39,6 +39,7 @@ class Side(StrEnum):
 class InvitationStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
+    ACCEPTED = "accepted"  # the invited person joined the channel (matched by their email)
 
 
 class Partnership(SQLModel, table=True):
@@ -79,6 +80,12 @@ class Member(SQLModel, table=True):
     side: Side = Field(sa_type=enum_column(Side))
     added_by: str = Field(max_length=32)
     added_at: datetime = Field(default_factory=utcnow)
+    # Set while the person is out of the partnership's channel (they left, or were removed in Slack): the row
+    # stays, so history keeps their answers, but they count in no new audience. Joining again clears it.
+    left_at: datetime | None = None
+    # Slack's time of the last join or leave event applied to this row: an older event arriving late (a retry
+    # Slack sends minutes after the first delivery) changes nothing.
+    channel_event_at: datetime | None = None
 
 
 class PartnerInvitation(SQLModel, table=True):
@@ -95,6 +102,9 @@ class PartnerInvitation(SQLModel, table=True):
     attempts: int = 0
     invited_by: str = Field(max_length=32)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Who joined the channel with this invitation's address, and when (status ACCEPTED).
+    accepted_by: str | None = Field(default=None, max_length=32)
+    accepted_at: datetime | None = None
 
 
 class AuditEvent(SQLModel, table=True):

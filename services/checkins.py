@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from adapters.clock import Clock
 from adapters.slack import SlackError, SlackGateway
@@ -50,6 +50,7 @@ from services.scheduling import (
     CHECKIN_REMIND,
     CHECKIN_REPLY,
     KINDS,
+    PERMANENT_ERRORS,
     Completion,
     RunContext,
     Subject,
@@ -93,7 +94,8 @@ def manual_key(partnership_id: int, request_key: str) -> str:
 
 # The prompt's reads and its round's insert, built once (building a statement costs more CPU than running
 # it). A prompt reads its partnership with its schedule (for a whole claimed batch at once: `prefetch_prompts`),
-# then the people taking part and who of them is away.
+# then the people taking part and who of them is away (as `_participants` and `_away_on` do: recorded
+# members who have not left the channel, or the chosen people who have not left it).
 _P: sa.Table = Partnership.__table__  # type: ignore[attr-defined]
 _S: sa.Table = CheckinSchedule.__table__  # type: ignore[attr-defined]
 _M: sa.Table = Member.__table__  # type: ignore[attr-defined]
@@ -107,14 +109,18 @@ _PROMPT_SUBJECTS = (
     .select_from(_P.outerjoin(_S, _S.c.partnership_id == _P.c.id))
     .where(_P.c.id.in_(sa.bindparam("ids", expanding=True)))
 )
-_MEMBERS_AWAY = (  # every member, in order, and whether they are away on `day`
+_MEMBERS_AWAY = (  # the partnership's audience in order, and whether each is away on `day`
     sa.select(_M.c.user_id, _A.c.user_id.is_not(None))
     .select_from(_M.outerjoin(_A, sa.and_(_A.c.user_id == _M.c.user_id, _A.c.until >= sa.bindparam("day"))))
-    .where(_M.c.partnership_id == sa.bindparam("pid"))
+    .where(_M.c.partnership_id == sa.bindparam("pid"), _M.c.left_at.is_(None))
     .order_by(_M.c.id)
 )
-_AWAY_AMONG = sa.select(_A.c.user_id).where(_A.c.user_id.in_(sa.bindparam("users", expanding=True)),
-                                            _A.c.until >= sa.bindparam("day"))
+_AWAY_OR_LEFT = sa.union_all(  # of chosen people: who is away on `day`, and who left the channel
+    sa.select(_A.c.user_id, sa.literal("away")).where(_A.c.user_id.in_(sa.bindparam("users", expanding=True)),
+                                                      _A.c.until >= sa.bindparam("day")),
+    sa.select(_M.c.user_id, sa.literal("left")).where(_M.c.partnership_id == sa.bindparam("pid"),
+                                                      _M.c.left_at.is_not(None)),
+)
 _INSERT_ROUND = sa.insert(_R).returning(_R.c.id)
 
 
@@ -314,6 +320,11 @@ class CheckinService:
             if sched is not None and sched.paused:
                 raise Invalid(f"Check-ins for *{escape(p.name)}* are paused. An owner restarts them with "
                               "`/partner checkin resume`.")
+            # The prompt's occurrence first, then the rounds: a prompt completing in between commits its round
+            # with its done state, so one of the two reads sees it (PostgreSQL reads each statement afresh).
+            starting = s.exec(select(Occurrence.key).where(
+                col(Occurrence.key).startswith(manual_key(p.id, "")), Occurrence.kind == CHECKIN_PROMPT,
+                col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value]))).first()
             current = s.exec(select(CheckinRound).where(CheckinRound.partnership_id == p.id,
                                                         CheckinRound.status == RoundStatus.OPEN)
                              .order_by(col(CheckinRound.closes_at).desc())).first()
@@ -321,9 +332,6 @@ class CheckinService:
                 raise Invalid(f"A check-in of *{escape(p.name)}* is open until "
                               f"{local_time(current.closes_at, current.timezone)}: answer that one "
                               "(its *Answer* button is in the channel), or start another after it closes.")
-            starting = s.exec(select(Occurrence.key).where(
-                col(Occurrence.key).startswith(manual_key(p.id, "")), Occurrence.kind == CHECKIN_PROMPT,
-                col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value]))).first()
             if starting is not None and starting != manual_key(p.id, request_key):  # not this request, repeated
                 raise Invalid(f"A check-in of *{escape(p.name)}* was just started and is being posted.")
             zone = sched.timezone if sched else p.timezone
@@ -467,9 +475,10 @@ class CheckinService:
             day = date.fromisoformat(occ.payload["local_date"]) if occ.payload.get("local_date") else \
                 local_date(ctx.now, zone)
             if scheduled and p.participant_mode == ParticipantMode.CHOSEN:
-                participants = [u for u in dict.fromkeys(p.participants) if u != self.bot_user_id]
-                away = set(conn.execute(_AWAY_AMONG, {"users": participants, "day": day}).scalars()) \
-                    if participants else set()
+                marks = conn.execute(_AWAY_OR_LEFT, {"users": list(p.participants), "day": day, "pid": p.id}).all()
+                gone = {user for user, mark in marks if mark == "left"}
+                away = {user for user, mark in marks if mark == "away"}
+                participants = [u for u in dict.fromkeys(p.participants) if u != self.bot_user_id and u not in gone]
             else:
                 people = conn.execute(_MEMBERS_AWAY, {"pid": p.id, "day": day}).all()
                 participants = [u for u in dict.fromkeys(user for user, _ in people) if u != self.bot_user_id]
@@ -579,8 +588,9 @@ class CheckinService:
     def on_failure(self, s: Session, occ: Occurrence, error: str) -> None:
         """Scheduled work failed for good (runs in the transaction that marks it failed). A channel archived
         or deleted outside Partnerbot stops scheduling for the partnership, and its owners are told once;
-        otherwise the owners (for an answer: its author) are told what failed and what to do, at most once a
-        day per kind of failure."""
+        otherwise the owners (for an answer: its author) are told what failed and what to do: for an error
+        retrying cannot fix (the bot removed from the channel, say), once until a prompt is posted again; for
+        others, at most once a day per kind of failure."""
         p = self.partnership_of(s, occ)
         if p is None or p.status != PartnershipStatus.ACTIVE:
             return
@@ -599,8 +609,15 @@ class CheckinService:
         text = cblocks.failure_notice(WHAT_FAILED.get(occ.kind, "run a scheduled task"), p.name, p.channel_id,
                                       error, hint)
         assert p.id is not None
-        plan_notices(s, subject_id=p.id, people=people, text=text, now=now,
-                     key=f"notice:{p.id}:{occ.kind}:{error}:{local_date(now, p.timezone).isoformat()}")
+        if error in PERMANENT_ERRORS and occ.kind != CHECKIN_REPLY:
+            # Told once for as long as it lasts: until a check-in prompt is posted again.
+            last_posted = s.exec(select(func.max(Occurrence.id)).where(
+                Occurrence.kind == CHECKIN_PROMPT, Occurrence.subject_id == p.id,
+                Occurrence.state == OccurrenceState.DONE.value)).one()
+            key = f"notice:{p.id}:{error}:after:{last_posted or 0}"
+        else:
+            key = f"notice:{p.id}:{occ.kind}:{error}:{local_date(now, p.timezone).isoformat()}"
+        plan_notices(s, subject_id=p.id, people=people, text=text, now=now, key=key)
 
     def on_reminder_failure(self, s: Session, occ: Occurrence, error: str) -> None:
         """A reminder Slack refused for good (a deactivated person, say): the round's summary lists it."""
@@ -697,10 +714,10 @@ class CheckinService:
 
     def _participants(self, s: Session, p: Partnership, sched: CheckinSchedule | None) -> list[str]:
         if sched is not None and sched.participant_mode == ParticipantMode.CHOSEN:
-            people = list(sched.participants)
+            gone = self.partnerships.left_channel(s, p.id or 0)  # chosen, but no longer in the channel
+            people = [u for u in sched.participants if u not in gone]
         else:
-            people = list(s.exec(select(Member.user_id).where(Member.partnership_id == p.id)
-                                 .order_by(col(Member.id))).all())
+            people = [m.user_id for m in self.partnerships.audience(s, p.id or 0)]  # not those who left
         return [u for u in dict.fromkeys(people) if u != self.bot_user_id]
 
     def _away_on(self, s: Session, users: Sequence[str], day: date) -> set[str]:

@@ -12,6 +12,7 @@ from config.settings import Settings
 from models.db import UnitOfWork
 from services.checkins import CheckinService
 from services.partnerships import PartnershipService
+from services.pulse import PulseService
 
 
 @dataclass
@@ -23,4 +24,5 @@ class Services:
     clock: Clock
     partnerships: PartnershipService
     checkins: CheckinService
+    pulse: PulseService
     bot_user_id: str

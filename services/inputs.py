@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from blocks.text import escape, truncate
 from models.checkin import (
@@ -19,8 +20,19 @@ from models.checkin import (
     ParticipantMode,
 )
 from models.partnership import EMAIL_MAX, GOALS_MAX, NAME_MAX, PARTNER_ORG_MAX, REASON_MAX, Role
+from models.pulse import (
+    DEFAULT_OPEN_DAYS,
+    DEFAULT_PULSE_QUESTIONS,
+    OPEN_DAYS_MAX,
+    OPEN_PREFIX,
+    PULSE_QUESTION_MAX,
+    PULSE_QUESTIONS_MAX,
+    Audience,
+    CadenceKind,
+    QuestionKind,
+)
 from services.errors import Invalid
-from services.recurrence import parse_local_time, parse_weekdays
+from services.recurrence import LAST, Cadence, parse_local_time, parse_weekdays
 
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -210,6 +222,116 @@ def validate_questions(questions: list[str]) -> list[str]:
         return check_questions(questions)
     except ValueError as exc:
         raise Invalid(f"{exc}.", {"questions": str(exc)}) from None
+
+
+EVERY_WEEKS_MAX = 12
+DAYS_PER_MONTH_MIN = 28  # the shortest gap between two monthly rounds
+
+
+class PulseScheduleInput(BaseModel):
+    """A pulse survey schedule: the cadence at a local time in a zone, how long a round stays open, whether it
+    is anonymous, who is asked, and the questions."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    cadence: CadenceKind
+    every_weeks: int = 4
+    nth: int = 1
+    weekday: str
+    local_time: str
+    timezone: str
+    open_days: int = DEFAULT_OPEN_DAYS
+    anonymous: bool = True
+    audience: Audience = Audience.BOTH
+    questions: list[dict[str, str]] = Field(default_factory=lambda: [dict(q) for q in DEFAULT_PULSE_QUESTIONS])
+
+    @field_validator("every_weeks", mode="before")
+    @classmethod
+    def _every(cls, value: object) -> int:
+        try:
+            n = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"Say every how many weeks as a number from 1 to {EVERY_WEEKS_MAX}") from None
+        if not 1 <= n <= EVERY_WEEKS_MAX:
+            raise ValueError(f"Every {n} weeks: give a number of weeks from 1 to {EVERY_WEEKS_MAX}")
+        return n
+
+    @field_validator("nth")
+    @classmethod
+    def _nth(cls, value: int) -> int:
+        if value != LAST and not 1 <= value <= 4:
+            raise ValueError("Pick the first, second, third, fourth or last weekday of the month")
+        return value
+
+    @field_validator("weekday", mode="before")
+    @classmethod
+    def _weekday(cls, value: object) -> str:
+        days = parse_weekdays(str(value or ""))
+        if len(days) != 1:
+            raise ValueError("Pick one weekday")
+        return days[0]
+
+    @field_validator("local_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        return parse_local_time(value).strftime("%H:%M")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("open_days")
+    @classmethod
+    def _open_days(cls, value: int) -> int:
+        if not 1 <= value <= OPEN_DAYS_MAX:
+            raise ValueError(f"A round stays open from 1 to {OPEN_DAYS_MAX} days")
+        return value
+
+    @field_validator("questions", mode="before")
+    @classmethod
+    def _questions(cls, value: object) -> list[dict[str, str]]:
+        if isinstance(value, str):
+            value = split_questions(value)
+        lines = [q if isinstance(q, str) else question_line(q) for q in value]  # type: ignore[union-attr]
+        return check_pulse_questions(lines)
+
+    @model_validator(mode="after")
+    def _fits(self) -> PulseScheduleInput:
+        gap = self.every_weeks * 7 if self.cadence == CadenceKind.WEEKS else DAYS_PER_MONTH_MIN
+        if self.open_days >= gap:
+            raise ValueError(f"A round must close before the next one: with this cadence it stays open at most "
+                             f"{gap - 1} days")
+        return self
+
+    def cadence_rule(self, anchor: date) -> Cadence:
+        if self.cadence == CadenceKind.WEEKS:
+            return Cadence(self.weekday, every_weeks=self.every_weeks, anchor=anchor)
+        return Cadence(self.weekday, nth=self.nth)
+
+
+def question_line(q: dict[str, str]) -> str:
+    """A pulse question as the setup form shows it: open questions start with `Open:`."""
+    return f"{OPEN_PREFIX} {q['text']}" if q.get("kind") == QuestionKind.OPEN else q["text"]
+
+
+def check_pulse_questions(lines: list[str]) -> list[dict[str, str]]:
+    """Pulse questions from lines: `Open: ...` is answered in words, any other line is rated 1 to 5."""
+    lines = [q.strip() for q in lines if q and q.strip()]
+    if not lines:
+        raise ValueError("Give at least one question")
+    if len(lines) > PULSE_QUESTIONS_MAX:
+        raise ValueError(f"There are {len(lines)} questions; the limit is {PULSE_QUESTIONS_MAX}: remove "
+                         f"{len(lines) - PULSE_QUESTIONS_MAX}")
+    out = []
+    for line in lines:
+        is_open = line.lower().startswith(OPEN_PREFIX.lower())
+        text = line[len(OPEN_PREFIX):].strip() if is_open else line
+        if not text:
+            raise ValueError(f"Write the question after '{OPEN_PREFIX}'")
+        _limit(f"The question '{text[:30]}…'", text, PULSE_QUESTION_MAX)
+        out.append({"text": text, "kind": (QuestionKind.OPEN if is_open else QuestionKind.RATING).value})
+    return out
 
 
 def split_questions(raw: str | None) -> list[str]:

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from adapters.clock import Clock
-from adapters.slack import SlackError, SlackGateway
+from adapters.slack import CREATION_UNCONFIRMED, SlackError, SlackGateway, SlackUser
 from blocks import partnerships as pblocks
 from blocks.text import channel_link, escape, mention, truncate
 from models.db import UnitOfWork
@@ -140,11 +140,14 @@ class Outcome:
 
 
 class PartnershipService:
-    def __init__(self, *, uow: UnitOfWork, slack: SlackGateway, clock: Clock, bot_user_id: str = "") -> None:
+    def __init__(
+        self, *, uow: UnitOfWork, slack: SlackGateway, clock: Clock, bot_user_id: str = "", team_id: str = "",
+    ) -> None:
         self.uow = uow
         self.slack = slack
         self.clock = clock
         self.bot_user_id = bot_user_id
+        self.team_id = team_id  # the workspace the app is installed in (auth.test)
 
     # -- queries -----------------------------------------------------------------------------
     def by_channel(self, channel_id: str) -> PartnershipDetail | None:
@@ -215,6 +218,12 @@ class PartnershipService:
                 if row is not None:
                     s.delete(row)
             log.warning("channel creation for partnership %s failed: %s", p.id, exc.code)
+            if exc.code == CREATION_UNCONFIRMED:
+                raise UserError(
+                    f"Slack may have created the channel for *{escape(p.name)}* but did not confirm it, so "
+                    "nothing was set up. Try again in a minute: Partnerbot will take that channel rather than "
+                    "make a second one."
+                ) from None
             raise UserError(
                 f"Slack refused to create the channel for *{escape(p.name)}* (`{exc.code}`), so nothing was "
                 f"created. {advice(exc.code)}"
@@ -403,8 +412,7 @@ class PartnershipService:
             raise UserError(f"Could not look up {mention(user_id)} (`{exc.code}`). {advice(exc.code)}") from None
         if user.is_bot:
             raise Invalid(f"{mention(user_id)} is a bot; only people can join a partnership.")
-        external = bool(user.team_id and p.team_id and user.team_id != p.team_id)
-        side = Side.PARTNER if external or role == Role.PARTNER_CONTACT else Side.OURS
+        side = Side.PARTNER if self.side_for(p, user) == Side.PARTNER or role == Role.PARTNER_CONTACT else Side.OURS
         role = role or (Role.PARTNER_CONTACT if side == Side.PARTNER else Role.MEMBER)
         with self.uow() as s:
             existing = s.exec(
@@ -453,6 +461,163 @@ class PartnershipService:
                 if exc.code != "not_in_channel":
                     warnings.append(f"Could not remove them from the channel (`{exc.code}`). {advice(exc.code)}")
         return Outcome(f"Removed {mention(user_id)} from *{escape(p.name)}*.", warnings, partnership=p)
+
+    # -- sides and audiences: who is on which side, and who counts now ---------------------------------
+    def side_for(self, p: Partnership, user: SlackUser) -> Side:
+        """The side a person Slack describes as `user` belongs on: the partner's when they are of another Slack
+        organization than the workspace `p` was created in (another team, or Slack marks them external or a
+        stranger), ours otherwise. The one place that decides it."""
+        return Side.PARTNER if user.from_another_org(p.team_id or self.team_id) else Side.OURS
+
+    def audience(self, s: Session, partnership_id: int, side: Side | None = None) -> list[Member]:
+        """The people something new of the partnership is for (a poll, a check-in round, a milestone's
+        recognition): everyone recorded who has not left its channel, on `side` or on both, in the order they
+        were recorded. People who left stay recorded (their past answers keep their name and side) but are
+        not in it."""
+        query = select(Member).where(Member.partnership_id == partnership_id, col(Member.left_at).is_(None))
+        if side is not None:
+            query = query.where(Member.side == side)
+        return list(s.exec(query.order_by(col(Member.id))).all())
+
+    def left_channel(self, s: Session, partnership_id: int) -> set[str]:
+        """The people recorded in the partnership who left its channel: a feature that lets owners choose
+        people (a check-in's chosen participants) leaves these out of what it starts next."""
+        return set(s.exec(select(Member.user_id).where(Member.partnership_id == partnership_id,
+                                                       col(Member.left_at).is_not(None))).all())
+
+    def side_of(self, s: Session, partnership_id: int, user_id: str) -> Side | None:
+        """The side a person is recorded on in the partnership (also after they left the channel, so their
+        earlier answers keep their side), or None when they are not recorded."""
+        member = self._member(s, partnership_id, user_id)
+        return member.side if member is not None else None
+
+    # -- people joining or leaving the channel in Slack ----------------------------------------------------
+    def member_joined(
+        self, *, channel_id: str, user_id: str, at: datetime | None = None, inviter: str | None = None,
+    ) -> Member | None:
+        """Slack says `user_id` joined `channel_id` at `at` (member_joined_channel). In an open partnership's
+        channel, a person not recorded yet is recorded: someone of another Slack organization as a partner
+        contact on the partner's side, anyone else as a member on ours; when Slack shows their email and a
+        Slack Connect invitation went to it, that invitation is accepted. Someone recorded who had left counts
+        again. Bots, the app itself and other channels are ignored.
+
+        Slack retries an event it thinks was not delivered (X-Slack-Retry-Num), sometimes minutes later: a
+        repeat changes nothing, and an event older than the last one applied to the person is ignored.
+        Returns the person's row, or None when nothing applies."""
+        if not user_id or user_id == self.bot_user_id:
+            return None
+        with self.uow(read_only=True) as s:
+            p = self._open_by_channel(s, channel_id)
+            if p is None:
+                return None
+            known = self._member(s, p.id or 0, user_id)
+            if known is not None and known.left_at is None and not _newer(at, known.channel_event_at):
+                return known  # already counted, and this event is no news
+        user: SlackUser | None = None
+        if known is None:
+            try:
+                user = self.slack.user_info(user_id)
+            except SlackError as exc:
+                log.warning("partnership %s: could not look up a person who joined its channel (%s); they are "
+                            "not recorded", p.id, exc.code)
+                return None
+            if user.is_bot:
+                return None
+        try:
+            with self.uow() as s:
+                p = s.get(Partnership, p.id)
+                if p is None or p.status != PartnershipStatus.ACTIVE:
+                    return None
+                member = self._member(s, p.id or 0, user_id)
+                if member is not None:
+                    self._channel_event(s, p, member, at, left=False)
+                    return member
+                if user is None:  # removed with /partner remove since we looked: this join is older news
+                    return None
+                member = self._record_joined(s, p, user, at=at, inviter=inviter)
+                s.flush()
+                return member
+        except IntegrityError:  # the same join, delivered twice at once, was recorded by the other delivery
+            return None
+
+    def member_left(self, *, channel_id: str, user_id: str, at: datetime | None = None) -> Member | None:
+        """Slack says `user_id` left `channel_id` at `at` (member_left_channel). A recorded person of an open
+        partnership stays recorded, marked as left: they count in no new audience. Repeats and events older
+        than the last one applied change nothing. Returns the person's row, or None when nothing applies."""
+        if not user_id or user_id == self.bot_user_id:
+            return None
+        with self.uow(read_only=True) as s:
+            p = self._open_by_channel(s, channel_id)
+            known = self._member(s, p.id or 0, user_id) if p is not None else None
+            if p is None or known is None or (known.left_at is not None and not _newer(at, known.channel_event_at)):
+                return None
+        with self.uow() as s:
+            p = s.get(Partnership, p.id)
+            member = self._member(s, p.id or 0, user_id) if p is not None else None
+            if p is None or member is None or p.status != PartnershipStatus.ACTIVE:
+                return None
+            self._channel_event(s, p, member, at, left=True)
+            return member
+
+    def _record_joined(
+        self, s: Session, p: Partnership, user: SlackUser, *, at: datetime | None, inviter: str | None,
+    ) -> Member:
+        side = self.side_for(p, user)
+        role = Role.PARTNER_CONTACT if side == Side.PARTNER else Role.MEMBER
+        member = Member(partnership_id=p.id or 0, user_id=user.id, role=role, side=side,
+                        added_by=inviter or user.id, added_at=self.clock.now(), channel_event_at=at)
+        s.add(member)
+        invitation = self._accept_invitation(s, p, user)
+        if invitation is not None:
+            self.audit(s, p, user.id, "joined_by_invitation", user=user.id, role=role.value, side=side.value,
+                       email=invitation.email, inviter=inviter)
+        else:
+            self.audit(s, p, user.id, "joined", user=user.id, role=role.value, side=side.value, inviter=inviter)
+        return member
+
+    def _accept_invitation(self, s: Session, p: Partnership, user: SlackUser) -> PartnerInvitation | None:
+        """The Slack Connect invitation sent to this person's address, now accepted (None when Slack does not
+        show their email, or no invitation waits for it)."""
+        if not user.email:
+            return None
+        invitation = s.exec(select(PartnerInvitation).where(
+            PartnerInvitation.partnership_id == p.id, PartnerInvitation.email == user.email.strip().lower(),
+            PartnerInvitation.status == InvitationStatus.SENT,
+        )).first()
+        if invitation is None:
+            return None
+        now = self.clock.now()
+        invitation.status, invitation.accepted_by, invitation.accepted_at = InvitationStatus.ACCEPTED, user.id, now
+        invitation.updated_at = now
+        s.add(invitation)
+        return invitation
+
+    def _channel_event(self, s: Session, p: Partnership, member: Member, at: datetime | None, *, left: bool) -> None:
+        """Apply a join (`left=False`) or a leave to a recorded person, unless an event at least as new was
+        applied already."""
+        if at is not None:
+            if not _newer(at, member.channel_event_at):
+                return
+            member.channel_event_at = at
+        if left and member.left_at is None:
+            member.left_at = self.clock.now()
+            self.audit(s, p, member.user_id, "left", user=member.user_id, role=member.role.value,
+                       side=member.side.value)
+        elif not left and member.left_at is not None:
+            member.left_at = None
+            self.audit(s, p, member.user_id, "rejoined", user=member.user_id, role=member.role.value,
+                       side=member.side.value)
+        s.add(member)
+
+    def _open_by_channel(self, s: Session, channel_id: str) -> Partnership | None:
+        if not channel_id:
+            return None
+        return s.exec(select(Partnership).where(Partnership.channel_id == channel_id,
+                                                Partnership.status == PartnershipStatus.ACTIVE)).first()
+
+    @staticmethod
+    def _member(s: Session, partnership_id: int, user_id: str) -> Member | None:
+        return s.exec(select(Member).where(Member.partnership_id == partnership_id, Member.user_id == user_id)).first()
 
     # -- close ---------------------------------------------------------------------------------
     def prepare_close(self, *, channel_id: str, actor: str, reason: str) -> tuple[Partnership, PendingConfirmation]:
@@ -591,3 +756,9 @@ class PartnershipService:
     def audit(self, s: Session, p: Partnership, actor: str, action: str, **detail: Any) -> None:
         assert p.id is not None
         s.add(AuditEvent(partnership_id=p.id, actor_id=actor, action=action, detail=detail, at=self.clock.now()))
+
+
+def _newer(at: datetime | None, than: datetime | None) -> bool:
+    """Whether an event at `at` is news after one at `than` (an event without a time always is; one at the same
+    time is the same event delivered again)."""
+    return at is None or than is None or at > than

@@ -97,3 +97,67 @@ def slots(
                 yield Slot(day, due)
         day += timedelta(days=1)
 
+
+
+# -- cadences of rarer events (pulse surveys): every N weeks, or the Nth / last weekday of the month ----------
+LAST = -1  # `Cadence.nth` for the last such weekday of the month
+NTH_MAX = 4  # a fifth weekday exists only in some months: "last" covers the end of the month
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """Every `every_weeks` weeks on `weekday`, counted from the first such weekday on or after `anchor`; or,
+    with `nth` set, monthly on the nth (1-4) or last (-1) such weekday."""
+
+    weekday: str
+    every_weeks: int | None = None
+    anchor: date | None = None
+    nth: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.weekday not in WEEKDAYS:
+            raise ValueError(f"'{self.weekday}' is not a weekday (use mon, tue, wed, thu, fri, sat, sun)")
+        if self.nth is None:
+            if self.every_weeks is None or not 1 <= self.every_weeks <= 52 or self.anchor is None:
+                raise ValueError("every N weeks needs N from 1 to 52 and a start date")
+        elif self.nth != LAST and not 1 <= self.nth <= NTH_MAX:
+            raise ValueError("the week of the month is the first to the fourth, or the last")
+
+    def dates(self, first: date, last: date) -> Iterator[date]:
+        """Every date of the cadence with first <= date <= last, in order."""
+        wd = WEEKDAYS.index(self.weekday)
+        if self.nth is None:
+            assert self.anchor is not None and self.every_weeks is not None
+            start = self.anchor + timedelta(days=(wd - self.anchor.weekday()) % 7)
+            step = timedelta(weeks=self.every_weeks)
+            day = start if first <= start else start + step * -(-(first - start).days // step.days)
+            while day <= last:
+                yield day
+                day += step
+            return
+        year, month = first.year, first.month
+        while date(year, month, 1) <= last:
+            day = nth_weekday(year, month, wd, self.nth)
+            if first <= day <= last:
+                yield day
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def nth_weekday(year: int, month: int, weekday: int, nth: int) -> date:
+    """The nth (1-based) or last (`LAST`) `weekday` (0 = Monday) of a month."""
+    if nth == LAST:
+        nxt = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+        end = nxt - timedelta(days=1)
+        return end - timedelta(days=(end.weekday() - weekday) % 7)
+    first = date(year, month, 1)
+    return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (nth - 1))
+
+
+def cadence_slots(cadence: Cadence, at: time, zone: str, *, start: datetime, end: datetime) -> Iterator[Slot]:
+    """Every slot of the cadence with start <= due_at < end, one per local date, in order (DST as `slots`)."""
+    first = local_date(start, zone) - timedelta(days=1)
+    last = local_date(end, zone) + timedelta(days=1)
+    for day in cadence.dates(first, last):
+        due = local_to_utc(day, at, zone)
+        if start <= due < end:
+            yield Slot(day, due)

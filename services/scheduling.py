@@ -57,6 +57,10 @@ CHECKIN_PROMPT = "checkin_prompt"
 CHECKIN_REMIND = "checkin_remind"
 CHECKIN_CLOSE = "checkin_close"
 CHECKIN_REPLY = "checkin_reply"  # a person's answers, shown (and kept up to date) in the prompt's thread
+PULSE_OPEN = "pulse_open"  # a pulse survey round: posts the survey message
+PULSE_REMIND = "pulse_remind"  # one private reminder to a person who has not answered
+PULSE_CLOSE = "pulse_close"  # updates the survey message with the results
+PULSE_ANSWERS = "pulse_answers"  # the open answers, without names, in the survey message's thread
 NOTICE = "notice"  # a direct message telling people about a failure
 
 # Slack errors that retrying will not fix: give up at once and tell people (from Slack's documented errors
@@ -108,6 +112,7 @@ class Subject(StrEnum):
     PARTNERSHIP = "partnership"
     CHECKIN_ROUND = "checkinround"
     CHECKIN_ANSWER = "checkinanswer"
+    PULSE_ROUND = "pulseround"
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,11 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind(CHECKIN_CLOSE, Subject.CHECKIN_ROUND, MisfirePolicy(grace=None, max_failures=8)),
     # Answers are shown however late; an edit while it runs makes it run once more.
     Kind(CHECKIN_REPLY, Subject.CHECKIN_ANSWER, MisfirePolicy(grace=None, backoff_base=timedelta(seconds=5))),
+    # Pulse rounds follow the check-in rules: late within 2 hours, never past the local day, only the newest.
+    Kind(PULSE_OPEN, Subject.PARTNERSHIP, MisfirePolicy(grace=timedelta(hours=2), coalesce=True)),
+    Kind(PULSE_REMIND, Subject.PULSE_ROUND, MisfirePolicy(grace=None)),  # not_after = the round's close
+    Kind(PULSE_CLOSE, Subject.PULSE_ROUND, MisfirePolicy(grace=None, max_failures=8)),  # never skipped
+    Kind(PULSE_ANSWERS, Subject.PULSE_ROUND, MisfirePolicy(grace=None)),
     Kind(NOTICE, Subject.PARTNERSHIP, MisfirePolicy(grace=timedelta(days=1), max_failures=3)),
 )}
 
@@ -175,6 +185,11 @@ class NotPosted(Exception):
 
 # How far the look-up before a re-post pages back at most (200 messages a page).
 HISTORY_PAGES_MAX = 100
+
+
+def _error_code(last_error: str | None) -> str:
+    """The Slack error code of a failed attempt's `last_error` (`str(SlackError)`: "<method>: <code>")."""
+    return (last_error or "").rpartition(": ")[2].strip() or "unknown_error"
 
 
 class ClaimExpiring(Exception):
@@ -708,7 +723,7 @@ class Dispatcher:
             completion = executor.run(occ, ctx)
         except NotPosted as exc:  # nothing to adopt either
             if occ.failures and exc.state == OccurrenceState.SKIPPED:
-                self._give_up(c, executor, f"gave up: {exc.note}", str(occ.last_error or "unknown_error"))
+                self._give_up(c, executor, f"gave up: {exc.note}", _error_code(occ.last_error))
             else:
                 record(occ, Completion(exc.state, note=exc.note))
             return

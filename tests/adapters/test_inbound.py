@@ -89,6 +89,12 @@ VIEW = {"id": "V1", "type": "modal", "callback_id": "cb", "private_metadata": '{
      "not a kind"),
     (b'{"type": "event_callback", "event": {"type": "app_home_opened", "user": "U1", "tab": "home"}, '
      b'"authorizations": [{"team_id": 5, "enterprise": 5}]}', JSON, "`authorizations`"),
+    (b'{"type": "event_callback", "event": {"type": "member_joined_channel", "user": "U1", "channel": "C1", '
+     b'"inviter": "U2"}}', JSON, None),
+    (b'{"type": "event_callback", "event": {"type": "member_joined_channel", "channel": "C1"}}', JSON,
+     "malformed member_joined_channel request: `user`"),  # the listener reads event["user"]
+    (b'{"type": "event_callback", "event": {"type": "member_left_channel", "user": "U1", "channel": {"id": "C1"}}}',
+     JSON, "malformed member_left_channel request: `channel`"),
     (b'{"type": "url_verification", "challenge": "\\udc00"}', JSON, "not valid Unicode"),
     (b'{"type": "url_verification", "challenge": "c", "x": ' + b"[" * 64 + b"]" * 64 + b"}", JSON, "nested deeper"),
     (interactive(BUTTON)[:-3], FORM, "does not parse"),

@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from adapters.slack import (
+    CREATE_LOOKUP_DELAYS,
+    CREATION_UNCONFIRMED,
     INVITE_BATCH,
     ONCE_TRIES,
     ConnectionPool,
@@ -32,10 +34,16 @@ def fake() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def slack(fake: FakeSlack) -> Iterator[SlackGateway]:
-    """The gateway as the interactive paths use it: slack_sdk's retry handlers attached."""
+def slept() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def slack(fake: FakeSlack, slept: list[float]) -> Iterator[SlackGateway]:
+    """The gateway as the interactive paths use it: slack_sdk's retry handlers attached; its waits are
+    recorded, not slept."""
     client = make_client("xoxb-test", fake.base_url)
-    yield SlackGateway(client)
+    yield SlackGateway(client, sleep=slept.append)
     client.close()
 
 
@@ -133,13 +141,50 @@ def test_after_a_lost_answer_a_channel_in_use_or_made_by_someone_else_counts_as_
     assert err.value.code == "name_taken"
 
 
-def test_a_plain_name_taken_is_reported_without_a_look_up(fake: FakeSlack, slack: SlackGateway) -> None:
-    slack.create_channel("partner-plain", is_private=False, in_use=never_used)
+def test_a_name_taken_by_another_channel_is_reported_after_one_look(fake: FakeSlack, slack: SlackGateway) -> None:
+    ours = slack.create_channel("partner-plain", is_private=False, in_use=never_used)["id"]
     before = fake.call_count("conversations.list")
     with pytest.raises(SlackError) as err:
-        slack.create_channel("partner-plain", is_private=False, in_use=never_used)
+        slack.create_channel("partner-plain", is_private=False, in_use=lambda channel_id: channel_id == ours)
     assert err.value.code == "name_taken"
-    assert fake.call_count("conversations.list") == before
+    assert fake.call_count("conversations.list") == before + 1
+
+
+def test_a_channel_orphaned_by_an_earlier_attempt_is_adopted_by_the_next(fake: FakeSlack, slack: SlackGateway) -> None:
+    """The answer was lost and the look-up failed too: the caller gave up. Its next attempt finds the
+    channel Slack did create, and takes it."""
+    fake.drop_answers("conversations.create")
+    fake.fail("conversations.list", "internal_error", status=500, times=10)
+    with pytest.raises(SlackError):
+        slack.create_channel("partner-orphan", is_private=False, in_use=never_used)
+    fake.clear_faults()
+    [orphan] = [c.id for c in fake.channels.values() if c.name.startswith("partner-orphan")]
+    assert slack.create_channel("partner-orphan", is_private=False, in_use=never_used)["id"] == orphan
+    assert [c.id for c in fake.channels.values() if c.name.startswith("partner-orphan")] == [orphan]
+
+
+def test_a_created_channel_the_list_shows_late_is_adopted_after_waiting(
+    fake: FakeSlack, slack: SlackGateway, slept: list[float]
+) -> None:
+    fake.drop_answers("conversations.create")
+    fake.list_late("partner-late", times=2)
+    channel = slack.create_channel("partner-late", is_private=False, in_use=never_used)
+    assert [c.id for c in fake.channels.values() if c.name.startswith("partner-late")] == [channel["id"]]
+    assert slept == list(CREATE_LOOKUP_DELAYS[:2])
+
+
+def test_a_created_channel_the_list_never_shows_is_not_called_taken(
+    fake: FakeSlack, slack: SlackGateway, slept: list[float]
+) -> None:
+    """Were it `name_taken`, the caller would create partner-unseen-2 and orphan partner-unseen."""
+    fake.drop_answers("conversations.create")
+    fake.list_late("partner-unseen", times=100)
+    with pytest.raises(SlackError) as err:
+        slack.create_channel("partner-unseen", is_private=False, in_use=never_used)
+    assert err.value.code == CREATION_UNCONFIRMED
+    assert len([c for c in fake.channels.values() if c.name.startswith("partner-unseen")]) == 1
+    assert sum(slept) == pytest.approx(2 * sum(CREATE_LOOKUP_DELAYS))  # looked patiently after each try
+    fake.list_late("partner-unseen", times=0)
 
 
 # -- history, lazily ---------------------------------------------------------------------------------------
@@ -216,6 +261,30 @@ def test_errors_keep_their_status_and_retry_after_over_a_reused_connection(fake:
         assert fake.connections - before == 1
     finally:
         client.close()
+
+
+# -- files, privately ----------------------------------------------------------------------------------------
+def test_a_file_reaches_the_person_in_their_direct_message_and_nowhere_else(
+    fake: FakeSlack, slack: SlackGateway
+) -> None:
+    fake.add_user("UFILE", "filer")
+    content = "answer\r\n合作伙伴\r\n".encode("utf-8-sig")
+    file_id = slack.send_file("UFILE", filename="poll-3.csv", content=content, title="Poll #3", comment="Your export")
+    upload = fake.files[file_id]
+    assert upload["content"] == content and upload["title"] == "Poll #3"
+    dm = fake.dm_channel("UFILE")
+    assert dm is not None and upload["channels"] == [dm.id]
+    [message] = fake.dm_messages("UFILE")
+    assert message["text"] == "Your export" and message["files"][0]["name"] == "poll-3.csv"
+
+
+def test_a_refused_file_upload_is_a_slack_error(fake: FakeSlack, slack: SlackGateway) -> None:
+    fake.add_user("UFILE2", "filer2")
+    fake.fail("files.getUploadURLExternal", "file_uploads_disabled")
+    with pytest.raises(SlackError) as err:
+        slack.send_file("UFILE2", filename="x.csv", content=b"a", title="x", comment="x")
+    assert err.value.code == "file_uploads_disabled"
+    assert fake.dm_messages("UFILE2") == []
 
 
 def test_the_client_does_not_build_debug_lines_it_never_logs() -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from blocks import checkins as cb
 from blocks import partnerships as pb
+from blocks import pulse as plb
 from blocks.partnerships import AUDIT_LABELS
 from blocks.text import escape
 from models.checkin import (
@@ -43,6 +44,18 @@ from models.partnership import (
     Role,
     Side,
 )
+from models.pulse import (
+    OPEN_ANSWER_MAX,
+    PULSE_QUESTION_MAX,
+    PULSE_QUESTIONS_MAX,
+    Audience,
+    CadenceKind,
+    PulseResults,
+    PulseRound,
+    PulseSchedule,
+    QuestionResult,
+)
+from services.stats import summarize
 from tests.blocks.blockkit import assert_valid_message_blocks, assert_valid_view, mrkdwn_texts
 from tests.support.text import UNIT, at_limit
 
@@ -97,6 +110,7 @@ class Data:
     def audit(self) -> list[AuditEvent]:
         detail = {"user": "U0001", "role": "partner_contact", "email": self.text(EMAIL_MAX), "status": "failed",
                   "weekdays": "mon,tue,wed,thu,fri,sat,sun", "local_time": "09:30", "timezone": ZONE,
+                  "cadence": f"monthly on the last Wednesday at 07:45 ({ZONE})",
                   "reason": self.text(REASON_MAX)}
         return [AuditEvent(partnership_id=1, actor_id="U0000", action=a, at=NOW, detail=detail) for a in AUDIT_LABELS]
 
@@ -121,6 +135,36 @@ class Data:
                                remind_before_close_minutes=45, participants=PEOPLE, updated_by="U0000")
 
     @property
+    def pulse_questions(self) -> list[dict[str, str]]:
+        kinds = ["rating"] * (PULSE_QUESTIONS_MAX - 2) + ["open", "open"]
+        return [{"text": self.text(PULSE_QUESTION_MAX), "kind": k} for k in kinds]
+
+    @property
+    def pulse_round(self) -> PulseRound:
+        return PulseRound(
+            id=1, key=ROUND_KEY, partnership_id=1, local_date=date(2026, 3, 2), timezone=ZONE,
+            scheduled_for=NOW, opened_at=NOW, closes_at=NOW + timedelta(days=14), manual=True, started_by="U0000",
+            questions=self.pulse_questions, anonymous=False, audience=Audience.BOTH,
+            asked={"ours": PEOPLE[:20], "partner": PEOPLE[20:]}, channel_id="C1", message_ts="1.0",
+            status="closed", closed_at=NOW + timedelta(days=14),
+        )
+
+    @property
+    def pulse_results(self) -> PulseResults:
+        ratings = [("ours", 5)] * 20 + [("partner", 1)] * 20
+        questions = [QuestionResult(q["text"], summarize(ratings, ("ours", "partner"), min_per_side=3, previous=2.5))
+                     for q in self.pulse_questions if q["kind"] == "rating"]
+        answers = [self.text(OPEN_ANSWER_MAX)] * 40
+        return PulseResults(questions, {"ours": (20, 20), "partner": (20, 20)},
+                            [(q["text"], answers) for q in self.pulse_questions if q["kind"] == "open"], PEOPLE, 3)
+
+    @property
+    def pulse_schedule(self) -> PulseSchedule:
+        return PulseSchedule(partnership_id=1, cadence=CadenceKind.MONTHLY, nth=-1, weekday="wed",
+                             anchor_date=date(2026, 3, 2), local_time="07:45", timezone=ZONE, open_days=14,
+                             questions=self.pulse_questions, updated_by="U0000")
+
+    @property
     def listed(self) -> list[tuple[Partnership, Role]]:
         return [(self.partnership(id=i, status=PartnershipStatus.ACTIVE), Role.PARTNER_CONTACT) for i in range(120)]
 
@@ -138,6 +182,14 @@ MESSAGES: dict[str, Callable[[Data], list[dict[str, Any]]]] = {
     "overview_blocks": lambda d: cb.overview_blocks(d.name, d.schedule, next_due=NOW, participants=PEOPLE,
                                                     away={u: date(2026, 12, 24) for u in PEOPLE}),
     "history_blocks": lambda d: cb.history_blocks(d.name, [(d.round, d.tally)] * 10),
+    "survey_blocks": lambda d: plb.survey_blocks(d.name, d.pulse_round, asked=len(PEOPLE)),
+    "results_blocks": lambda d: plb.results_blocks(d.name, d.pulse_round, d.pulse_results),
+    "question_lines": lambda d: plb.question_lines(d.pulse_results),
+    "open_answers_blocks": lambda d: plb.open_answers_blocks(d.pulse_results.open_answers),
+    "pulse_reminder_blocks": lambda d: plb.reminder_blocks(d.name, d.pulse_round),
+    "pulse_overview_blocks": lambda d: plb.overview_blocks(d.name, d.pulse_schedule, next_due=NOW,
+                                                           last=(d.pulse_round, d.pulse_results),
+                                                           current=d.pulse_round),
 }
 VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
     "new_partnership_modal": lambda d: pb.new_partnership_modal(default_timezone=ZONE, creator="U0000", name=d.name,
@@ -148,6 +200,10 @@ VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
                                             schedule=d.schedule, response_url=RESPONSE_URL),
     "questions_modal": lambda d: cb.questions_modal(partnership_id=2**31, partnership_name=d.name,
                                                     questions=d.questions),
+    "survey_modal": lambda d: plb.survey_modal(d.name, d.pulse_round, ratings=[5] * PULSE_QUESTIONS_MAX,
+                                               answers=[d.text(OPEN_ANSWER_MAX)] * PULSE_QUESTIONS_MAX),
+    "pulse_setup_modal": lambda d: plb.setup_modal(partnership_id=2**31, partnership_name=d.name, timezone=ZONE,
+                                                   schedule=d.pulse_schedule, response_url=RESPONSE_URL),
 }
 SHIFTS = [Data(shift) for shift in range(len(UNIT))]
 
@@ -160,10 +216,12 @@ def _escaped_whole(texts: str) -> bool:
 
 
 def test_every_builder_is_checked_here() -> None:
-    built = {name for module in (pb, cb) for name, fn in inspect.getmembers(module, inspect.isfunction)
+    built = {name for module in (pb, cb, plb) for name, fn in inspect.getmembers(module, inspect.isfunction)
              if fn.__module__ == module.__name__ and not name.startswith("_")
              and inspect.signature(fn).return_annotation in ("list[Block]", "dict[str, Any]")}
-    assert built == set(MESSAGES) | set(VIEWS)
+    renamed = {"pulse_reminder_blocks": "reminder_blocks", "pulse_overview_blocks": "overview_blocks",
+               "pulse_setup_modal": "setup_modal"}  # same names as the check-in builders
+    assert built == {renamed.get(n, n) for n in set(MESSAGES) | set(VIEWS)}
 
 
 @pytest.mark.parametrize("name", sorted(MESSAGES))

@@ -74,3 +74,18 @@ def test_bot_exits_with_one_readable_message_and_no_traceback(tmp_path: Path) ->
     assert "SLACK_BOT_TOKEN must be a bot token starting with xoxb-" in result.stderr
     assert "PORT" in result.stderr and "SLACK_SIGNING_SECRET" in result.stderr
     assert "SECRET" not in result.stderr.replace("SLACK_SIGNING_SECRET", "")
+
+
+def test_the_anonymity_key_comes_from_its_own_setting_or_is_derived_from_a_secret_never_equal_to_it() -> None:
+    from config.settings import anonymity_key
+    from tests.conftest import make_settings
+
+    derived = anonymity_key(make_settings(slack_signing_secret="sig"))
+    assert len(derived) == 32 and b"sig" not in derived
+    assert derived == anonymity_key(make_settings(slack_signing_secret="sig"))  # every process derives the same
+    assert derived != anonymity_key(make_settings(slack_signing_secret="other"))
+    own = anonymity_key(make_settings(slack_signing_secret="sig", anonymity_key="a-long-random-secret"))
+    assert own != derived
+    socket_mode = anonymity_key(make_settings(slack_signing_secret="", slack_app_token="xapp-1"))
+    assert socket_mode != derived
+    assert make_settings().poll_min_respondents_per_side == 3

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapters.slack import METHOD_SCOPES
+from adapters.slack import FIELD_SCOPES, METHOD_SCOPES
 from handlers.commands import COMMAND
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +29,13 @@ def test_every_called_method_is_declared_and_its_scopes_granted() -> None:
     assert called, "no Web API calls found: the pattern no longer matches adapters/slack.py"
     assert called <= set(METHOD_SCOPES), f"undeclared methods: {called - set(METHOD_SCOPES)}"
     missing = {m: s for m in called for s in METHOD_SCOPES[m] if s not in BOT_SCOPES}
+    assert not missing, f"manifest.yml lacks scopes: {missing}"
+
+
+def test_scopes_that_show_more_of_an_answer_are_granted() -> None:
+    # users.info answers without profile.email unless users:read.email is granted: partner contacts joining
+    # would then never match their Slack Connect invitation, silently.
+    missing = {m: s for m, scopes in FIELD_SCOPES.items() for s in scopes if s not in BOT_SCOPES}
     assert not missing, f"manifest.yml lacks scopes: {missing}"
 
 

@@ -69,6 +69,18 @@ class Harness:
     def wait(self) -> None:
         self.executor.wait_idle()
 
+    def deliver_events(self) -> list[bytes]:
+        """Send the app, one by one, the events the fake Slack queued (people joining or leaving channels),
+        and wait until they are handled; returns the bodies sent (to deliver one again)."""
+        bodies = []
+        for event in self.fake.take_events():
+            status, _ = self.sender.event(event)
+            assert status == 200, f"{event['type']} answered {status}"
+            assert self.sender.last_event_body is not None
+            bodies.append(self.sender.last_event_body)
+            self.executor.wait_idle()
+        return bodies
+
     def channel(self, name: str) -> Any:
         ch = self.fake.channel_by_name(name)
         assert ch is not None, f"no channel #{name}; channels: {[c.name for c in self.fake.channels.values()]}"

@@ -196,6 +196,9 @@ def fuzz_cases(h: Harness, rng: random.Random) -> list[Case]:
             {"X-Slack-Signature": sign(body + b"&x=1", headers["X-Slack-Request-Timestamp"])},
             {"X-Slack-Signature": ""}, {"X-Slack-Signature": "v0=é"}, {"X-Slack-Signature": None},
             {"X-Slack-Request-Timestamp": None}, {"X-Slack-Request-Timestamp": rng.choice(["abc", "12.5", "-5", ""])},
+            # digits only, but too long for a float or for int() itself
+            {"X-Slack-Request-Timestamp": "9" * rng.choice([13, 400, 5000])},
+            {"X-Slack-Request-Timestamp": "0" * 400 + str(now)},
         ])
         headers = {k: v for k, v in {**headers, **broken}.items() if v is not None}
         add("bad signature", body, headers, {401})

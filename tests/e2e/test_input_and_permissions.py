@@ -209,6 +209,34 @@ def test_a_form_submitted_while_the_database_is_down_gets_a_form_error(
     assert status == 200 and not ack and h.fake.channel_by_name("partner-cyberdyne") is not None
 
 
+def test_a_failed_write_logs_its_traceback_without_what_the_person_typed(
+    h: Harness, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SQLAlchemy puts a failed statement's parameters in its error message, and so in the traceback
+    the log keeps: here the goals someone typed into the form."""
+    h.command("new")
+    form = h.fake.open_views(ALICE)[-1]["view"]
+    secret = "Acquire-Initech-before-Q3-confidential"
+    values = {"name": {"name": {"type": "plain_text_input", "value": "Initrode"}},
+              "goals": {"goals": {"type": "plain_text_input", "value": secret}}}
+    engine = h.bot.services.engine
+    with engine.begin() as conn:  # the insert fails inside the database, after its parameters were bound
+        conn.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON partnership "
+                             "BEGIN INSERT INTO table_lost_on_disk VALUES (1); END")
+    try:
+        status, ack = h.sender.submit_view(form, values, user_id=ALICE)
+        h.wait()
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER refuse")
+    assert status == 200
+    told = ack["errors"]["name"] if ack else flatten(h.fake.responses(h.sender.last_response_url))
+    assert "a problem on our side" in told
+    failure = next(r for r in caplog.records if reference_in(told) in r.getMessage() and r.exc_info)
+    assert "table_lost_on_disk" in caplog.text and "[SQL: INSERT" in caplog.text  # the traceback is there
+    assert secret not in caplog.text and secret not in str(failure.exc_info[1])
+
+
 def test_a_button_clicked_while_the_database_is_down_gets_a_private_answer(
     h: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:

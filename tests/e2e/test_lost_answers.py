@@ -45,6 +45,23 @@ def test_a_lost_answer_to_channel_creation_adopts_the_channel_instead_of_making_
     assert ALICE in ch.members and len(ch.pins) == 1
 
 
+def test_a_channel_slack_made_but_does_not_list_yet_is_taken_on_the_next_try_not_duplicated(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(h.bot.services.slack, "sleep", lambda seconds: None)
+    h.fake.drop_answers("conversations.create")
+    h.fake.list_late("partner-slow-list", times=100)
+    said = h.command("new Slow List")
+    assert "may have created the channel for *Slow List* but did not confirm it" in said.text
+    assert "Try again in a minute" in said.text
+    assert channels_named(h, "partner-slow-list") == ["partner-slow-list"]  # not partner-slow-list-2
+    h.fake.list_late("partner-slow-list", times=0)
+    said = h.command("new Slow List")
+    assert channels_named(h, "partner-slow-list") == ["partner-slow-list"]
+    ch = h.channel("partner-slow-list")
+    assert "is set up" in said.text and f"<#{ch.id}>" in said.text and len(ch.pins) == 1
+
+
 def test_a_lost_answer_to_the_charter_post_leaves_one_charter_pinned_once(h: Harness) -> None:
     h.fake.drop_answers("chat.postMessage")
     said = h.command("new Charter Once")

@@ -35,6 +35,16 @@ def test_taken_channel_name_gets_a_numbered_suffix(h: Harness) -> None:
     assert h.channel("partner-acme-3").members >= {ALICE, "UBOT"}
 
 
+def test_a_command_that_says_payload_is_served_like_any_other(h: Harness) -> None:
+    """Bolt reads a form body containing the word "payload" as an interaction: this one is a command."""
+    said = h.command("new Payload Systems")
+    assert said.status == 200
+    ch = h.channel("partner-payload-systems")
+    assert "is set up" in said.text and f"<#{ch.id}>" in said.text
+    said = h.command("help payload=1&payload", channel=ch.id)
+    assert said.status == 200 and "/partner" in said.text
+
+
 def test_modal_creates_a_private_channel_with_people_and_partner_invitations(h: Harness) -> None:
     h.fake.shared_invite_errors["li@partner.com"] = "restricted_action"
     said = h.command("new")

@@ -24,6 +24,7 @@ class SlackSender:
         self.team_id = team_id
         self.last_response_url: str | None = None
         self.last_trigger_id: str | None = None
+        self.last_event_body: bytes | None = None
         self._event_ids = itertools.count(1)
 
     # -- raw -----------------------------------------------------------------------------------------
@@ -118,7 +119,17 @@ class SlackSender:
             "is_ext_shared_channel": False,
         }
         headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else None
-        return self.raw(json.dumps(body).encode(), "application/json", headers=headers)
+        self.last_event_body = json.dumps(body).encode()
+        return self.raw(self.last_event_body, "application/json", headers=headers)
+
+    def redeliver(self, body: bytes | None = None, *, retry_num: int = 1,
+                  reason: str = "http_timeout") -> tuple[int, Any]:
+        """Slack delivering an event again, as it does when it thinks the first delivery failed: the same
+        body (the last event sent, unless given), signed anew, with X-Slack-Retry-Num and -Reason."""
+        body = body if body is not None else self.last_event_body
+        assert body is not None, "no event was sent yet"
+        return self.raw(body, "application/json",
+                        headers={"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": reason})
 
 
 def _parse(raw: bytes) -> Any:

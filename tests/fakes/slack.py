@@ -5,9 +5,11 @@ users, channels (public, private, direct messages), messages with threads and me
 Connect invitations, modals, Home tabs and the replies sent to `response_url`s, and answers like Slack:
 `{"ok": false, "error": "<code>"}` with HTTP 200 for refusals, HTTP 429 with an integer Retry-After
 for rate limits. Calls that miss a required argument are refused (`invalid_arguments`), and
-trigger_ids expire after 3 seconds and work once. It keeps HTTP/1.1 connections alive like Slack; tests
-can let a call take effect and then drop its answer (`drop_answers`), or close the connections from the
-server's side (`close_connections`).
+trigger_ids expire after 3 seconds and work once. People joining or leaving a channel (invited, removed,
+or by themselves through `join`, `leave`, `accept_shared_invite`) queue the events Slack would send the app
+(member_joined_channel, member_left_channel); tests deliver them with `take_events`. It keeps HTTP/1.1
+connections alive like Slack; tests can let a call take effect and then drop its answer (`drop_answers`),
+or close the connections from the server's side (`close_connections`).
 
 The facts it models (required arguments, error codes, limits) are written here from Slack's method
 documentation; `tests/contract/test_fake_contract.py` compares them with Slack's published method docs
@@ -53,6 +55,8 @@ REQUIRED: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "chat.postEphemeral": ("channel", "user"),
     "chat.getPermalink": ("channel", "message_ts"),
     "pins.add": ("channel", "timestamp"),
+    "files.getUploadURLExternal": ("filename", "length"),
+    "files.completeUploadExternal": ("files",),
     "views.open": (("trigger_id", "interactivity_pointer"), "view"),
     "views.update": ("view", ("view_id", "external_id")),
     "views.push": (("trigger_id", "interactivity_pointer"), "view"),
@@ -91,6 +95,7 @@ class Channel:
     shared_invites: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     creator: str | None = None
+    is_ext_shared: bool = False  # someone of another organization accepted a Slack Connect invitation
 
 
 @dataclass
@@ -143,6 +148,9 @@ class FakeSlack:
         self.response_log: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.shared_invite_errors: dict[str, str] = {}
+        self.events: list[dict[str, Any]] = []  # inner events Slack would send the app, oldest first (take_events)
+        # file id -> {"filename", "length", "content" (None until uploaded), "title", "channels"}
+        self.files: dict[str, dict[str, Any]] = {}
         self.paid = True
         self.trigger_ttl = TRIGGER_TTL
         self.rate: RateLimit | None = None
@@ -151,6 +159,7 @@ class FakeSlack:
         # the answer is sent: tests use it to hold or drop an answer (a crash right after a post).
         self.after_success: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None
         self._drops: dict[str, int] = defaultdict(int)  # method -> answers still to drop (`drop_answers`)
+        self._unlisted: dict[str, int] = {}  # channel name -> conversations.list calls still to leave it out
         self.dropped: list[tuple[str, dict[str, Any]]] = []  # (method, the answer the caller never got)
         self.connections = 0  # HTTP connections accepted so far
         self._open: set[Any] = set()  # the sockets of open connections
@@ -200,14 +209,25 @@ class FakeSlack:
 
     def add_user(
         self, user_id: str, name: str, *, email: str | None = None, team_id: str | None = None,
-        is_bot: bool = False, tz: str = "Europe/Berlin",
+        is_bot: bool = False, tz: str = "Europe/Berlin", is_stranger: bool = False,
     ) -> None:
+        """A person (or bot). With another `team_id` than ours they are of another organization, as Slack
+        shows people in Slack Connect channels: `is_external` set, and their email only when it is given
+        (their organization may hide it). `is_stranger`: someone of an organization we share no channel with
+        yet, whose team Slack does not tell."""
         with self.lock:
-            self.users[user_id] = {
-                "id": user_id, "team_id": team_id or self.team_id, "name": name, "real_name": name.title(),
+            team = team_id or self.team_id
+            user: dict[str, Any] = {
+                "id": user_id, "team_id": team, "name": name, "real_name": name.title(),
                 "is_bot": is_bot, "deleted": False, "tz": tz,
                 "profile": {"display_name": name, "real_name": name.title(), **({"email": email} if email else {})},
             }
+            if team != self.team_id or is_stranger:
+                user["is_external"] = True
+            if is_stranger:
+                user["is_stranger"] = True
+                user["team_id"] = ""
+            self.users[user_id] = user
 
     def deactivate(self, user_id: str) -> None:
         """The person's account is deactivated (Slack keeps it, marked deleted)."""
@@ -223,6 +243,53 @@ class FakeSlack:
             self.channels[ch.id] = ch
             return ch.id
 
+    def join(self, channel_id: str, user_id: str, *, inviter: str | None = None) -> None:
+        """A person joins a channel in Slack (by themselves, or added by `inviter` without the app)."""
+        with self.lock:
+            self._join(self.channels[channel_id], user_id, inviter)
+
+    def leave(self, channel_id: str, user_id: str) -> None:
+        """A person leaves a channel in Slack."""
+        with self.lock:
+            self._leave(self.channels[channel_id], user_id)
+
+    def accept_shared_invite(self, email: str, user_id: str) -> str:
+        """The person invited at `email` accepts the Slack Connect invitation as `user_id` and joins the
+        channel; returns the channel id."""
+        with self.lock:
+            ch = next(c for c in self.channels.values()
+                      if any(i.get("email") == email for i in c.shared_invites))
+            if self.users[user_id]["team_id"] != self.team_id:
+                ch.is_ext_shared = True
+            self._join(ch, user_id, None)
+            return ch.id
+
+    def take_events(self) -> list[dict[str, Any]]:
+        """The events queued since the last call, oldest first (what Slack would deliver to the app)."""
+        with self.lock:
+            events, self.events = self.events, []
+            return events
+
+    def _join(self, ch: Channel, user_id: str, inviter: str | None) -> None:
+        if user_id in ch.members:
+            return
+        ch.members.add(user_id)
+        self._emit(ch, "member_joined_channel", user_id, **({"inviter": inviter} if inviter else {}))
+
+    def _leave(self, ch: Channel, user_id: str) -> None:
+        if user_id not in ch.members:
+            return
+        ch.members.discard(user_id)
+        self._emit(ch, "member_left_channel", user_id)
+
+    def _emit(self, ch: Channel, kind: str, user_id: str, **extra: Any) -> None:
+        if ch.is_im:
+            return
+        team = self.users.get(user_id, {}).get("team_id") or self.team_id
+        self.events.append({"type": kind, "user": user_id, "channel": ch.id,
+                            "channel_type": "G" if ch.is_private else "C", "team": team,
+                            "event_ts": self._ts(), **extra})
+
     def fail(
         self, method: str, error: str, *, status: int = 200, headers: dict[str, str] | None = None, times: int = 1,
     ) -> None:
@@ -230,11 +297,22 @@ class FakeSlack:
         with self.lock:
             self._faults[method].append(Fault(error, status, dict(headers or {}), times))
 
+    def clear_faults(self) -> None:
+        """Forget the failures `fail` queued that have not happened yet."""
+        with self.lock:
+            self._faults.clear()
+
     def drop_answers(self, method: str, *, times: int = 1) -> None:
         """The next `times` successful calls of `method` take effect, then the connection closes without
         an answer (as when the network fails on the way back); `dropped` records what was lost."""
         with self.lock:
             self._drops[method] += times
+
+    def list_late(self, name: str, *, times: int) -> None:
+        """The next `times` conversations.list calls leave out the channel called `name` (as Slack's list
+        may not show a channel created a moment ago)."""
+        with self.lock:
+            self._unlisted[name] = times
 
     def close_connections(self) -> None:
         """Close every open connection from the server's side, as a server does with idle keep-alive ones."""
@@ -335,6 +413,14 @@ class FakeSlack:
         if hook is not None:  # outside the lock: a hook may block this one request (e.g. to hold its answer)
             hook(method, args, outcome[1])
         return outcome
+
+    def handle_upload(self, file_id: str, data: bytes) -> int:
+        with self.lock:
+            upload = self.files.get(file_id)
+            if upload is None or upload["content"] is not None:
+                return 404
+            upload["content"] = data
+            return 200
 
     def handle_response_url(self, path: str, payload: dict[str, Any]) -> int:
         with self.lock:
@@ -469,9 +555,9 @@ class FakeSlack:
         if any(c.name == name and not c.is_im for c in self.channels.values()):
             raise SlackRefusal("name_taken")
         ch = Channel(self._id("G" if self._bool(args.get("is_private")) else "C"), name,
-                     is_private=self._bool(args.get("is_private")), members={self.bot_user_id},
-                     creator=self.bot_user_id)
+                     is_private=self._bool(args.get("is_private")), creator=self.bot_user_id)
         self.channels[ch.id] = ch
+        self._join(ch, self.bot_user_id, None)
         return {"channel": self._channel_json(ch)}
 
     def m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -483,11 +569,14 @@ class FakeSlack:
         if not 1 <= limit <= LIST_LIMIT_MAX:
             raise SlackRefusal("invalid_limit")
         exclude_archived = self._bool(args.get("exclude_archived"))
+        late = {name for name, times in self._unlisted.items() if times > 0}
+        if not args.get("cursor"):  # one whole listing counts once
+            self._unlisted = {name: times - 1 for name, times in self._unlisted.items() if times > 1}
         listed = [
             ch for ch in self.channels.values()
             if ("im" if ch.is_im else "private_channel" if ch.is_private else "public_channel") in types
             and (not ch.is_private or self.bot_user_id in ch.members)
-            and not (exclude_archived and ch.is_archived)
+            and not (exclude_archived and ch.is_archived) and ch.name not in late
         ]
         try:
             start = int(args.get("cursor") or 0)
@@ -503,6 +592,7 @@ class FakeSlack:
                 "is_group": ch.is_private and not ch.is_im, "is_im": ch.is_im, "is_private": ch.is_private,
                 "is_archived": ch.is_archived, "is_member": self.bot_user_id in ch.members,
                 "topic": {"value": ch.topic}, "purpose": {"value": ch.purpose}, "creator": ch.creator,
+                "is_ext_shared": ch.is_ext_shared,
                 **({"user": ch.im_user} if ch.is_im else {})}
 
     def m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -525,7 +615,9 @@ class FakeSlack:
         if errors and not (self._bool(args.get("force")) and len(errors) < len(users)):
             raise SlackRefusal(errors[0][1], errors=[{"user": u, "ok": False, "error": e} for u, e in errors])
         bad = {u for u, _ in errors}
-        ch.members.update(u for u in users if u not in bad)
+        for uid in users:
+            if uid not in bad:
+                self._join(ch, uid, self.bot_user_id)
         result: dict[str, Any] = {"channel": self._channel_json(ch)}
         if errors:  # force=true: the valid ones are in, the others are listed
             result["errors"] = [{"user": u, "ok": False, "error": e} for u, e in errors]
@@ -558,7 +650,7 @@ class FakeSlack:
             raise SlackRefusal("cant_kick_self")
         if user not in ch.members:
             raise SlackRefusal("not_in_channel")
-        ch.members.discard(user)
+        self._leave(ch, user)
         return {}
 
     def m_conversations_archive(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -664,6 +756,40 @@ class FakeSlack:
             message["metadata"] = metadata
         ch.messages.append(message)
         return {"channel": ch.id, "ts": message["ts"], "message": {k: v for k, v in message.items() if k != "channel"}}
+
+    def m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            length = int(args["length"])
+        except (TypeError, ValueError):
+            raise SlackRefusal("invalid_arguments") from None
+        if length < 1:
+            raise SlackRefusal("invalid_arguments")
+        file_id = self._id("F")
+        self.files[file_id] = {"filename": str(args["filename"]), "length": length, "content": None, "title": None,
+                               "channels": []}
+        return {"upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = self._json_arg(args["files"])
+        if not isinstance(files, list) or not files:
+            raise SlackRefusal("invalid_arguments")
+        channel = args.get("channel_id") or None
+        ch = self._channel(str(channel), for_write=True) if channel else None
+        if ch is not None:
+            self._require_member(ch)
+        done = []
+        for item in files:
+            upload = self.files.get(str(item.get("id")))
+            if upload is None or upload["content"] is None or len(upload["content"]) != upload["length"]:
+                raise SlackRefusal("file_not_found")
+            upload["title"] = item.get("title") or upload["filename"]
+            done.append({"id": item["id"], "name": upload["filename"], "title": upload["title"]})
+        if ch is not None:
+            for upload in done:
+                self.files[upload["id"]]["channels"].append(ch.id)
+            ch.messages.append({"type": "message", "ts": self._ts(), "user": self.bot_user_id, "bot_id": self.bot_id,
+                                "text": args.get("initial_comment") or "", "channel": ch.id, "files": done})
+        return {"files": done}
 
     def m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(args["channel"], for_write=True)
@@ -848,6 +974,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self) -> None:
+        if self.path.startswith("/upload/"):  # a file's bytes, to the URL files.getUploadURLExternal gave
+            length = int(self.headers.get("Content-Length") or 0)
+            status = self.fake.handle_upload(self.path.removeprefix("/upload/"), self.rfile.read(length))
+            self._send(status, f"OK - {length}" if status == 200 else "not found")
+            return
         args, token = self._read()
         if self.path.startswith("/api/"):
             method = self.path.removeprefix("/api/").split("?")[0]

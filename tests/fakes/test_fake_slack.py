@@ -128,3 +128,26 @@ def test_a_dropped_answer_takes_effect_but_never_reaches_the_caller(fake: FakeSl
     assert method == "chat.postMessage" and [m["ts"] for m in fake.messages(channel)] == [answer["ts"]]
     c.chat_postMessage(channel=channel, text="answered")  # only the next call was dropped
     assert len(fake.messages(channel)) == 2
+
+
+def test_people_joining_and_leaving_queue_the_events_slack_would_send(fake: FakeSlack) -> None:
+    fake.add_user("ULI", "li", email="li@partner.com", team_id="T0PARTNER")
+    c = client(fake)
+    channel = c.conversations_create(name="partner-acme", is_private=True)["channel"]["id"]
+    c.conversations_invite(channel=channel, users="UANA")
+    c.conversations_inviteShared(channel=channel, emails="li@partner.com")
+    assert fake.accept_shared_invite("li@partner.com", "ULI") == channel
+    c.conversations_kick(channel=channel, user="UANA")
+    fake.join(channel, "UANA", inviter="ULI")
+    fake.join(channel, "UANA")  # already in: no event
+    events = fake.take_events()
+    assert [(e["type"], e["user"], e.get("inviter")) for e in events] == [
+        ("member_joined_channel", fake.bot_user_id, None), ("member_joined_channel", "UANA", fake.bot_user_id),
+        ("member_joined_channel", "ULI", None), ("member_left_channel", "UANA", None),
+        ("member_joined_channel", "UANA", "ULI")]
+    assert {e["channel"] for e in events} == {channel} and {e["channel_type"] for e in events} == {"G"}
+    assert [float(e["event_ts"]) for e in events] == sorted({float(e["event_ts"]) for e in events})
+    assert fake.take_events() == []
+    li = c.users_info(user="ULI")["user"]
+    assert li["is_external"] and li["team_id"] == "T0PARTNER" and c.conversations_info(channel=channel)[
+        "channel"]["is_ext_shared"]

@@ -10,7 +10,8 @@ from models.db import make_engine
 from models.migrate import alembic_config, upgrade
 
 TABLES = {"partnership", "member", "partnerinvitation", "auditevent", "occurrence", "schedulerbeat",
-          "checkinschedule", "checkinround", "checkinanswer", "away", "pendingconfirmation"}
+          "checkinschedule", "checkinround", "checkinanswer", "away", "pendingconfirmation",
+          "pulseschedule", "pulseround", "pulseresponse"}
 
 
 def _upgrade_then_check(url: str) -> None:

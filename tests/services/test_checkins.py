@@ -553,6 +553,25 @@ def test_a_channel_archived_by_hand_stops_the_check_ins_with_one_notice(st: Stac
     assert first == OccurrenceState.FAILED and OccurrenceState.FAILED not in later
 
 
+def test_the_bot_removed_from_the_channel_is_told_once_until_a_prompt_is_posted_again(st: Stack) -> None:
+    p = st.partnership(owners=[ALICE])
+    assert p.channel_id
+    schedule(st, p, "daily 09:30")
+    st.fake.channels[p.channel_id].members.discard(st.fake.bot_user_id)
+    for day in (2, 3, 4):
+        st.at(local("Europe/Berlin", 2026, 3, day, 9, 30))
+        st.at(local("Europe/Berlin", 2026, 3, day, 13, 30))
+    [notice] = st.fake.dm_messages(ALICE)
+    assert "Invite Partnerbot back to the channel" in flatten(notice)
+    st.fake.channels[p.channel_id].members.add(st.fake.bot_user_id)  # back in: the next prompt is posted
+    st.at(local("Europe/Berlin", 2026, 3, 5, 9, 30))
+    assert [m for m in st.fake.messages(p.channel_id) if m.get("text", "").startswith("Check-in time")]
+    st.fake.channels[p.channel_id].members.discard(st.fake.bot_user_id)  # removed again: told again, once
+    for day in (6, 7):
+        st.at(local("Europe/Berlin", 2026, 3, day, 9, 30))
+    assert len(st.fake.dm_messages(ALICE)) == 2
+
+
 def test_a_reminder_that_cannot_be_delivered_is_listed_in_the_summary(st: Stack) -> None:
     p = st.partnership(members=[BOB, CAROL])
     assert p.channel_id

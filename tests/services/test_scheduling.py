@@ -178,6 +178,17 @@ def test_failures_back_off_then_fail_for_good_and_tell_people(env: Env) -> None:
     assert scheduler_status(make_uow(env.engine), env.clock)["failed"] == 1
 
 
+def test_a_failed_post_whose_window_closed_before_its_retry_tells_people_the_slack_error(env: Env) -> None:
+    d = env.dispatcher()
+    env.plan("x", T0, not_after=T0 + timedelta(seconds=5))
+    env.fake.fail("chat.postMessage", "internal_error", status=500)  # Slack may have posted it
+    d.run_once()
+    env.clock.advance(seconds=10)  # the retry comes after the window: it only looks, finds nothing
+    d.run_once()
+    assert env.posts("x") == 0 and env.occ("x").state == OccurrenceState.FAILED
+    assert env.toy.failures == [("x", "internal_error")]  # the code that advice and notices understand
+
+
 def test_an_error_retrying_cannot_fix_fails_at_once(env: Env) -> None:
     d = env.dispatcher()
     env.plan("x", T0)
