@@ -266,14 +266,23 @@ class KeepAliveWebClient(WebClient):
         return http.client.HTTPConnection(host, timeout=self.timeout)
 
 
+# slack_sdk builds a DEBUG line with each request's parameters and each answer's headers and body whenever
+# its logger's *own* level is unset (it tests `logger.level`, not the effective level), emitted or not.
+# Its clients get this logger, set to INFO (configure_logging keeps slack_sdk at INFO anyway).
+_SDK_LOG = logging.getLogger("slack_sdk.web.base_client")
+
+
 def make_client(token: str, base_url: str, *, retries: bool = True, timeout: float = 15) -> KeepAliveWebClient:
     """A keep-alive WebClient pointed at `base_url` (SLACK_API_URL) with slack_sdk's retry handlers.
 
     `retries=False` is for scheduled posts: their dispatcher retries by itself and first looks in the
     channel for what an earlier attempt may have posted, whereas slack_sdk's handlers would send a
     chat.postMessage again after a connection dropped once the post had reached Slack."""
+    if _SDK_LOG.level == logging.NOTSET:
+        _SDK_LOG.setLevel(logging.INFO)
     return KeepAliveWebClient(
         token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers() if retries else [],
+        logger=_SDK_LOG,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from blocks import ids
 from blocks.kit import (
@@ -82,7 +82,32 @@ def prompt_text(partnership_name: str) -> str:
     return f"Check-in time for {escape(partnership_name)}: press Answer to reply."
 
 
-def prompt_blocks(partnership_name: str, r: CheckinRound, *, round_key: str) -> list[Block]:
+class PromptRound(Protocol):
+    """What a prompt shows of its round (a CheckinRound, or one about to open)."""
+
+    @property
+    def questions(self) -> Sequence[str]: ...
+    @property
+    def participants(self) -> Sequence[str]: ...
+    @property
+    def away(self) -> Sequence[str]: ...
+    @property
+    def local_date(self) -> date: ...
+    @property
+    def closes_at(self) -> datetime: ...
+    @property
+    def scheduled_for(self) -> datetime: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def delayed(self) -> bool: ...
+    @property
+    def manual(self) -> bool: ...
+    @property
+    def started_by(self) -> str | None: ...
+
+
+def prompt_blocks(partnership_name: str, r: PromptRound, *, round_key: str) -> list[Block]:
     questions = "\n".join(f"{i}. {escape(q)}" for i, q in enumerate(r.questions, 1))
     expected = [u for u in r.participants if u not in r.away]
     blocks: list[Block] = [

@@ -3,8 +3,9 @@ planners the ticker runs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
@@ -45,11 +46,13 @@ def build_executors(services: Services) -> dict[str, Executor]:
     milestones = services.milestones
 
     def executor(kind: str, run: Callable[[Occurrence, RunContext], Completion],
-                 on_failure: Callable[[Session, Occurrence, str], None] | None = None) -> Executor:
-        return Executor(run, KINDS[kind].policy, on_failure)
+                 on_failure: Callable[[Session, Occurrence, str], None] | None = None,
+                 prefetch: Callable[[Sequence[Occurrence]], dict[Any, Any]] | None = None) -> Executor:
+        return Executor(run, KINDS[kind].policy, on_failure, prefetch)
 
     return {
-        CHECKIN_PROMPT: executor(CHECKIN_PROMPT, checkins.run_prompt, checkins.on_failure),
+        # Prompts claimed together read their partnerships and schedules in one query.
+        CHECKIN_PROMPT: executor(CHECKIN_PROMPT, checkins.run_prompt, checkins.on_failure, checkins.prefetch_prompts),
         # A reminder is a direct message to one person: a failure is listed in the round's summary.
         CHECKIN_REMIND: executor(CHECKIN_REMIND, checkins.run_reminder, checkins.on_reminder_failure),
         CHECKIN_CLOSE: executor(CHECKIN_CLOSE, checkins.run_close, checkins.on_failure),

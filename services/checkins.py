@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -37,7 +38,7 @@ from models.checkin import (
     tally,
 )
 from models.db import UnitOfWork
-from models.partnership import Partnership, PartnershipStatus
+from models.partnership import Member, Partnership, PartnershipStatus
 from models.scheduling import Occurrence, OccurrenceState
 from services.errors import Invalid, NotFound
 from services.inputs import ScheduleInput, validate, validate_questions
@@ -89,6 +90,60 @@ def prompt_key(partnership_id: int, day: date) -> str:
 
 def manual_key(partnership_id: int, request_key: str) -> str:
     return f"checkin:{partnership_id}:now:{request_key[:120]}"
+
+
+# The prompt's reads and its round's insert, built once (building a statement costs more CPU than running
+# it). A prompt reads its partnership with its schedule (for a whole claimed batch at once: `prefetch_prompts`),
+# then the people taking part and who of them is away (as `_participants` and `_away_on` do: recorded
+# members who have not left the channel, or the chosen people who have not left it).
+_P: sa.Table = Partnership.__table__  # type: ignore[attr-defined]
+_S: sa.Table = CheckinSchedule.__table__  # type: ignore[attr-defined]
+_M: sa.Table = Member.__table__  # type: ignore[attr-defined]
+_A: sa.Table = Away.__table__  # type: ignore[attr-defined]
+_R: sa.Table = CheckinRound.__table__  # type: ignore[attr-defined]
+_PROMPT_SUBJECTS = (
+    sa.select(_P.c.id, _P.c.name, _P.c.channel_id, _P.c.status, _P.c.channel_archived_at, _P.c.timezone,
+              _S.c.id.label("schedule_id"), _S.c.paused, _S.c.version, _S.c.timezone.label("schedule_timezone"),
+              _S.c.window_minutes, _S.c.remind_before_close_minutes, _S.c.questions, _S.c.participant_mode,
+              _S.c.participants)
+    .select_from(_P.outerjoin(_S, _S.c.partnership_id == _P.c.id))
+    .where(_P.c.id.in_(sa.bindparam("ids", expanding=True)))
+)
+_MEMBERS_AWAY = (  # the partnership's audience in order, and whether each is away on `day`
+    sa.select(_M.c.user_id, _A.c.user_id.is_not(None))
+    .select_from(_M.outerjoin(_A, sa.and_(_A.c.user_id == _M.c.user_id, _A.c.until >= sa.bindparam("day"))))
+    .where(_M.c.partnership_id == sa.bindparam("pid"), _M.c.left_at.is_(None))
+    .order_by(_M.c.id)
+)
+_AWAY_OR_LEFT = sa.union_all(  # of chosen people: who is away on `day`, and who left the channel
+    sa.select(_A.c.user_id, sa.literal("away")).where(_A.c.user_id.in_(sa.bindparam("users", expanding=True)),
+                                                      _A.c.until >= sa.bindparam("day")),
+    sa.select(_M.c.user_id, sa.literal("left")).where(_M.c.partnership_id == sa.bindparam("pid"),
+                                                      _M.c.left_at.is_not(None)),
+)
+_INSERT_ROUND = sa.insert(_R).returning(_R.c.id)
+
+
+@dataclass
+class NewRound:
+    """A round about to open: what its prompt shows and what its row gets (lighter than a CheckinRound)."""
+
+    key: str
+    partnership_id: int
+    local_date: date
+    timezone: str
+    scheduled_for: datetime
+    opened_at: datetime
+    closes_at: datetime
+    delayed: bool
+    manual: bool
+    started_by: str | None
+    questions: list[str]
+    participants: list[str]
+    away: list[str]
+    channel_id: str
+    prompt_ts: str | None = None
+    status: RoundStatus = field(default=RoundStatus.OPEN)
 
 
 @dataclass
@@ -382,48 +437,64 @@ class CheckinService:
                 upsert_planned(s, rows[start : start + UPSERT_BATCH], now)
         return len(rows)
 
+    def prefetch_prompts(self, occs: Sequence[Occurrence]) -> dict[Any, Any]:
+        """For a claimed batch of prompts: each one's partnership with its schedule, in one query (by subject
+        id; None for one that no longer exists)."""
+        ids = list({occ.subject_id for occ in occs})
+        with self.uow(read_only=True) as s:
+            found: dict[Any, Any] = {row.id: row for row in s.connection().execute(_PROMPT_SUBJECTS, {"ids": ids})}
+        return {pid: found.get(pid) for pid in ids}
+
     def run_prompt(self, occ: Occurrence, ctx: RunContext) -> Completion:
         manual = bool(occ.payload.get("manual"))
         with self.uow(read_only=True) as s:
-            row = s.exec(
-                select(Partnership, CheckinSchedule)
-                .outerjoin(CheckinSchedule, col(CheckinSchedule.partnership_id) == col(Partnership.id))
-                .where(Partnership.id == occ.subject_id)
-            ).first()
-            p, sched = row if row is not None else (None, None)
+            conn = s.connection()
+            # Read with its batch right after the claim (prefetch_prompts): a change made since is no different
+            # from one made between this read and the post.
+            if occ.subject_id in ctx.context:
+                p = ctx.context[occ.subject_id]
+            else:
+                p = conn.execute(_PROMPT_SUBJECTS, {"ids": [occ.subject_id]}).first()
             if p is None or not p.channel_id:
                 return Completion.obsolete("the partnership no longer exists")
+            scheduled = p.schedule_id is not None
             # No longer wanted: done, unless an earlier attempt already posted it (then that prompt is
             # adopted and its round opened, so its Answer button works and it gets its summary).
             unwanted = (
                 "the partnership is closed" if p.status != PartnershipStatus.ACTIVE
                 else "the channel is archived" if p.channel_archived_at is not None
-                else "check-ins are paused" if sched is not None and sched.paused
+                else "check-ins are paused" if scheduled and p.paused
                 else None if manual
-                else "check-ins are not scheduled any more" if sched is None
-                else "the schedule changed after this prompt was planned" if occ.revision != sched.version
+                else "check-ins are not scheduled any more" if not scheduled
+                else "the schedule changed after this prompt was planned" if occ.revision != p.version
                 else None
             )
             if unwanted is not None and (done := ctx.unless_posted(unwanted)) is not None:
                 return done
-            zone = sched.timezone if sched else p.timezone
-            participants = self._participants(s, p, sched)
+            zone = p.schedule_timezone if scheduled else p.timezone
             day = date.fromisoformat(occ.payload["local_date"]) if occ.payload.get("local_date") else \
                 local_date(ctx.now, zone)
-            away = sorted(self._away_on(s, participants, day))
-            window = timedelta(minutes=sched.window_minutes if sched else DEFAULT_WINDOW_MINUTES)
-            remind = sched.remind_before_close_minutes if sched else None
-            r = CheckinRound(
-                key=occ.key, partnership_id=p.id, local_date=day, timezone=zone, scheduled_for=occ.due_at,
-                opened_at=ctx.now, closes_at=ctx.now + window,
-                delayed=not manual and ctx.now - occ.due_at > DELAY_NOTE_AFTER, manual=manual,
-                started_by=occ.payload.get("started_by"), questions=list(sched.questions if sched else
-                                                                          DEFAULT_QUESTIONS),
-                participants=participants, away=away, channel_id=p.channel_id,
-            )
-            name = p.name
-        channel, ts = ctx.post(r.channel_id, text=cblocks.prompt_text(name),
-                               blocks=cblocks.prompt_blocks(name, r, round_key=occ.key),
+            if scheduled and p.participant_mode == ParticipantMode.CHOSEN:
+                marks = conn.execute(_AWAY_OR_LEFT, {"users": list(p.participants), "day": day, "pid": p.id}).all()
+                gone = {user for user, mark in marks if mark == "left"}
+                away = {user for user, mark in marks if mark == "away"}
+                participants = [u for u in dict.fromkeys(p.participants) if u != self.bot_user_id and u not in gone]
+            else:
+                people = conn.execute(_MEMBERS_AWAY, {"pid": p.id, "day": day}).all()
+                participants = [u for u in dict.fromkeys(user for user, _ in people) if u != self.bot_user_id]
+                away = {user for user, is_away in people if is_away}
+        window = timedelta(minutes=p.window_minutes if scheduled else DEFAULT_WINDOW_MINUTES)
+        remind = p.remind_before_close_minutes if scheduled else None
+        r = NewRound(
+            key=occ.key, partnership_id=p.id, local_date=day, timezone=zone, scheduled_for=occ.due_at,
+            opened_at=ctx.now, closes_at=ctx.now + window,
+            delayed=not manual and ctx.now - occ.due_at > DELAY_NOTE_AFTER, manual=manual,
+            started_by=occ.payload.get("started_by"),
+            questions=list(p.questions if scheduled else DEFAULT_QUESTIONS),
+            participants=participants, away=sorted(away.intersection(participants)), channel_id=p.channel_id,
+        )
+        channel, ts = ctx.post(r.channel_id, text=cblocks.prompt_text(p.name),
+                               blocks=cblocks.prompt_blocks(p.name, r, round_key=occ.key),
                                extra={"opened_at": r.opened_at.isoformat(), "closes_at": r.closes_at.isoformat()})
         r.channel_id, r.prompt_ts = channel, ts
         if ctx.adopted is not None:  # posted by an earlier attempt: keep the times that prompt shows
@@ -432,11 +503,11 @@ class CheckinService:
                 r.opened_at = datetime.fromisoformat(shown["opened_at"])
                 r.closes_at = datetime.fromisoformat(shown["closes_at"])
 
-        def open_round(s: Session) -> None:
-            # Runs only inside the fenced completion of this occurrence, so at most once per key.
-            s.add(r)
-            s.flush()
-            insert_new(s, self._round_rows(r, remind, window), ctx.now)
+        def open_round(s: Session) -> list[Row]:
+            # Runs only inside the fenced completion of this occurrence, so at most once per key. The
+            # reminders and the close it plans are inserted with those of the other prompts of its batch.
+            round_id = s.connection().execute(_INSERT_ROUND, dict(r.__dict__)).scalar_one()
+            return self._round_rows(round_id, r, remind, window)
 
         return Completion.done(channel, ts, apply=open_round)
 
@@ -627,8 +698,8 @@ class CheckinService:
         row = self._next_row(s, sched, now)
         return row["due_at"] if row else None
 
-    def _round_rows(self, r: CheckinRound, remind: int | None, window: timedelta) -> list[Row]:
-        rows: list[Row] = [{"key": f"checkin_close:{r.id}", "kind": CHECKIN_CLOSE, "subject_id": r.id,
+    def _round_rows(self, round_id: int, r: NewRound, remind: int | None, window: timedelta) -> list[Row]:
+        rows: list[Row] = [{"key": f"checkin_close:{round_id}", "kind": CHECKIN_CLOSE, "subject_id": round_id,
                              "due_at": r.closes_at}]
         if remind == 0:
             return rows
@@ -637,7 +708,7 @@ class CheckinService:
             return rows
         for user in r.participants:
             if user not in r.away:
-                rows.append({"key": f"checkin_remind:{r.id}:{user}", "kind": CHECKIN_REMIND, "subject_id": r.id,
+                rows.append({"key": f"checkin_remind:{round_id}:{user}", "kind": CHECKIN_REMIND, "subject_id": round_id,
                              "due_at": remind_at, "not_after": r.closes_at, "payload": {"user": user}})
         return rows
 

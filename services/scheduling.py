@@ -15,7 +15,11 @@
   retries after an error that may have reached Slack) first looks for that key in the channel
   (`RunContext.post`) before posting again.
 - Completion is fenced: it applies only while `claimed_by` and `attempts` still match the claim. A run
-  requested again while it was running (`request_run`) runs once more after it completes.
+  requested again while it was running (`request_run`) runs once more after it completes. The worker
+  threads hand their completions to one writer thread, which records up to a batch of them in one
+  transaction, each row fenced on its own; if that transaction fails, each is recorded alone, and one that
+  still cannot be is taken over after its lease like a crash (and looked for before posting again).
+  `wait_idle` and `shutdown` wait for the completions still to be recorded.
 - Failures back off and retry; past the policy's attempts (or at once for errors that retrying cannot
   fix, `PERMANENT_ERRORS`) the row is marked failed with its error and the executor's `on_failure` tells
   people. A 429 reschedules only that occurrence, after Retry-After.
@@ -24,9 +28,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -150,6 +157,11 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
 )}
 
 
+# Runs inside the fenced completion transaction, only when the claim still holds; returns the occurrences it
+# plans (rows for `insert_new`, inserted with those of the other completions of its batch), or None.
+Apply = Callable[[Session], Sequence[dict[str, Any]] | None]
+
+
 @dataclass
 class Completion:
     """What an executor decided. `apply` runs inside the fenced completion transaction."""
@@ -158,15 +170,14 @@ class Completion:
     note: str | None = None
     channel: str | None = None
     ts: str | None = None
-    apply: Callable[[Session], None] | None = None
+    apply: Apply | None = None
 
     @classmethod
-    def done(cls, channel: str | None = None, ts: str | None = None,
-             apply: Callable[[Session], None] | None = None) -> Completion:
+    def done(cls, channel: str | None = None, ts: str | None = None, apply: Apply | None = None) -> Completion:
         return cls(OccurrenceState.DONE, channel=channel, ts=ts, apply=apply)
 
     @classmethod
-    def skipped(cls, note: str, apply: Callable[[Session], None] | None = None) -> Completion:
+    def skipped(cls, note: str, apply: Apply | None = None) -> Completion:
         return cls(OccurrenceState.SKIPPED, note=note, apply=apply)
 
     @classmethod
@@ -216,6 +227,8 @@ class RunContext:
     # adopts what an earlier attempt posted, and raises NotPosted when there is nothing to adopt.
     adopt_only: NotPosted | None = None
     adopted: dict[str, Any] | None = None  # the earlier attempt's message, once adopted
+    # What the executor's `prefetch` loaded for the whole claimed batch (empty without one).
+    context: dict[Any, Any] = field(default_factory=dict)
 
     def metadata(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         return keyed_metadata(self.occ.key, extra)
@@ -266,16 +279,29 @@ class RunContext:
 @dataclass(frozen=True)
 class Executor:
     """Runs one kind of occurrence. `on_failure` runs inside the transaction that marks it failed, so
-    it can only write to the database (e.g. plan notices), never call Slack."""
+    it can only write to the database (e.g. plan notices), never call Slack. `prefetch`, given the
+    occurrences of this kind claimed together, reads what their runs need in one go (after the claim,
+    before they run); each run finds the result in `RunContext.context`, and must still work without it."""
 
     run: Callable[[Occurrence, RunContext], Completion]
     policy: MisfirePolicy
     on_failure: Callable[[Session, Occurrence, str], None] | None = None
+    prefetch: Callable[[Sequence[Occurrence]], dict[Any, Any]] | None = None
 
 
 # -- planning helpers ---------------------------------------------------------------------------------
+_OCC: sa.Table = Occurrence.__table__  # type: ignore[attr-defined]
+
+
 def _insert(session: Session) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+@functools.cache
+def _insert_new_statement(dialect: str) -> Any:
+    """Built once per dialect (a statement built per call costs more CPU than running it)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(_OCC).on_conflict_do_nothing(index_elements=["key"])
 
 
 def _rows(rows: Sequence[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
@@ -290,9 +316,8 @@ def _rows(rows: Sequence[dict[str, Any]], now: datetime) -> list[dict[str, Any]]
 
 def insert_new(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> None:
     """Insert occurrences whose key does not exist yet (others are left as they are)."""
-    if rows:
-        stmt = _insert(session)(Occurrence).on_conflict_do_nothing(index_elements=["key"])
-        session.execute(stmt, _rows(rows, now))  # executemany: one compiled statement for any number of rows
+    if rows:  # executemany, on the Core table: one compiled statement for any number of rows
+        session.connection().execute(_insert_new_statement(session.get_bind().dialect.name), _rows(rows, now))
 
 
 def upsert_planned(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> None:
@@ -385,6 +410,70 @@ class Claim:
     skew: timedelta = timedelta(0)
     # On our clock: the claim may post until then (half its lease), then it is given back unposted.
     post_by: datetime | None = None
+    # What its executor's `prefetch` read for the batch it was claimed with (RunContext.context).
+    context: dict[Any, Any] = field(default_factory=dict)
+
+
+# A completion waiting for the writer: the occurrence as claimed, and what its run decided.
+Done = tuple[Occurrence, Completion]
+
+# The hot path's statements, built once (building a statement costs more CPU than running it); values are
+# bound per call. `now` is the lease clock's "now", passed in.
+_STATE, _RUN_AT, _REVISION = _OCC.c.state, _OCC.c.run_at, _OCC.c.revision
+_CLAIMABLE = (
+    sa.select(Occurrence)
+    .where(col(Occurrence.run_at) <= sa.bindparam("now", type_=_RUN_AT.type))
+    .where(col(Occurrence.kind).in_(sa.bindparam("kinds", expanding=True)))
+    .where(
+        sa.or_(
+            col(Occurrence.state) == OccurrenceState.PENDING.value,
+            sa.and_(col(Occurrence.state) == OccurrenceState.CLAIMED.value,
+                    col(Occurrence.lease_until) < sa.bindparam("now", type_=_RUN_AT.type)),
+        )
+    )
+    .order_by(col(Occurrence.run_at), col(Occurrence.id))
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+    .with_for_update(skip_locked=True)
+)
+_TAKE = (
+    sa.update(_OCC)
+    .where(_OCC.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(state=OccurrenceState.CLAIMED.value, claimed_by=sa.bindparam("p_worker"),
+            lease_until=sa.bindparam("p_lease_until", type_=_RUN_AT.type), attempts=_OCC.c.attempts + 1,
+            updated_at=sa.bindparam("p_local", type_=_RUN_AT.type),
+            # Its holder died or stalled, maybe after posting: whatever happens to this claim, every later
+            # attempt looks before posting (the previous claim is when it started).
+            maybe_posted_at=sa.case(
+                (_STATE == OccurrenceState.CLAIMED.value,
+                 sa.func.coalesce(_OCC.c.maybe_posted_at, _OCC.c.updated_at)),
+                else_=_OCC.c.maybe_posted_at))
+)
+_NEWEST_DUE = (
+    sa.select(_OCC.c.kind, _OCC.c.subject_id, sa.func.max(_OCC.c.due_at))
+    .where(_OCC.c.kind.in_(sa.bindparam("kinds", expanding=True)),
+           _OCC.c.subject_id.in_(sa.bindparam("subjects", expanding=True)),
+           _OCC.c.due_at <= sa.bindparam("now", type_=_RUN_AT.type),
+           _STATE.in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value, OccurrenceState.DONE.value]))
+    .group_by(_OCC.c.kind, _OCC.c.subject_id)
+)
+_DATABASE_NOW = sa.select(sa.func.now())
+
+
+@functools.cache
+def _complete_statement(database_clock: bool) -> Any:
+    """The fenced completion: applies only while `claimed_by` and `attempts` still match the claim. When the
+    run was requested again meanwhile (the revision moved on), the row goes back to pending, due now."""
+    again = _REVISION != sa.bindparam("o_revision")
+    now = sa.func.now() if database_clock else sa.bindparam("o_db_now", type_=_RUN_AT.type)
+    return (
+        sa.update(_OCC)
+        .where(_OCC.c.id == sa.bindparam("o_id"), _OCC.c.claimed_by == sa.bindparam("o_worker"),
+               _OCC.c.attempts == sa.bindparam("o_attempts"), _STATE == OccurrenceState.CLAIMED.value)
+        .values(state=sa.case((again, OccurrenceState.PENDING.value), else_=sa.bindparam("o_state")),
+                run_at=sa.case((again, now), else_=_RUN_AT), lease_until=None,
+                last_error=sa.bindparam("o_note"), result_channel=sa.bindparam("o_channel"),
+                result_ts=sa.bindparam("o_ts"), updated_at=sa.bindparam("o_now", type_=_RUN_AT.type))
+    )
 
 
 @dataclass
@@ -399,6 +488,11 @@ class Dispatcher:
     # Take "now" for claims and lease expiry from the database (PostgreSQL's now()), so that replicas
     # whose clocks disagree never take over a live lease. None: on PostgreSQL (SQLite has one process).
     database_clock: bool | None = None
+    # Completions of the worker threads are recorded by one writer thread, up to `write_batch` of them in one
+    # transaction (default: `workers`); it waits up to `write_linger` seconds for a batch to fill while
+    # workers are still running, and writes at once when none is.
+    write_batch: int | None = None
+    write_linger: float = 0.02
 
     def __post_init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="dispatch")
@@ -411,9 +505,17 @@ class Dispatcher:
         self.margin = self.lease / 2
         self._inflight = 0
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)  # any change of _inflight, _writes or _closed
         self._tick_lock = threading.Lock()
         self._closed = False
+        self._kinds = list(self.executors)
+        # Completions waiting for the writer thread (started when the first one comes, gone when idle), and
+        # how many are queued or being written: wait_idle waits for them too.
+        self._writes: deque[Done] = deque()
+        self._pending_writes = 0
+        self._writer: threading.Thread | None = None
+        self._writer_closed = False
+        self._batch = max(1, self.write_batch or self.workers)
 
     def _on_database_clock(self, s: Session) -> bool:
         if self.database_clock is None:
@@ -423,14 +525,8 @@ class Dispatcher:
     def _now(self, s: Session) -> datetime:
         """Now, by the clock leases are kept on."""
         if self._on_database_clock(s):
-            return s.execute(sa.select(sa.func.now())).scalar_one()  # type: ignore[no-any-return]
+            return s.connection().execute(_DATABASE_NOW).scalar_one()  # type: ignore[no-any-return]
         return self.clock.now()
-
-    def _now_sql(self, s: Session) -> Any:
-        """`_now` as an SQL expression (no round trip for the database's clock)."""
-        if self._on_database_clock(s):
-            return sa.func.now()
-        return sa.literal(self.clock.now(), type_=Occurrence.__table__.c.run_at.type)  # type: ignore[attr-defined]
 
     # One short transaction: pick due rows and take them under a lease.
     def claim(self, limit: int) -> list[Claim]:
@@ -439,41 +535,17 @@ class Dispatcher:
         local = self.clock.now()
         with self.uow() as s:
             now = self._now(s)
-            rows = list(s.exec(
-                select(Occurrence)
-                .where(col(Occurrence.run_at) <= now)
-                .where(col(Occurrence.kind).in_(list(self.executors)))
-                .where(
-                    sa.or_(
-                        col(Occurrence.state) == OccurrenceState.PENDING.value,
-                        sa.and_(col(Occurrence.state) == OccurrenceState.CLAIMED.value,
-                                col(Occurrence.lease_until) < now),
-                    )
-                )
-                .order_by(col(Occurrence.run_at), col(Occurrence.id))
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all())
+            rows = list(s.execute(_CLAIMABLE, {"now": now, "kinds": self._kinds, "limit": limit}).scalars())
             if not rows:
                 return []
             lease_until = now + self.lease
-            taken_over = col(Occurrence.state) == OccurrenceState.CLAIMED.value
-            s.execute(
-                sa.update(Occurrence)
-                .where(col(Occurrence.id).in_([occ.id for occ in rows]))
-                .values(state=OccurrenceState.CLAIMED.value, claimed_by=self.worker_id, lease_until=lease_until,
-                        attempts=Occurrence.attempts + 1, updated_at=local,
-                        # Its holder died or stalled, maybe after posting: whatever happens to this claim,
-                        # every later attempt looks before posting (the previous claim is when it started).
-                        maybe_posted_at=sa.case(
-                            (taken_over, sa.func.coalesce(Occurrence.maybe_posted_at, Occurrence.updated_at)),
-                            else_=Occurrence.maybe_posted_at))
-                .execution_options(synchronize_session=False)  # the loaded rows keep their old state, read below
-            )
+            # Core, not the ORM: the loaded rows keep their old state, read below.
+            s.connection().execute(_TAKE, {"ids": [occ.id for occ in rows], "p_worker": self.worker_id,
+                                           "p_lease_until": lease_until, "p_local": local})
             superseded = self._superseded(s, rows, now)
+            s.expunge_all()
             claims = []
             for occ in rows:
-                s.expunge(occ)
                 if occ.state == OccurrenceState.CLAIMED and occ.maybe_posted_at is None:
                     occ.maybe_posted_at = occ.updated_at
                 occ.state, occ.claimed_by, occ.lease_until = OccurrenceState.CLAIMED, self.worker_id, lease_until
@@ -488,15 +560,9 @@ class Dispatcher:
         if not coalescing:
             return {}
         newest = {
-            (kind, subject): due for kind, subject, due in s.execute(
-                select(Occurrence.kind, Occurrence.subject_id, func.max(Occurrence.due_at))
-                .where(col(Occurrence.kind).in_({o.kind for o in coalescing}),
-                       col(Occurrence.subject_id).in_({o.subject_id for o in coalescing}),
-                       col(Occurrence.due_at) <= now,
-                       col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value,
-                                                  OccurrenceState.DONE.value]))
-                .group_by(col(Occurrence.kind), col(Occurrence.subject_id))
-            ).all()
+            (kind, subject): due for kind, subject, due in s.connection().execute(_NEWEST_DUE, {
+                "kinds": list({o.kind for o in coalescing}), "subjects": list({o.subject_id for o in coalescing}),
+                "now": now})
         }
         out = {}
         for o in coalescing:
@@ -504,6 +570,23 @@ class Dispatcher:
             if due is not None and due > o.due_at:
                 out[o.id or 0] = f"superseded by a newer one due {due:%Y-%m-%d %H:%M} UTC"
         return out
+
+    def _prefetch(self, claims: Sequence[Claim]) -> None:
+        """Let each executor with a `prefetch` read, in one go, what the runs of its claimed rows need."""
+        by_kind: dict[str, list[Claim]] = {}
+        for c in claims:
+            if self.executors[c.occ.kind].prefetch is not None:
+                by_kind.setdefault(c.occ.kind, []).append(c)
+        for kind, group in by_kind.items():
+            prefetch = self.executors[kind].prefetch
+            assert prefetch is not None
+            try:
+                context = prefetch([c.occ for c in group])
+            except Exception:  # each run reads for itself instead
+                log.exception("prefetching for %s occurrence(s) of %s failed", len(group), kind)
+                continue
+            for c in group:
+                c.context = context
 
     def tick(self) -> int:
         """Claim and start due occurrences in batches while there are any, keeping the workers busy.
@@ -517,6 +600,7 @@ class Dispatcher:
                 # The first claim takes what fits; later ones wait for a whole batch of free places.
                 free = self._wait_for_room(1 if started == 0 else self.workers)
                 claims = self.claim(free)
+                self._prefetch(claims)
                 for c in claims:
                     self._start(c)
                 started += len(claims)
@@ -538,7 +622,7 @@ class Dispatcher:
 
     def _run_and_release(self, c: Claim) -> None:
         try:
-            self.execute(c)
+            self._execute(c, self._complete_later)
         except Exception:  # e.g. the database went away while completing: the lease brings it back
             log.exception("occurrence %s could not be run or recorded; it is retried after its lease", c.occ.key)
         finally:
@@ -547,8 +631,9 @@ class Dispatcher:
                 self._idle.notify_all()
 
     def wait_idle(self, timeout: float = 60) -> None:
+        """Wait until no occurrence is running and every completion is recorded."""
         with self._idle:
-            if not self._idle.wait_for(lambda: self._inflight == 0, timeout=timeout):
+            if not self._idle.wait_for(lambda: self._inflight == 0 and self._pending_writes == 0, timeout=timeout):
                 raise TimeoutError("occurrences still running")
 
     def run_once(self) -> int:
@@ -558,15 +643,79 @@ class Dispatcher:
         return started
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop claiming; let running occurrences finish. Claimed ones still waiting in the queue are
-        dropped here and taken over by another process (or this one, restarted) after their lease."""
+        """Stop claiming; let running occurrences finish and record every completion (waiting: before this
+        returns). Claimed ones still waiting in the queue are dropped here and taken over by another process
+        (or this one, restarted) after their lease."""
         with self._idle:
             self._closed = True
             self._idle.notify_all()
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        with self._idle:  # the writer writes what is queued and stops; later completions are written inline
+            self._writer_closed = True
+            self._idle.notify_all()
+            writer = self._writer
+        if wait and writer is not None:
+            writer.join()
+
+    # Recording completions in batches.
+    def _complete_later(self, occ: Occurrence, completion: Completion) -> None:
+        """Queue a completion for the writer thread (written inline once the dispatcher is shut down)."""
+        with self._idle:
+            if not self._writer_closed:
+                self._writes.append((occ, completion))
+                self._pending_writes += 1
+                if self._writer is None:
+                    self._writer = threading.Thread(target=self._write_loop, name="dispatch-writer", daemon=True)
+                    self._writer.start()
+                self._idle.notify_all()
+                return
+        self.complete(occ, completion)
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._idle:
+                if not self._idle.wait_for(lambda: self._writes or self._writer_closed, timeout=1.0) or (
+                    not self._writes
+                ):
+                    self._writer = None  # idle for a second, or shut down with nothing left: started again on demand
+                    return
+                # Let a batch fill while workers are still running (each may bring one more completion).
+                deadline = time.monotonic() + self.write_linger
+                while len(self._writes) < self._batch and self._inflight and not self._writer_closed:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._idle.wait(left)
+                batch = [self._writes.popleft() for _ in range(min(self._batch, len(self._writes)))]
+            try:
+                self._write(batch)
+            finally:
+                with self._idle:
+                    self._pending_writes -= len(batch)
+                    self._idle.notify_all()
+
+    def _write(self, batch: Sequence[Done]) -> None:
+        """One transaction for the batch; if it fails, each completion alone, so that one bad completion never
+        loses the others. One that cannot be recorded is retried after its lease, like a crash."""
+        if len(batch) > 1:
+            try:
+                self.complete_many(batch)
+                return
+            except Exception as exc:  # noqa: BLE001 - e.g. one `apply` broke a constraint: each alone, below
+                log.warning("recording %s completions together failed (%s); recording each alone",
+                            len(batch), type(exc).__name__)
+        for occ, completion in batch:
+            try:
+                self.complete_many([(occ, completion)])
+            except Exception:
+                log.exception("occurrence %s could not be recorded; it is retried after its lease", occ.key)
 
     # Running one occurrence.
     def execute(self, c: Claim) -> None:
+        """Run one claimed occurrence and record what it decided before returning."""
+        self._execute(c, self.complete)
+
+    def _execute(self, c: Claim, record: Callable[[Occurrence, Completion], object]) -> None:
         occ = c.occ
         executor = self.executors[occ.kind]
         now = self.clock.now()
@@ -580,17 +729,17 @@ class Dispatcher:
         elif c.superseded:
             stop = NotPosted(c.superseded)
         if stop is not None and not c.reconcile:
-            self.complete(occ, Completion(stop.state, note=stop.note))
+            record(occ, Completion(stop.state, note=stop.note))
             return
         ctx = RunContext(occ=occ, slack=self.slack, now=now, reconcile=c.reconcile, clock=self.clock,
-                         post_by=c.post_by, lease=self.lease, adopt_only=stop)
+                         post_by=c.post_by, lease=self.lease, adopt_only=stop, context=c.context)
         try:
             completion = executor.run(occ, ctx)
         except NotPosted as exc:  # nothing to adopt either
             if occ.failures and exc.state == OccurrenceState.SKIPPED:
                 self._give_up(c, executor, f"gave up: {exc.note}", _error_code(occ.last_error))
             else:
-                self.complete(occ, Completion(exc.state, note=exc.note))
+                record(occ, Completion(exc.state, note=exc.note))
             return
         except ClaimExpiring:
             self._release(c, "too little of its lease was left to post")
@@ -602,7 +751,7 @@ class Dispatcher:
             log.exception("occurrence %s raised", occ.key)
             self._failed_attempt(c, executor, SlackError("executor", type(exc).__name__))
             return
-        self.complete(occ, completion)
+        record(occ, completion)
 
     def _release(self, c: Claim, why: str) -> None:
         """Give a claim back at once, unposted, for any process to take (no failure counted). Its "may have
@@ -622,20 +771,36 @@ class Dispatcher:
     def complete(self, occ: Occurrence, completion: Completion) -> bool:
         """Fenced: applies only while this worker still holds the claim. When the run was requested again
         meanwhile (`request_run` moved the revision on), the row goes back to pending to run once more."""
+        return self.complete_many([(occ, completion)])[0]
+
+    def complete_many(self, done: Sequence[Done]) -> list[bool]:
+        """`complete` for several occurrences in one transaction, each fenced on its own: one whose claim was
+        lost is left as it is (False) and its `apply` does not run. The occurrences the applies plan are
+        inserted together at the end. Raises, with nothing recorded, when the transaction fails."""
         now = self.clock.now()
-        again = col(Occurrence.revision) != occ.revision
+        recorded: list[bool] = []
+        planned: list[dict[str, Any]] = []
         with self.uow() as s:
-            result = s.execute(self._fenced(occ).values(
-                state=sa.case((again, OccurrenceState.PENDING.value), else_=completion.state.value),
-                run_at=sa.case((again, self._now_sql(s)), else_=Occurrence.run_at),
-                lease_until=None, last_error=completion.note,
-                result_channel=completion.channel, result_ts=completion.ts, updated_at=now))
-            if not result.rowcount:  # type: ignore[attr-defined]
-                log.warning("lost the claim on %s before completing it; the new holder will reconcile", occ.key)
-                return False
-            if completion.apply is not None:
-                completion.apply(s)
-        return True
+            conn = s.connection()
+            database_clock = self._on_database_clock(s)
+            stmt = _complete_statement(database_clock)
+            db_now = {} if database_clock else {"o_db_now": now}
+            for occ, completion in done:
+                result = conn.execute(stmt, {
+                    "o_id": occ.id, "o_worker": self.worker_id, "o_attempts": occ.attempts,
+                    "o_revision": occ.revision, "o_state": completion.state.value, "o_note": completion.note,
+                    "o_channel": completion.channel, "o_ts": completion.ts, "o_now": now, **db_now})
+                if not result.rowcount:
+                    log.warning("lost the claim on %s before completing it; the new holder will reconcile", occ.key)
+                    recorded.append(False)
+                    continue
+                recorded.append(True)
+                if completion.apply is not None:
+                    planned.extend(completion.apply(s) or ())
+            if planned:
+                s.flush()  # what the applies left in the session goes first (a planned row may refer to it)
+                insert_new(s, planned, now)
+        return recorded
 
     def _failed_attempt(self, c: Claim, executor: Executor, error: SlackError) -> None:
         occ = c.occ

@@ -3,6 +3,7 @@ Slack's answer is lost, history read page by page, and keep-alive connections.""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -284,3 +285,9 @@ def test_a_refused_file_upload_is_a_slack_error(fake: FakeSlack, slack: SlackGat
         slack.send_file("UFILE2", filename="x.csv", content=b"a", title="x", comment="x")
     assert err.value.code == "file_uploads_disabled"
     assert fake.dm_messages("UFILE2") == []
+
+
+def test_the_client_does_not_build_debug_lines_it_never_logs() -> None:
+    """slack_sdk formats every request and answer for DEBUG when its logger's own level is unset."""
+    client = make_client("xoxb-test", "http://127.0.0.1:9")
+    assert client.logger.level >= logging.INFO

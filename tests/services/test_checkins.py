@@ -13,7 +13,9 @@ import pytest
 from sqlmodel import select
 
 from models import CheckinRound, OccurrenceState, Partnership
+from models.checkin import ParticipantMode
 from services.errors import Forbidden, Invalid
+from services.inputs import ScheduleInput, validate
 from tests.e2e.conftest import flatten
 from tests.support.stack import ALICE, BOB, CAROL, DAN, Stack, stack
 
@@ -598,3 +600,18 @@ def test_a_second_check_in_now_is_refused_while_one_is_open(st: Stack) -> None:
     svc.run_now(channel_id=p.channel_id, actor=ALICE, request_key="t4")
     st.tick()
     assert [r.started_by for r in rounds(st)] == [BOB, ALICE]
+
+
+def test_a_prompt_for_chosen_participants_takes_only_them_and_counts_who_of_them_is_away(st: Stack) -> None:
+    p = st.partnership(members=[BOB, CAROL, DAN])
+    assert p.id is not None
+    inp = validate(ScheduleInput, weekdays="mon", local_time="09:30", timezone="Europe/Berlin",
+                   participant_mode=ParticipantMode.CHOSEN, participants=[BOB, DAN])
+    st.services.checkins.save_schedule(partnership_id=p.id, actor=ALICE, inp=inp)
+    st.services.checkins.set_away(user_id=DAN, until_text="until 2026-03-06")
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    [prompt] = prompts(st, p)
+    assert f"<@{BOB}>" in flatten(prompt) and "1 away" in flatten(prompt)
+    assert f"<@{ALICE}>" not in flatten(prompt) and f"<@{CAROL}>" not in flatten(prompt)
+    st.at(local("Europe/Berlin", 2026, 3, 2, 11, 30))  # the reminder, halfway: only Bob is expected
+    assert [len(st.fake.dm_messages(u)) for u in (ALICE, BOB, CAROL, DAN)] == [0, 1, 0, 0]

@@ -3,6 +3,7 @@ misfire rules, coalescing, retries with backoff, rate limits, failures, and re-p
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -389,3 +390,90 @@ def test_a_run_requested_while_running_runs_once_more_after_it_completes(env: En
         request_run(s, [row], T0)  # a request after it completed
     d.run_once()
     assert env.toy.ran == ["r", "r", "r"]
+
+
+# -- completions recorded in batches ---------------------------------------------------------------------------
+def _with_apply(env: Env, apply: Any) -> Executor:
+    """Posts like the toy executor; its completion runs `apply(key, session)` in the completion's transaction."""
+    def run(occ: Occurrence, ctx: RunContext) -> Completion:
+        done = env.toy.run(occ, ctx)
+
+        def record(s: Session) -> None:
+            apply(occ.key, s)
+
+        return Completion.done(done.channel, done.ts, apply=record)
+
+    return Executor(run, MisfirePolicy(grace=None))
+
+
+def test_a_batch_whose_transaction_fails_still_records_its_other_completions(env: Env) -> None:
+    broken = {"b": 2}  # fails in the batch and alone
+
+    def apply(key: str, s: Session) -> None:
+        if broken.get(key):
+            broken[key] -= 1
+            raise RuntimeError("a bug in what b records")
+
+    d = env.dispatcher(write_linger=60)  # the writer waits for all three: one batch
+    d.executors[KIND] = _with_apply(env, apply)
+    for key in "abc":
+        env.plan(key, T0)
+    assert d.run_once() == 3
+    assert [env.occ(k).state for k in "abc"] == [OccurrenceState.DONE, OccurrenceState.CLAIMED, OccurrenceState.DONE]
+    env.clock.advance(seconds=121)  # b's lease expires: it is taken over, found posted, and recorded once
+    d.run_once()
+    assert env.occ("b").state == OccurrenceState.DONE and [env.posts(k) for k in "abc"] == [1, 1, 1]
+
+
+def test_a_completion_whose_claim_was_lost_is_left_alone_by_its_batch(env: Env) -> None:
+    a, b = env.dispatcher(worker_id="a"), env.dispatcher(worker_id="b")
+    env.plan("x", T0)
+    env.plan("y", T0)
+    x, y = a.claim(10)
+    env.clock.advance(seconds=121)
+    assert [c.occ.key for c in b.claim(1)] == ["x"]  # b takes x over; y stays with a (expired, but untaken)
+    applied: list[str] = []
+    recorded = a.complete_many([(occ, Completion.done("C", "1.0", apply=lambda s, k=occ.key: applied.append(k)))
+                                for occ in (x.occ, y.occ)])
+    assert recorded == [False, True] and applied == ["y"]
+    assert env.occ("x").state == OccurrenceState.CLAIMED and env.occ("x").claimed_by == "b"
+    assert env.occ("x").result_ts is None and env.occ("y").result_ts == "1.0"
+
+
+def test_wait_idle_and_shutdown_wait_for_completions_still_to_be_recorded(env: Env) -> None:
+    release = threading.Event()
+    d = env.dispatcher(write_batch=1)  # x is being written while y waits in the writer's queue
+    d.executors[KIND] = _with_apply(env, lambda key, s: release.wait(30))
+    env.plan("x", T0)
+    env.plan("y", T0)
+    assert d.tick() == 2
+    with pytest.raises(TimeoutError):
+        d.wait_idle(timeout=0.2)  # both posted, neither recorded yet
+    assert env.posts("x") == env.posts("y") == 1
+    threading.Timer(0.2, release.set).start()
+    d.shutdown(wait=True)
+    assert env.occ("x").state == env.occ("y").state == OccurrenceState.DONE
+
+
+def test_what_prefetch_reads_for_a_batch_reaches_each_run_and_a_failing_one_reads_nothing(env: Env) -> None:
+    seen: dict[str, Any] = {}
+
+    def run(occ: Occurrence, ctx: RunContext) -> Completion:
+        seen[occ.key] = ctx.context.get(occ.key)
+        return env.toy.run(occ, ctx)
+
+    d = env.dispatcher()
+    d.executors[KIND] = Executor(run, MisfirePolicy(grace=None),
+                                 prefetch=lambda occs: {o.key: f"read with {len(occs)}" for o in occs})
+    env.plan("a", T0)
+    env.plan("b", T0)
+    d.run_once()
+    assert seen == {"a": "read with 2", "b": "read with 2"}
+
+    def broken(occs: Any) -> dict[Any, Any]:
+        raise RuntimeError("a bug")
+
+    d.executors[KIND] = Executor(run, MisfirePolicy(grace=None), prefetch=broken)
+    env.plan("c", T0)
+    d.run_once()
+    assert seen["c"] is None and env.posts("c") == 1  # it ran without
