@@ -34,6 +34,7 @@ from models.migrate import upgrade
 from services.checkins import CheckinService
 from services.container import Services
 from services.partnerships import PartnershipService
+from services.polls import PollService
 from services.scheduling import Dispatcher, scheduler_status
 from services.status import health_report
 
@@ -142,6 +143,9 @@ def build(
         partnerships=partnerships,
         checkins=CheckinService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
                                 bot_user_id=bot_user_id),
+        polls=PollService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
+                          anonymity_key=settings.anonymity_key(),
+                          min_per_side=settings.poll_min_respondents_per_side, bot_user_id=bot_user_id),
     )
     dispatcher = Dispatcher(
         uow=uow, slack=scheduled_slack, clock=clock, executors=build_executors(services),
@@ -149,6 +153,7 @@ def build(
     )
     ticker = Ticker(dispatcher, build_planners(services), tick_seconds=settings.scheduler_tick_seconds)
     services.checkins.wake = ticker.nudge
+    services.polls.wake = ticker.nudge
     app = App(
         client=client,
         # Signatures are verified once, on the raw bytes, before Bolt sees a request (adapters/web.py,

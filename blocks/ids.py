@@ -27,3 +27,22 @@ F_WINDOW = "window"
 F_REMINDER = "reminder"
 F_PARTICIPANT_MODE = "participant_mode"
 F_PARTICIPANTS = "participants"
+
+# Polls.
+POLL_VIEW = "poll_new"
+POLL_ANSWER_VIEW = "poll_answer_form"
+POLL_VOTE = "poll_vote"  # a vote button's action id is POLL_VOTE + "_<option>" (value: "<poll id>:<option>")
+POLL_ANSWER = "poll_answer"  # open text: the Answer button (value: the poll id)
+POLL_CLOSE = "poll_close"  # the Close poll button (value: the poll id)
+POLL_OPEN = "poll_open"  # a reminder's link to the poll (a URL button; its click needs only an ack)
+F_POLL_QUESTION = "question"
+F_POLL_KIND = "kind"
+F_POLL_OPTIONS = "options"
+F_POLL_MAX_PICKS = "max_picks"
+F_POLL_ANONYMOUS = "anonymous"
+F_POLL_RESULTS = "results"
+F_POLL_CLOSES = "closes"
+F_POLL_AUDIENCE = "audience"
+F_POLL_CHOSEN = "chosen"
+F_POLL_REMINDER = "reminder"
+F_POLL_ANSWER = "answer"

@@ -7,6 +7,8 @@ echoing a secret value.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -42,6 +44,10 @@ _HINTS: dict[str, str] = {
     "SCHEDULER_TICK_SECONDS": "how often the scheduler looks for due work, in seconds (0.1-60)",
     "SCHEDULER_LEASE_SECONDS": "how long a process holds a claimed post before another may take it over, in "
     "seconds (5-3600)",
+    "POLL_ANONYMITY_KEY": "a long random secret for anonymous polls' vote hashes (at least 32 characters); "
+    "leave it empty to derive one from SLACK_SIGNING_SECRET (or the bot token)",
+    "POLL_MIN_RESPONDENTS_PER_SIDE": "how many respondents each side needs before a poll shows results per side "
+    "(1-100)",
 }
 
 
@@ -81,8 +87,10 @@ class Settings(BaseSettings):
     scheduler_workers: int = Field(default=8, ge=1, le=64)
     scheduler_tick_seconds: float = Field(default=2.0, ge=0.1, le=60)
     scheduler_lease_seconds: int = Field(default=120, ge=5, le=3600)
+    poll_anonymity_key: SecretStr | None = None
+    poll_min_respondents_per_side: int = Field(default=3, ge=1, le=100)
 
-    @field_validator("slack_signing_secret", "slack_app_token", mode="before")
+    @field_validator("slack_signing_secret", "slack_app_token", "poll_anonymity_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -146,6 +154,22 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"'{value}' is not a known IANA time zone") from None
         return value
+
+    @field_validator("poll_anonymity_key")
+    @classmethod
+    def _anonymity_key_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 32:
+            raise ValueError("is too short: use at least 32 random characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    def anonymity_key(self) -> bytes:
+        """The key of anonymous polls' vote hashes: POLL_ANONYMITY_KEY, else derived from the signing secret
+        (else from the bot token), so that it is never stored in the database and `make run` needs no more
+        settings. Changing it makes open anonymous polls forget who already voted (see the README)."""
+        if self.poll_anonymity_key is not None:
+            return self.poll_anonymity_key.get_secret_value().strip().encode()
+        base = self.slack_signing_secret or self.slack_bot_token
+        return hmac.new(base.get_secret_value().encode(), b"partnerbot poll anonymity", hashlib.sha256).digest()
 
     @property
     def socket_mode(self) -> bool:

@@ -17,6 +17,10 @@ from services.scheduling import (
     CHECKIN_REPLY,
     KINDS,
     NOTICE,
+    POLL_CLOSE,
+    POLL_POST,
+    POLL_REFRESH,
+    POLL_REMIND,
     Completion,
     Executor,
     RunContext,
@@ -33,6 +37,7 @@ def run_notice(occ: Occurrence, ctx: RunContext) -> Completion:
 
 def build_executors(services: Services) -> dict[str, Executor]:
     checkins = services.checkins
+    polls = services.polls
 
     def executor(kind: str, run: Callable[[Occurrence, RunContext], Completion],
                  on_failure: Callable[[Session, Occurrence, str], None] | None = None) -> Executor:
@@ -46,6 +51,11 @@ def build_executors(services: Services) -> dict[str, Executor]:
         CHECKIN_REPLY: executor(CHECKIN_REPLY, checkins.run_reply, checkins.on_failure),
         # A notice that cannot be delivered is only logged: telling people about it would need another notice.
         NOTICE: executor(NOTICE, run_notice),
+        POLL_POST: executor(POLL_POST, polls.run_post, polls.on_failure),
+        POLL_CLOSE: executor(POLL_CLOSE, polls.run_close, polls.on_failure),
+        # A failed update is only logged: the next vote, or the close, shows the tally again.
+        POLL_REFRESH: executor(POLL_REFRESH, polls.run_refresh),
+        POLL_REMIND: executor(POLL_REMIND, polls.run_reminder),
     }
 
 

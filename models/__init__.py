@@ -12,6 +12,7 @@ from models.partnership import (
     Role,
     Side,
 )
+from models.poll import Poll, PollVote
 from models.scheduling import Occurrence, OccurrenceState, SchedulerBeat
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "PartnerInvitation",
     "Partnership",
     "PartnershipStatus",
+    "Poll",
+    "PollVote",
     "Role",
     "RoundStatus",
     "SchedulerBeat",

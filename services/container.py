@@ -12,6 +12,7 @@ from config.settings import Settings
 from models.db import UnitOfWork
 from services.checkins import CheckinService
 from services.partnerships import PartnershipService
+from services.polls import PollService
 
 
 @dataclass
@@ -23,4 +24,5 @@ class Services:
     clock: Clock
     partnerships: PartnershipService
     checkins: CheckinService
+    polls: PollService
     bot_user_id: str

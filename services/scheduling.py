@@ -51,6 +51,10 @@ CHECKIN_REMIND = "checkin_remind"
 CHECKIN_CLOSE = "checkin_close"
 CHECKIN_REPLY = "checkin_reply"  # a person's answers, shown (and kept up to date) in the prompt's thread
 NOTICE = "notice"  # a direct message telling people about a failure
+POLL_POST = "poll_post"  # a new poll's message in the channel
+POLL_REFRESH = "poll_refresh"  # the live tally, updated in place (requested after votes, ~1 s apart)
+POLL_REMIND = "poll_remind"  # one person's private reminder before the poll closes
+POLL_CLOSE = "poll_close"  # the final results, in place of the voting buttons
 
 # Slack errors that retrying will not fix: give up at once and tell people (from Slack's documented errors
 # of chat.postMessage, chat.update, conversations.open and conversations.history).
@@ -101,6 +105,7 @@ class Subject(StrEnum):
     PARTNERSHIP = "partnership"
     CHECKIN_ROUND = "checkinround"
     CHECKIN_ANSWER = "checkinanswer"
+    POLL = "poll"
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,14 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     # Answers are shown however late; an edit while it runs makes it run once more.
     Kind(CHECKIN_REPLY, Subject.CHECKIN_ANSWER, MisfirePolicy(grace=None, backoff_base=timedelta(seconds=5))),
     Kind(NOTICE, Subject.PARTNERSHIP, MisfirePolicy(grace=timedelta(days=1), max_failures=3)),
+    # A poll is posted however late (while it is open); its close is never skipped, however late.
+    Kind(POLL_POST, Subject.POLL, MisfirePolicy(grace=None, max_failures=8)),
+    Kind(POLL_CLOSE, Subject.POLL, MisfirePolicy(grace=None, max_failures=8)),
+    # The live tally: one key per poll, re-armed by each vote; a failed update is retried soon.
+    Kind(POLL_REFRESH, Subject.POLL, MisfirePolicy(grace=None, backoff_base=timedelta(seconds=2),
+                                                   backoff_max=timedelta(minutes=1), max_failures=10)),
+    # A reminder is pointless once the poll has closed (the planner sets not_after = closes_at).
+    Kind(POLL_REMIND, Subject.POLL, MisfirePolicy(grace=None)),
 )}
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from blocks import checkins as cb
 from blocks import partnerships as pb
+from blocks import polls as plb
 from blocks.partnerships import AUDIT_LABELS
 from blocks.text import escape
 from models.checkin import (
@@ -42,6 +43,21 @@ from models.partnership import (
     PartnershipStatus,
     Role,
     Side,
+)
+from models.poll import (
+    POLL_ANSWER_MAX,
+    POLL_OPTION_MAX,
+    POLL_OPTIONS_MAX,
+    POLL_QUESTION_MAX,
+    Poll,
+    PollAudience,
+    PollKind,
+    PollResults,
+    PollStatus,
+    PollVote,
+)
+from models.poll import (
+    tally as poll_tally,
 )
 from tests.blocks.blockkit import assert_valid_message_blocks, assert_valid_view, mrkdwn_texts
 from tests.support.text import UNIT, at_limit
@@ -120,6 +136,30 @@ class Data:
                                timezone=ZONE, questions=self.questions, window_minutes=90,
                                remind_before_close_minutes=45, participants=PEOPLE, updated_by="U0000")
 
+    def poll(self, kind: PollKind = PollKind.MULTIPLE, *, closed: bool = False, **kw: Any) -> Poll:
+        values: dict[str, Any] = dict(
+            id=2**31, partnership_id=1, number=2**31, creation_key="k", question=self.text(POLL_QUESTION_MAX),
+            kind=kind, options=[self.text(POLL_OPTION_MAX)[:-2] + f"{i:02d}" for i in range(POLL_OPTIONS_MAX)]
+            if kind.is_choice else [], max_picks=3, anonymous=True, audience=PollAudience.CHOSEN, chosen=PEOPLE,
+            timezone=ZONE, created_by="U0000", created_at=NOW, closes_at=NOW + timedelta(days=90),
+            channel_id="C1", message_ts="1.0", status=PollStatus.CLOSED if closed else PollStatus.OPEN,
+            closed_at=NOW + timedelta(days=91) if closed else None, closed_late=closed)
+        values.update(kw)
+        return Poll(**values)
+
+    def poll_results(self, kind: PollKind = PollKind.MULTIPLE) -> PollResults:
+        n = 11 if kind == PollKind.NPS else 10
+        votes = [PollVote(poll_id=1, voter=u, option=(i % n) + (1 if kind == PollKind.RATING else 0) % n,
+                          side=list(Side)[i % 2], text=self.text(POLL_ANSWER_MAX)) for i, u in enumerate(PEOPLE)]
+        if kind == PollKind.RATING:
+            votes = [PollVote(poll_id=1, voter=v.voter, option=(v.option % 5) + 1, side=v.side) for v in votes]
+        return poll_tally(kind, self.poll(kind).options, votes, spans_sides=True, min_per_side=1)
+
+    def poll_listed(self) -> list[Any]:
+        from services.polls import Listed
+        link = "https://fake.slack.test/archives/C1/p" + "1" * 16
+        return [Listed(self.poll(closed=i % 2 == 1, number=i), 40, link) for i in range(30)]
+
     @property
     def listed(self) -> list[tuple[Partnership, Role]]:
         return [(self.partnership(id=i, status=PartnershipStatus.ACTIVE), Role.PARTNER_CONTACT) for i in range(120)]
@@ -138,6 +178,16 @@ MESSAGES: dict[str, Callable[[Data], list[dict[str, Any]]]] = {
     "overview_blocks": lambda d: cb.overview_blocks(d.name, d.schedule, next_due=NOW, participants=PEOPLE,
                                                     away={u: date(2026, 12, 24) for u in PEOPLE}),
     "history_blocks": lambda d: cb.history_blocks(d.name, [(d.round, d.tally)] * 10),
+    **{f"poll_blocks[{k.value}{'-closed' if closed else ''}]": (
+        lambda d, k=k, closed=closed: plb.poll_blocks(d.poll(k, closed=closed, anonymous=False), d.partnership(),
+                                                      d.poll_results(k)))
+       for k in PollKind for closed in (False, True)},
+    "results_dm_blocks": lambda d: plb.results_dm_blocks(d.poll(PollKind.TEXT, closed=True), d.partnership(),
+                                                         d.poll_results(PollKind.TEXT)),
+    "answers_blocks": lambda d: plb.answers_blocks(d.poll(PollKind.TEXT, closed=True),
+                                                   d.poll_results(PollKind.TEXT)),
+    "reminder_blocks[poll]": lambda d: plb.reminder_blocks(d.poll(), d.name, "https://x.test/" + "p" * 3000),
+    "list_blocks[poll]": lambda d: plb.list_blocks(d.name, d.poll_listed()),
 }
 VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
     "new_partnership_modal": lambda d: pb.new_partnership_modal(default_timezone=ZONE, creator="U0000", name=d.name,
@@ -148,10 +198,15 @@ VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
                                             schedule=d.schedule, response_url=RESPONSE_URL),
     "questions_modal": lambda d: cb.questions_modal(partnership_id=2**31, partnership_name=d.name,
                                                     questions=d.questions),
+    "poll_modal": lambda d: plb.poll_modal(partnership_id=2**31, partnership_name=d.name, timezone=ZONE,
+                                           response_url=RESPONSE_URL, question=d.text(POLL_QUESTION_MAX),
+                                           options=d.poll().options, anonymous=True, closes="2026-03-05 17:00"),
+    "answer_modal[poll]": lambda d: plb.answer_modal(d.poll(PollKind.TEXT), current=d.text(POLL_ANSWER_MAX)),
 }
 SHIFTS = [Data(shift) for shift in range(len(UNIT))]
 
-_OURS = re.compile(r"&(?:amp|lt|gt);|<[@#][A-Z0-9]+>")  # entities, and mentions and channel links from ids
+# Entities, mentions and channel links from ids, Slack date tokens, and links to the bot's own messages.
+_OURS = re.compile(r"&(?:amp|lt|gt);|<[@#][A-Z0-9]+>|<!date\^\d+\^[^|<>]+\|[^<>]+>|<https://[^|<>\s]+\|#\d+>")
 
 
 def _escaped_whole(texts: str) -> bool:
@@ -160,10 +215,10 @@ def _escaped_whole(texts: str) -> bool:
 
 
 def test_every_builder_is_checked_here() -> None:
-    built = {name for module in (pb, cb) for name, fn in inspect.getmembers(module, inspect.isfunction)
+    built = {name for module in (pb, cb, plb) for name, fn in inspect.getmembers(module, inspect.isfunction)
              if fn.__module__ == module.__name__ and not name.startswith("_")
              and inspect.signature(fn).return_annotation in ("list[Block]", "dict[str, Any]")}
-    assert built == set(MESSAGES) | set(VIEWS)
+    assert built == {name.split("[")[0] for name in set(MESSAGES) | set(VIEWS)}
 
 
 @pytest.mark.parametrize("name", sorted(MESSAGES))
