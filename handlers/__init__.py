@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import checkins, commands, partnerships
+from handlers import checkins, commands, partnerships, polls
 from services.container import Services
 
 
@@ -13,4 +13,5 @@ def register_all(app: App, services: Services) -> commands.CommandRouter:
     commands.register(app, services, router)
     partnerships.register(app, services, router)
     checkins.register(app, services, router)
+    polls.register(app, services, router)
     return router

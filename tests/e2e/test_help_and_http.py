@@ -11,7 +11,7 @@ from tests.e2e.conftest import Harness
 
 SUBCOMMANDS = ["help", "new", "info", "list", "add", "remove", "invite", "close", "checkin", "checkin setup",
                "checkin schedule", "checkin now", "checkin pause", "checkin skip", "checkin questions",
-               "checkin history", "away", "back"]
+               "checkin history", "away", "back", "poll", 'poll "', "poll list", "poll close"]
 
 
 def test_help_lists_every_subcommand_with_an_example(h: Harness) -> None:
