@@ -41,7 +41,7 @@ from models.poll import (
     tally,
     value_index,
 )
-from models.scheduling import Occurrence
+from models.scheduling import Occurrence, OccurrenceState
 from services.checkins import away_on
 from services.errors import Forbidden, Invalid, NotFound
 from services.inputs import PollSpec
@@ -310,6 +310,16 @@ class PollService:
         request_run(s, [{"key": f"{POLL_REFRESH}:{poll.id}", "kind": POLL_REFRESH, "subject_id": poll.id,
                          "due_at": due}], now)
 
+    def _closed(self, s: Session, poll: Poll, now: datetime, note: str) -> None:
+        """The poll has just closed: no more reminders or live updates. One live update may be on its way to
+        Slack right now with the open state: it is asked to run once more (it renders the poll as it is then,
+        closed), so that the message's last update shows the results whatever order they reach Slack in."""
+        assert poll.id is not None
+        mark_obsolete(s, kinds=[POLL_REMIND, POLL_REFRESH], subject_id=poll.id, now=now, note=note)
+        key = f"{POLL_REFRESH}:{poll.id}"
+        if s.exec(select(Occurrence.state).where(Occurrence.key == key)).first() == OccurrenceState.CLAIMED:
+            self._request_refresh(s, poll, now)
+
     # -- closing early, listing --------------------------------------------------------------------------------
     def close_early(self, *, actor: str, poll_id: int | None = None, channel_id: str | None = None,
                     number: int | None = None) -> Outcome:
@@ -330,7 +340,7 @@ class PollService:
                 raise Invalid(f"Poll #{poll.number} is already closed.")
             poll.status, poll.closed_at, poll.closed_by = PollStatus.CLOSED, now, actor
             s.add(poll)
-            mark_obsolete(s, kinds=[POLL_REMIND, POLL_REFRESH], subject_id=poll.id, now=now, note="closed early")
+            self._closed(s, poll, now, "closed early")
             request_run(s, [{"key": f"{POLL_CLOSE}:{poll.id}", "kind": POLL_CLOSE, "subject_id": poll.id,
                              "due_at": now}], now)
             self.partnerships.audit(s, p, actor, "poll_closed", number=poll.number)
@@ -414,10 +424,11 @@ class PollService:
         return Completion.done(channel, ts, apply=record)
 
     def run_refresh(self, occ: Occurrence, ctx: RunContext) -> Completion:
+        """Update the poll's message in place with the poll as it is now (open, or closed meanwhile)."""
         with self.uow(read_only=True) as s:
             poll = s.get(Poll, occ.subject_id)
-            if poll is None or poll.status == PollStatus.CLOSED or not poll.message_ts:
-                return Completion.obsolete("the poll is closed or not posted")
+            if poll is None or not poll.message_ts:
+                return Completion.obsolete("the poll is not posted")
             if poll.refreshed_at is not None and ctx.now < poll.refreshed_at + REFRESH_EVERY:
                 due = poll.refreshed_at + REFRESH_EVERY  # run again after the one in between: not too soon
 
@@ -453,12 +464,18 @@ class PollService:
                 poll.status, poll.closed_at = PollStatus.CLOSED, ctx.now
                 poll.closed_late = ctx.now - poll.closes_at > LATE_AFTER
                 s.add(poll)
-                assert poll.id is not None
-                mark_obsolete(s, kinds=[POLL_REMIND, POLL_REFRESH], subject_id=poll.id, now=ctx.now,
-                              note="the poll closed")
+                self._closed(s, poll, ctx.now, "the poll closed")
             p, res = self._view(s, poll)
         text, blocks = pblocks.poll_text(poll), pblocks.poll_blocks(poll, p, res, now=ctx.now)
         gone = poll.message_ts is None
+        poll_id = poll.id
+
+        def record(s: Session) -> None:  # later live updates keep a second's distance from this one
+            row = s.get(Poll, poll_id)
+            if row is not None:
+                row.refreshed_at = ctx.now
+                s.add(row)
+
         if not gone:
             assert poll.message_ts is not None
             try:
@@ -474,8 +491,8 @@ class PollService:
         if poll.kind == PollKind.TEXT and res.total.answers:
             channel, ts = ctx.post(poll.channel_id, thread_ts=poll.message_ts, text=pblocks.answers_text(poll),
                                    blocks=pblocks.answers_blocks(poll, res))
-            return Completion.done(channel, ts)
-        return Completion.done(poll.channel_id, poll.message_ts)
+            return Completion.done(channel, ts, apply=record)
+        return Completion.done(poll.channel_id, poll.message_ts, apply=record)
 
     def run_reminder(self, occ: Occurrence, ctx: RunContext) -> Completion:
         user = str(occ.payload["user"])

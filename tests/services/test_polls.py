@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -423,3 +424,21 @@ def test_the_partner_side_and_chosen_people(st: Stack) -> None:
         assert st.services.polls.audience(s, p.id, PollAudience.CHOSEN, [BOB, PAT]) == {BOB: Side.OURS,
                                                                                        PAT: Side.OURS}
         assert set(st.services.polls.audience(s, p.id, PollAudience.ALL)) == {ALICE, BOB, CAROL, PARTNERS[0]}
+
+
+def test_a_vote_storm_loses_and_double_counts_nothing(st: Stack) -> None:
+    p = acme(st)
+    single = create(st, p)
+    multiple = create(st, p, kind="multiple", options=["A", "B", "C"])
+    clicks = [(single, user, i % 3) for i in range(20) for user in (ALICE, BOB, CAROL)]
+    clicks += [(multiple, BOB, 0)] * 10 + [(multiple, CAROL, 1)] * 7  # toggles: even -> off, odd -> on
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda c: vote(st, *c), clicks))
+    with st.services.uow() as s:
+        rows = list(s.exec(select(PollVote)).all())
+    assert sorted((v.poll_id, v.user_id) for v in rows if v.poll_id == single.id) == [
+        (single.id, ALICE), (single.id, BOB), (single.id, CAROL)]
+    assert [(v.user_id, v.option) for v in rows if v.poll_id == multiple.id] == [(CAROL, 1)]
+    st.clock.advance(seconds=1)
+    st.tick()
+    assert "(3 answered)" in flatten(message(st, single))
