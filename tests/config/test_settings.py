@@ -74,3 +74,17 @@ def test_bot_exits_with_one_readable_message_and_no_traceback(tmp_path: Path) ->
     assert "SLACK_BOT_TOKEN must be a bot token starting with xoxb-" in result.stderr
     assert "PORT" in result.stderr and "SLACK_SIGNING_SECRET" in result.stderr
     assert "SECRET" not in result.stderr.replace("SLACK_SIGNING_SECRET", "")
+
+
+def test_the_poll_anonymity_key_is_derived_from_the_signing_secret_unless_set() -> None:
+    from tests.conftest import make_settings
+
+    derived = make_settings(slack_signing_secret="one").anonymity_key()
+    assert derived == make_settings(slack_signing_secret="one").anonymity_key()
+    assert derived != make_settings(slack_signing_secret="two").anonymity_key()
+    assert b"one" not in derived
+    key = "k" * 40
+    assert make_settings(poll_anonymity_key=key).anonymity_key() == key.encode()
+    assert make_settings(slack_signing_secret=None, slack_app_token="xapp-1").anonymity_key()  # Socket Mode
+    with pytest.raises(SettingsError, match="POLL_ANONYMITY_KEY is too short"):
+        load_settings(_env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s", poll_anonymity_key="short")
