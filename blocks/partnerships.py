@@ -148,6 +148,8 @@ AUDIT_LABELS = {
     "channel_archived": "archived the channel: scheduled check-ins stopped",
     "channel_gone": "found the channel archived or gone (`{error}`): scheduled check-ins stopped",
     "channel_unarchived": "unarchived the channel: scheduled check-ins start again",
+    "poll_created": "started poll #{number}",
+    "poll_closed": "closed poll #{number} early",
 }
 RECENT_CHANGES = 8
 INVITATIONS_SHOWN = 20

@@ -42,7 +42,7 @@ from models.poll import (
     value_index,
 )
 from models.scheduling import Occurrence, OccurrenceState
-from services.checkins import away_on
+from services.checkins import CHANNEL_GONE, away_on
 from services.errors import Forbidden, Invalid, NotFound
 from services.inputs import PollSpec
 from services.partnerships import Access, Outcome, PartnershipService
@@ -520,12 +520,15 @@ class PollService:
         return Completion.done(channel, ts)
 
     def on_failure(self, s: Session, occ: Occurrence, error: str) -> None:
-        """A poll's post or close failed for good: its creator is told what and why (once per poll and kind)."""
+        """A poll's post or close failed for good: its creator is told what and why (once per poll and kind).
+        A channel found archived or deleted is recorded on the partnership (its owners are told once)."""
         poll = s.get(Poll, occ.subject_id)
         if poll is None:
             return
         p = s.get(Partnership, poll.partnership_id)
         now = self.clock.now()
+        if p is not None and p.status == PartnershipStatus.ACTIVE and occ.kind == POLL_POST and error in CHANNEL_GONE:
+            self.partnerships.mark_channel(s, p, gone=True, error=error)
         text = pblocks.failure_notice(WHAT_FAILED.get(occ.kind, "run your poll"), poll, p.name if p else "", error)
         plan_notices(s, subject_id=poll.partnership_id, people=[poll.created_by], text=text, now=now,
                      key=f"notice:poll:{poll.id}:{occ.kind}")

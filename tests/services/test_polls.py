@@ -442,3 +442,18 @@ def test_a_vote_storm_loses_and_double_counts_nothing(st: Stack) -> None:
     st.clock.advance(seconds=1)
     st.tick()
     assert "(3 answered)" in flatten(message(st, single))
+
+
+def test_a_poll_that_cannot_be_posted_tells_its_creator_and_records_the_channel_gone(st: Stack) -> None:
+    p = acme(st)
+    assert p.id is not None and p.channel_id
+    with st.fake.lock:
+        st.fake.channels[p.channel_id].is_archived = True  # archived in Slack; Partnerbot has not heard yet
+    st.services.polls.create(partnership_id=p.id, actor=BOB, spec=spec(), creation_key="archived")
+    st.tick()
+    assert "could not post your poll" in flatten(st.fake.dm_messages(BOB))
+    with st.services.uow() as s:
+        partnership = s.get(Partnership, p.id)
+        assert partnership is not None and partnership.channel_archived_at is not None
+    with pytest.raises(Invalid, match="archived"):
+        st.services.polls.prepare(channel_id=p.channel_id, actor=BOB)
