@@ -182,8 +182,9 @@ def results_dm_text(poll: Poll) -> str:
 def results_dm_blocks(poll: Poll, p: Partnership, res: PollResults) -> list[Block]:
     """The creator's private copy of the results when the poll's message is gone (channel archived, message
     deleted); open answers included."""
-    blocks = [section(f"Poll #{poll.number} of *{escape(p.name)}* closed, but its message in the channel is gone "
-                      "(the channel was archived or the message deleted), so here are its results.")]
+    why = ("its message in the channel is gone (the channel was archived or the message deleted)"
+           if poll.message_ts else "it could not be posted in the channel before it closed")
+    blocks = [section(f"Poll #{poll.number} of *{escape(p.name)}* closed, but {why}, so here are its results.")]
     blocks += _header(poll, p) + _results_blocks(poll, res, final=True)
     if poll.kind == PollKind.TEXT:
         blocks += _answer_sections(poll, res)

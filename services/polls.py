@@ -405,7 +405,10 @@ class PollService:
             if poll is None:
                 return Completion.obsolete("the poll no longer exists")
             p, res = self._view(s, poll)
+            # A poll whose closing time passed before it could be posted (the bot was down) is not posted with
+            # buttons: its close sends the results to its creator.
             unwanted = ("the poll closed before it was posted" if poll.status == PollStatus.CLOSED
+                        else "its closing time passed before it was posted" if ctx.now >= poll.closes_at
                         else "the partnership is closed" if p.status != PartnershipStatus.ACTIVE else None)
             if unwanted is not None and (done := ctx.unless_posted(unwanted)) is not None:
                 return done
@@ -418,7 +421,8 @@ class PollService:
             if row is not None:
                 row.message_ts, row.channel_id, row.refreshed_at = ts, channel, ctx.now
                 s.add(row)
-                if self._respondents(s, poll_id or 0):  # votes came in between (an adopted earlier post)
+                # Votes came in, or the poll closed, while it was being posted: the message catches up.
+                if row.status == PollStatus.CLOSED or self._respondents(s, poll_id or 0):
                     self._request_refresh(s, row, ctx.now)
 
         return Completion.done(channel, ts, apply=record)

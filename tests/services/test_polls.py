@@ -457,3 +457,14 @@ def test_a_poll_that_cannot_be_posted_tells_its_creator_and_records_the_channel_
         assert partnership is not None and partnership.channel_archived_at is not None
     with pytest.raises(Invalid, match="archived"):
         st.services.polls.prepare(channel_id=p.channel_id, actor=BOB)
+
+
+def test_a_poll_whose_closing_time_passed_before_it_was_posted_goes_to_its_creator_only(st: Stack) -> None:
+    p = acme(st)
+    assert p.id is not None and p.channel_id
+    st.services.polls.create(partnership_id=p.id, actor=BOB, spec=spec(closes="2 hours"), creation_key="down")
+    before = len(st.fake.messages(p.channel_id))
+    st.clock.advance(hours=3)  # the bot was down from before the post until after the close
+    st.tick()
+    assert len(st.fake.messages(p.channel_id)) == before  # no poll with buttons that would never close
+    assert "could not be posted in the channel before it closed" in flatten(st.fake.dm_messages(BOB))
