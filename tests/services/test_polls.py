@@ -468,3 +468,17 @@ def test_a_poll_whose_closing_time_passed_before_it_was_posted_goes_to_its_creat
     st.tick()
     assert len(st.fake.messages(p.channel_id)) == before  # no poll with buttons that would never close
     assert "could not be posted in the channel before it closed" in flatten(st.fake.dm_messages(BOB))
+
+
+def test_a_poll_whose_message_was_deleted_still_closes_and_its_creator_gets_the_results(st: Stack) -> None:
+    p = acme(st)
+    poll = create(st, p, actor=CAROL)
+    vote(st, poll, BOB, 1)
+    with st.fake.lock:  # someone deleted the poll's message
+        channel = st.fake.channels[poll.channel_id]
+        channel.messages = [m for m in channel.messages if m["ts"] != poll.message_ts]
+    st.clock.set(poll.closes_at)
+    st.tick()
+    assert reload(st, poll).status == PollStatus.CLOSED
+    told = flatten(st.fake.dm_messages(CAROL))
+    assert "its message in the channel is gone" in told and "100% (1)  Tue" in told
