@@ -12,6 +12,7 @@ from slack_bolt import App
 
 from blocks import ids
 from blocks import polls as pblocks
+from blocks.text import escape
 from handlers.commands import COMMAND, CommandCall, CommandRouter, Usage
 from handlers.common import Reply, echo, guarded, plain_text, view_metadata
 from services.container import Services
@@ -72,7 +73,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         word, _, rest = args.partition(" ")
         if word.lower() == "list":
             p, listed = svc.listing(channel_id=call.channel_id, actor=call.user_id)
-            call.reply(f"Polls of {p.name}", pblocks.list_blocks(p.name, listed))
+            call.reply(f"Polls of {escape(p.name)}", pblocks.list_blocks(p.name, listed))
             return
         if word.lower() == "close":
             number = rest.strip().lstrip("#")
