@@ -451,13 +451,17 @@ class PollService:
             raise  # retried (the votes are saved; the next update shows them all)
         poll_id = poll.id
 
-        def record(s: Session) -> None:
-            row = s.get(Poll, poll_id)
-            if row is not None:
-                row.refreshed_at = ctx.now
-                s.add(row)
+        return Completion.done(poll.channel_id, poll.message_ts,
+                               apply=lambda s: self._mark_refreshed(s, poll_id, ctx.now))
 
-        return Completion.done(poll.channel_id, poll.message_ts, apply=record)
+    def _mark_refreshed(self, s: Session, poll_id: int | None, at: datetime) -> None:
+        """Record when the message was last updated (inside the fenced completion, which holds the occurrence's
+        row). A vote locks the poll's row and then re-arms the refresh occurrence: taking the poll's row the
+        other way round could deadlock, so a locked row is skipped; the time is only a hint for spacing."""
+        row = s.exec(select(Poll).where(Poll.id == poll_id).with_for_update(skip_locked=True)).first()
+        if row is not None:
+            row.refreshed_at = at
+            s.add(row)
 
     def run_close(self, occ: Occurrence, ctx: RunContext) -> Completion:
         with self.uow() as s:
@@ -475,10 +479,7 @@ class PollService:
         poll_id = poll.id
 
         def record(s: Session) -> None:  # later live updates keep a second's distance from this one
-            row = s.get(Poll, poll_id)
-            if row is not None:
-                row.refreshed_at = ctx.now
-                s.add(row)
+            self._mark_refreshed(s, poll_id, ctx.now)
 
         if not gone:
             assert poll.message_ts is not None

@@ -482,3 +482,40 @@ def test_a_poll_whose_message_was_deleted_still_closes_and_its_creator_gets_the_
     assert reload(st, poll).status == PollStatus.CLOSED
     told = flatten(st.fake.dm_messages(CAROL))
     assert "its message in the channel is gone" in told and "100% (1)  Tue" in told
+
+
+def test_a_vote_storm_on_postgresql_loses_and_double_counts_nothing(shared_fake: FakeSlack, pg_url: str) -> None:
+    """PostgreSQL runs the clicks truly in parallel (SQLite has one writer): the poll's row lock and the
+    unique (poll, voter, option) constraint keep each person's votes right."""
+    clock = FrozenClock(START)
+    shared_fake.clock = clock.epoch
+    bot = build(make_settings(slack_api_url=shared_fake.base_url, database_url=pg_url,
+                              default_timezone="Europe/Berlin"), clock=clock)
+    bot.ticker.dispatcher.database_clock = False  # leases on the frozen clock, not the database's
+    st = Stack(shared_fake, clock, bot)
+    try:
+        p = acme(st, partners=3)
+        single = create(st, p)
+        multiple = create(st, p, kind="multiple", options=["A", "B", "C"], max_picks="1")
+        people = [ALICE, BOB, CAROL, *PARTNERS]
+        clicks = [(single, user, i % 3) for i in range(10) for user in people]
+        clicks += [(multiple, user, i % 3) for i in range(3) for user in people]
+        outcomes: list[str] = []
+
+        def click(c: tuple[Poll, str, int]) -> None:
+            try:
+                vote(st, *c)
+                outcomes.append("ok")
+            except Invalid as exc:
+                assert "at most 1" in str(exc)  # a second pick over the limit of 1
+                outcomes.append("refused")
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            list(pool.map(click, clicks))
+        with st.services.uow() as s:
+            rows = list(s.exec(select(PollVote)).all())
+        assert sorted(v.user_id or "" for v in rows if v.poll_id == single.id) == sorted(people)
+        per_person = [sum(1 for v in rows if v.poll_id == multiple.id and v.user_id == u) for u in people]
+        assert per_person == [1] * len(people) and outcomes.count("ok") == len(clicks) - outcomes.count("refused")
+    finally:
+        bot.close()
