@@ -5,6 +5,7 @@ Times are Slack date tokens (`<!date^...>`), so every reader sees them in their 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -192,7 +193,9 @@ def results_dm_blocks(poll: Poll, p: Partnership, res: PollResults) -> list[Bloc
 
 
 def _answer_sections(poll: Poll, res: PollResults) -> list[Block]:
-    lines = [f"• {escape_within(a, 2800)}" for a in res.total.answers]
+    authors = res.total.authors if not poll.anonymous else []
+    lines = [f"• {mention(by) + ': ' if by else ''}{escape_within(a, 2800)}"
+             for a, by in itertools.zip_longest(res.total.answers, authors) if a is not None]
     return chunked_sections("", lines)
 
 
@@ -202,7 +205,7 @@ def answers_text(poll: Poll) -> str:
 
 def answers_blocks(poll: Poll, res: PollResults) -> list[Block]:
     """The open answers, in the poll's thread when it closes (no names when anonymous)."""
-    names = "without names (anonymous)" if poll.anonymous else "in the order they came"
+    names = "without names (anonymous)" if poll.anonymous else "in the order they came, with their authors"
     blocks = [section(f"*{len(res.total.answers)} answer(s) to poll #{poll.number}*, {names}:")]
     return cap_blocks(blocks + _answer_sections(poll, res),
                       note="…and more answers than one message can hold.")

@@ -116,6 +116,7 @@ class Counted:
     counts: list[int]  # per option (choice kinds) or per value (scales); empty for open text
     labels: list[str]
     answers: list[str] = field(default_factory=list)  # open text
+    authors: list[str | None] = field(default_factory=list)  # each answer's author (None when anonymous)
     values: list[int] = field(default_factory=list)  # scales: each respondent's score
 
     def percent(self, i: int) -> int:
@@ -171,10 +172,12 @@ def count(kind: PollKind, options: Sequence[str], votes: Sequence[PollVote]) -> 
     counts = [0] * len(labels)
     values: list[int] = []
     answers: list[str] = []
+    authors: list[str | None] = []
     for v in votes:
         if kind == PollKind.TEXT:
             if v.text:
                 answers.append(v.text)
+                authors.append(v.user_id)  # NULL in an anonymous poll's rows
             continue
         i = value_index(kind, v.option)
         if 0 <= i < len(counts):
@@ -182,7 +185,7 @@ def count(kind: PollKind, options: Sequence[str], votes: Sequence[PollVote]) -> 
             if kind in (PollKind.RATING, PollKind.NPS):
                 values.append(v.option)
     return Counted(respondents=len({v.voter for v in votes}), counts=counts, labels=labels, answers=answers,
-                   values=values)
+                   authors=authors, values=values)
 
 
 def tally(

@@ -232,6 +232,6 @@ def test_close_early_by_the_creator_and_refused_for_others(hp: Harness, clock: F
     assert "Closed poll #2" in h.command("poll close", channel=cid, user=ALICE).text
     h.tick()
     [reply] = h.fake.replies(cid, second["ts"])
-    assert "Ping &lt;!here&gt; less" in flatten(reply) and f"<@{CAROL}>" not in flatten(reply)
+    assert f"<@{CAROL}>: Ping &lt;!here&gt; less" in flatten(reply)  # not anonymous: with its author
     assert "already closed" in h.command("poll close 2", channel=cid, user=ALICE).text
     assert "There is no poll #9" in h.command("poll close 9", channel=cid, user=ALICE).text

@@ -126,10 +126,11 @@ def test_nps_is_percent_promoters_minus_percent_detractors() -> None:
     assert count(PollKind.NPS, [], []).nps is None
 
 
-def test_open_text_keeps_the_answers() -> None:
-    answers = [PollVote(poll_id=1, voter="a", option=0, text="faster API"),
+def test_open_text_keeps_the_answers_and_their_authors_when_not_anonymous() -> None:
+    answers = [PollVote(poll_id=1, voter="a", option=0, text="faster API", user_id=BOB),
                PollVote(poll_id=1, voter="b", option=0, text="docs")]
-    assert count(PollKind.TEXT, [], answers).answers == ["faster API", "docs"]
+    counted = count(PollKind.TEXT, [], answers)
+    assert counted.answers == ["faster API", "docs"] and counted.authors == [BOB, None]
 
 
 def test_per_side_results_need_enough_respondents_on_each_side() -> None:
