@@ -15,9 +15,10 @@ from blocks import polls as pblocks
 from blocks.text import escape
 from handlers.commands import COMMAND, CommandCall, CommandRouter, Usage
 from handlers.common import Reply, echo, guarded, plain_text, view_metadata
+from models.poll import POLL_QUESTION_MAX
 from services.container import Services
 from services.errors import Invalid
-from services.inputs import QUICK_POLL_EXAMPLE, check_poll, parse_quick_poll, split_options
+from services.inputs import QUICK_POLL_EXAMPLE, check_poll, parse_quick_poll, split_options, straight_quotes
 
 log = logging.getLogger(__name__)
 
@@ -168,4 +169,4 @@ def _prefill(args: str) -> dict[str, Any]:
         return {"question": quick.question, "options": quick.options, "anonymous": quick.anonymous,
                 "closes": quick.closes}
     except Invalid:
-        return {"question": args.translate({0x201C: '"', 0x201D: '"'}).strip().strip('"')[:300]}
+        return {"question": straight_quotes(args).strip().strip("\"'")[:POLL_QUESTION_MAX]}

@@ -381,11 +381,16 @@ class QuickPoll:
     closes: str | None = None
 
 
+def straight_quotes(text: str) -> str:
+    """Curly quotes (as phones and Slack's editor type them) turned into straight ones."""
+    return text.translate(_QUOTES)
+
+
 def parse_quick_poll(text: str) -> QuickPoll:
     """Read the quick form (plain text; curly quotes count as straight ones). Raises Invalid saying what was
     not understood, with an example."""
     tokens = [(m.group(1) if m.group(1) is not None else m.group(2), m.group(3))
-              for m in _QUICK_TOKEN.finditer(text.translate(_QUOTES))]
+              for m in _QUICK_TOKEN.finditer(straight_quotes(text))]
     quoted = [q for q, word in tokens if q is not None and word is None]
     question = quoted[0] if quoted else ""
     if not question.strip():
