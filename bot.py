@@ -35,6 +35,7 @@ from services.checkins import CheckinService
 from services.container import Services
 from services.milestones import MilestoneService
 from services.partnerships import PartnershipService
+from services.polls import PollService
 from services.pulse import PulseService
 from services.scheduling import Dispatcher, scheduler_status
 from services.status import health_report
@@ -155,6 +156,9 @@ def build(
                            min_per_side=settings.poll_min_respondents_per_side, bot_user_id=bot_user_id),
         milestones=MilestoneService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
                                     bot_user_id=bot_user_id),
+        polls=PollService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
+                          anonymity_key=anonymity_key(settings),
+                          min_per_side=settings.poll_min_respondents_per_side, bot_user_id=bot_user_id),
     )
     dispatcher = Dispatcher(
         uow=uow, slack=scheduled_slack, clock=clock, executors=build_executors(services),
@@ -164,6 +168,7 @@ def build(
     services.checkins.wake = ticker.nudge
     services.pulse.wake = ticker.nudge
     services.milestones.wake = ticker.nudge
+    services.polls.wake = ticker.nudge
     app = App(
         client=client,
         # Signatures are verified once, on the raw bytes, before Bolt sees a request (adapters/web.py,

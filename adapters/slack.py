@@ -41,6 +41,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "auth.test": (),
     "chat.postMessage": ("chat:write",),
     "chat.update": ("chat:write",),
+    "chat.getPermalink": (),
     "conversations.create": ("channels:manage", "groups:write"),
     "conversations.invite": ("channels:manage", "groups:write"),
     "conversations.inviteShared": ("conversations.connect:write",),
@@ -567,6 +568,10 @@ class SlackGateway:
 
     def update(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         self._call("chat.update", json_body=True, channel=channel, ts=ts, text=text, blocks=blocks)
+
+    def permalink(self, channel: str, ts: str) -> str:
+        """A link to a message (for a button that takes a person to it)."""
+        return str(self._call("chat.getPermalink", channel=channel, message_ts=ts)["permalink"])
 
     def pin(self, channel: str, ts: str) -> None:
         try:

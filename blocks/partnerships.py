@@ -163,6 +163,8 @@ AUDIT_LABELS = {
     "joined_by_invitation": "accepted the Slack Connect invitation to {email} and joined as {role} on {side} side",
     "left": "left the channel: still recorded, but not asked in new check-ins or polls",
     "rejoined": "joined the channel again",
+    "poll_created": "started poll #{number}",
+    "poll_closed": "closed poll #{number} early",
 }
 SIDE_NAMES = {Side.OURS.value: "our", Side.PARTNER.value: "the partner's"}
 RECENT_CHANGES = 8

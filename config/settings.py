@@ -44,9 +44,9 @@ _HINTS: dict[str, str] = {
     "SCHEDULER_TICK_SECONDS": "how often the scheduler looks for due work, in seconds (0.1-60)",
     "SCHEDULER_LEASE_SECONDS": "how long a process holds a claimed post before another may take it over, in "
     "seconds (5-3600)",
-    "POLL_MIN_RESPONDENTS_PER_SIDE": "the fewest answers a side needs before its average is shown (1-50)",
-    "ANONYMITY_KEY": "a long random secret (e.g. from `openssl rand -hex 32`); leave it empty to derive one from "
-    "SLACK_SIGNING_SECRET",
+    "POLL_MIN_RESPONDENTS_PER_SIDE": "the fewest answers a side needs before its results are shown (1-50)",
+    "ANONYMITY_KEY": "a long random secret, at least 32 characters (e.g. from `openssl rand -hex 32`); leave it "
+    "empty to derive one from SLACK_SIGNING_SECRET",
 }
 
 
@@ -86,9 +86,9 @@ class Settings(BaseSettings):
     scheduler_workers: int = Field(default=8, ge=1, le=64)
     scheduler_tick_seconds: float = Field(default=2.0, ge=0.1, le=60)
     scheduler_lease_seconds: int = Field(default=120, ge=5, le=3600)
-    # Polls and pulse surveys show a side's average only when each side that answered has this many answers.
+    # Polls and pulse surveys show a side's results only when each side that answered has this many answers.
     poll_min_respondents_per_side: int = Field(default=3, ge=1, le=50)
-    # Keys the hash that recognises a person's earlier anonymous answer (`anonymity_key`); never stored.
+    # Keys the hash that recognises a person's earlier anonymous vote or answer (`anonymity_key`); never stored.
     anonymity_key: SecretStr | None = None
 
     @field_validator("slack_signing_secret", "slack_app_token", "anonymity_key", mode="before")
@@ -154,6 +154,13 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"'{value}' is not a known IANA time zone") from None
+        return value
+
+    @field_validator("anonymity_key")
+    @classmethod
+    def _anonymity_key_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 32:
+            raise ValueError("is too short: use at least 32 random characters (e.g. `openssl rand -hex 32`)")
         return value
 
     @property

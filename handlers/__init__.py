@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import checkins, commands, milestones, partnerships, pulse
+from handlers import checkins, commands, milestones, partnerships, polls, pulse
 from services.container import Services
 
 
@@ -15,4 +15,5 @@ def register_all(app: App, services: Services) -> commands.CommandRouter:
     checkins.register(app, services, router)
     pulse.register(app, services, router)
     milestones.register(app, services, router)
+    polls.register(app, services, router)
     return router

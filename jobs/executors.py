@@ -21,6 +21,10 @@ from services.scheduling import (
     MILESTONE_REMIND,
     NOTICE,
     PARTNERSHIP_POST,
+    POLL_CLOSE,
+    POLL_POST,
+    POLL_REFRESH,
+    POLL_REMIND,
     PULSE_ANSWERS,
     PULSE_CLOSE,
     PULSE_OPEN,
@@ -44,6 +48,7 @@ def build_executors(services: Services) -> dict[str, Executor]:
     checkins = services.checkins
     pulse = services.pulse
     milestones = services.milestones
+    polls = services.polls
 
     def executor(kind: str, run: Callable[[Occurrence, RunContext], Completion],
                  on_failure: Callable[[Session, Occurrence, str], None] | None = None,
@@ -68,6 +73,11 @@ def build_executors(services: Services) -> dict[str, Executor]:
         MILESTONE_OVERDUE: executor(MILESTONE_OVERDUE, milestones.run_overdue, milestones.on_failure),
         PARTNERSHIP_POST: executor(PARTNERSHIP_POST, milestones.run_post, milestones.on_failure),
         WINS_RECAP: executor(WINS_RECAP, milestones.run_recap, milestones.on_failure),
+        POLL_POST: executor(POLL_POST, polls.run_post, polls.on_failure),
+        POLL_CLOSE: executor(POLL_CLOSE, polls.run_close, polls.on_failure),
+        # A failed update is only logged: the next vote, or the close, shows the tally again.
+        POLL_REFRESH: executor(POLL_REFRESH, polls.run_refresh),
+        POLL_REMIND: executor(POLL_REMIND, polls.run_reminder),
     }
 
 

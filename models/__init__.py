@@ -13,6 +13,7 @@ from models.partnership import (
     Role,
     Side,
 )
+from models.poll import Poll, PollVote
 from models.pulse import Audience, PulseResponse, PulseRound, PulseSchedule
 from models.scheduling import Occurrence, OccurrenceState, SchedulerBeat
 
@@ -36,6 +37,8 @@ __all__ = [
     "Partnership",
     "PartnershipStatus",
     "PartnershipValues",
+    "Poll",
+    "PollVote",
     "PulseResponse",
     "PulseRound",
     "PulseSchedule",

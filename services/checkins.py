@@ -721,9 +721,7 @@ class CheckinService:
         return [u for u in dict.fromkeys(people) if u != self.bot_user_id]
 
     def _away_on(self, s: Session, users: Sequence[str], day: date) -> set[str]:
-        if not users:
-            return set()
-        return set(s.exec(select(Away.user_id).where(col(Away.user_id).in_(list(users)), col(Away.until) >= day)).all())
+        return away_on(s, users, day)
 
     def _answer(self, s: Session, r: CheckinRound, user_id: str) -> CheckinAnswer | None:
         return s.exec(select(CheckinAnswer).where(CheckinAnswer.round_id == r.id,
@@ -760,6 +758,13 @@ class CheckinService:
             self.slack.post(p.channel_id, text=text, key=f"announce:{p.id}:{uuid.uuid4().hex}")
         except SlackError as exc:
             log.warning("could not announce a check-in change in %s: %s", p.channel_id, exc.code)
+
+
+def away_on(s: Session, users: Sequence[str], day: date) -> set[str]:
+    """Who of `users` is away (`/partner away`) on `day`: no check-in prompts, reminders or poll reminders."""
+    if not users:
+        return set()
+    return set(s.exec(select(Away.user_id).where(col(Away.user_id).in_(list(users)), col(Away.until) >= day)).all())
 
 
 def _check_answers(answers: Sequence[str]) -> list[str]:

@@ -13,6 +13,7 @@ from models.db import UnitOfWork
 from services.checkins import CheckinService
 from services.milestones import MilestoneService
 from services.partnerships import PartnershipService
+from services.polls import PollService
 from services.pulse import PulseService
 
 
@@ -27,4 +28,5 @@ class Services:
     checkins: CheckinService
     pulse: PulseService
     milestones: MilestoneService
+    polls: PollService
     bot_user_id: str

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,6 +22,16 @@ from models.checkin import (
 )
 from models.milestone import DONE_MEANS_MAX, TITLE_MAX
 from models.partnership import EMAIL_MAX, GOALS_MAX, NAME_MAX, PARTNER_ORG_MAX, REASON_MAX, Role
+from models.poll import (
+    POLL_AHEAD_MAX_DAYS,
+    POLL_OPTION_MAX,
+    POLL_OPTIONS_MAX,
+    POLL_OPTIONS_MIN,
+    POLL_QUESTION_MAX,
+    PollAudience,
+    PollKind,
+    ResultsMode,
+)
 from models.pulse import (
     DEFAULT_OPEN_DAYS,
     DEFAULT_PULSE_QUESTIONS,
@@ -341,13 +352,23 @@ def split_questions(raw: str | None) -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
-# Quotes people type around an argument: straight, and the curly ones phones and macOS substitute.
-_QUOTES = {'"': '"', "\u201c": "\u201d", "\u201d": "\u201d", "\u201e": "\u201c"}
+# Quotes people type around an argument: straight, and the curly ones phones, macOS and Slack's editor
+# substitute (double: U+201C/U+201D, U+201E; single: U+2018/U+2019), each with the quote that closes it.
+_QUOTES = {'"': '"', "\u201c": "\u201d", "\u201d": "\u201d", "\u201e": "\u201c", "\u2018": "\u2019", "'": "'"}
+_DOUBLE_CLOSERS = ('"', "\u201d", "\u201c")
+_SINGLE_CLOSERS = ("'", "\u2019")
 
 
 def split_quoted(raw: str | None) -> list[str]:
     """Split command text on spaces, keeping "quoted text" (straight or curly quotes) as one argument
     (without its quotes) and Slack entities (`<@U1|ana b>`) whole. An unclosed quote runs to the end."""
+    return [token for token, _ in quoted_tokens(raw) if token]
+
+
+def quoted_tokens(raw: str | None) -> list[tuple[str, bool]]:
+    """`split_quoted`, each argument with whether it was quoted (so `"anonymous"` can be an option while a
+    bare `anonymous` is a keyword). A quote opens an argument only at its start, so an apostrophe inside a
+    word (don't, or with U+2019) is just a letter. An empty pair of quotes is an empty quoted argument."""
     text, out, i = (raw or "").strip(), [], 0
     while i < len(text):
         ch = text[i]
@@ -355,11 +376,12 @@ def split_quoted(raw: str | None) -> list[str]:
             i += 1
             continue
         if ch in _QUOTES:
-            end = text.find(_QUOTES[ch], i + 1)
-            if ch == '"' or end < 0:  # a straight quote closes with a straight one; be lenient with curly ones
-                end = min((j for j in (text.find(q, i + 1) for q in ('"', "\u201d", "\u201c")) if j >= 0),
-                          default=len(text))
-            out.append(text[i + 1:end].strip())
+            closers = _SINGLE_CLOSERS if ch in _SINGLE_CLOSERS or ch == "\u2018" else _DOUBLE_CLOSERS
+            # A straight quote closes with a straight one; curly ones leniently with any of their kind.
+            end = text.find(_QUOTES[ch], i + 1) if ch not in ('"', "'") else -1
+            if end < 0:
+                end = min((j for j in (text.find(q, i + 1) for q in closers) if j >= 0), default=len(text))
+            out.append((text[i + 1:end].strip(), True))
             i = end + 1
             continue
         j = i
@@ -369,9 +391,9 @@ def split_quoted(raw: str | None) -> list[str]:
                 j = close + 1 if close >= 0 else len(text)
             else:
                 j += 1
-        out.append(text[i:j])
+        out.append((text[i:j], False))
         i = j
-    return [token for token in out if token]
+    return [(token, quoted) for token, quoted in out if token or quoted]
 
 
 DATE_FORM = "YYYY-MM-DD, e.g. 2026-03-20"
@@ -443,3 +465,173 @@ def validate(model: type[T], **data: object) -> T:
             message = str(err["msg"]).removeprefix("Value error, ")
             fields.setdefault(field, message)
         raise Invalid(" ".join(f"{escape(m)}." for m in fields.values()), fields) from None
+
+
+# -- polls -------------------------------------------------------------------------------------------------
+_DURATION = re.compile(
+    r"^(?:in\s+)?(\d{1,4})\s*(m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?)$", re.IGNORECASE)
+_DATE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[ T](\d{1,2}:\d{2}))?$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+POLL_DEFAULT_CLOSES = "2 days"
+POLL_CLOSES_MIN = timedelta(minutes=5)
+REMIND_CHOICES = ("half", "hour", "none")  # halfway, one hour before closing, none
+# Curly quotes (as phones and Slack's editor type them) count as straight ones.
+_STRAIGHT = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'", "\u2019": "'"})
+QUICK_POLL_EXAMPLE = '/partner poll "Which launch date?" "March 3" "March 10" anonymous closes 3d'
+
+
+class PollSpec(BaseModel):
+    """A validated poll, ready to create."""
+
+    question: str
+    kind: PollKind
+    options: list[str] = Field(default_factory=list)
+    max_picks: int | None = None
+    anonymous: bool = False
+    results: ResultsMode = ResultsMode.LIVE
+    closes_at: datetime
+    audience: PollAudience = PollAudience.ALL
+    chosen: list[str] = Field(default_factory=list)
+    remind: str = "half"
+
+
+def parse_closes(raw: str | None, *, now: datetime, zone: str) -> datetime:
+    """`2 hours`, `3d`, `90 minutes`, `1 week`, or a date and time in `zone` (`2026-03-05 17:00`; a date alone
+    means 23:59 that day). Raises ValueError saying what is accepted."""
+    text = (raw or "").strip() or POLL_DEFAULT_CLOSES
+    m = _DURATION.match(text)
+    if m:
+        return now + timedelta(**{_UNITS[m.group(2)[0].lower()]: int(m.group(1))})
+    m = _DATE_TIME.match(text)
+    if m:
+        try:
+            day = date.fromisoformat(m.group(1))
+            at = parse_local_time(m.group(2)) if m.group(2) else time(23, 59)
+        except ValueError:
+            raise ValueError(f"'{truncate(text, 40)}' is not a date and time (e.g. 2026-03-05 17:00)") from None
+        return datetime.combine(day, at, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    raise ValueError(f"'{truncate(text, 40)}' is not a closing time: give a duration such as 2 hours or 3 days, "
+                     f"or a date and time in {zone} such as 2026-03-05 17:00")
+
+
+def split_options(raw: str | None) -> list[str]:
+    """One option per line; empty lines and list markers are dropped (like questions)."""
+    return split_questions(raw)
+
+
+def check_poll(
+    *, question: str, kind: str, options: list[str], max_picks: str | int | None = None, anonymous: bool = False,
+    results: str = ResultsMode.LIVE.value, closes: str | None = None, audience: str = PollAudience.ALL.value,
+    chosen: list[str] | None = None, remind: str = "half", now: datetime, zone: str,
+) -> PollSpec:
+    """Validate a poll as typed in the form or the quick command. Invalid names every problem under its
+    field (the form's block ids: question, kind, options, max_picks, closes, audience, chosen, reminder)."""
+    errors: dict[str, str] = {}
+    question = (question or "").strip()
+    if not question:
+        errors["question"] = "Write the question"
+    elif len(question) > POLL_QUESTION_MAX:
+        errors["question"] = f"The question is {len(question)} characters long; the limit is {POLL_QUESTION_MAX}"
+    try:
+        poll_kind = PollKind(kind)
+    except ValueError:
+        poll_kind = PollKind.SINGLE
+        errors["kind"] = "Pick a kind of poll"
+    cleaned = [o.strip() for o in options if o and o.strip()]
+    picks: int | None = None
+    if poll_kind.is_choice:
+        folded = [o.casefold() for o in cleaned]
+        dupes = sorted({o for o, f in zip(cleaned, folded, strict=True) if folded.count(f) > 1}, key=str.casefold)
+        long = [o for o in cleaned if len(o) > POLL_OPTION_MAX]
+        if len(cleaned) < POLL_OPTIONS_MIN:
+            errors["options"] = (f"Give at least {POLL_OPTIONS_MIN} options, one per line "
+                                 f"({len(cleaned)} given)")
+        elif len(cleaned) > POLL_OPTIONS_MAX:
+            errors["options"] = f"There are {len(cleaned)} options; the limit is {POLL_OPTIONS_MAX}"
+        elif long:
+            errors["options"] = (f"The option '{truncate(long[0], 30)}' is {len(long[0])} characters long; the "
+                                 f"limit is {POLL_OPTION_MAX}")
+        elif dupes:
+            errors["options"] = f"Each option once: '{truncate(dupes[0], 30)}' is there twice"
+        raw_picks = str(max_picks).strip() if max_picks is not None else ""
+        if poll_kind == PollKind.MULTIPLE and raw_picks:
+            if not raw_picks.isdigit() or not 1 <= int(raw_picks) <= POLL_OPTIONS_MAX:
+                errors["max_picks"] = f"Give a number from 1 to {POLL_OPTIONS_MAX}, or leave it empty for no limit"
+            elif int(raw_picks) < len(cleaned):
+                picks = int(raw_picks)
+    elif cleaned:
+        errors["options"] = "Options are for single and multiple choice only; empty this field or change the kind"
+    try:
+        res = ResultsMode(results)
+    except ValueError:
+        res, errors["results"] = ResultsMode.LIVE, "Pick when results show"
+    try:
+        closes_at = parse_closes(closes, now=now, zone=zone)
+        if closes_at < now + POLL_CLOSES_MIN:
+            errors["closes"] = f"That is in the past or too soon: a poll stays open at least " \
+                               f"{int(POLL_CLOSES_MIN.total_seconds() // 60)} minutes"
+        elif closes_at > now + timedelta(days=POLL_AHEAD_MAX_DAYS):
+            errors["closes"] = f"That is more than {POLL_AHEAD_MAX_DAYS} days ahead; the limit is " \
+                               f"{POLL_AHEAD_MAX_DAYS} days"
+    except ValueError as exc:
+        closes_at, errors["closes"] = now, str(exc)
+    try:
+        aud = PollAudience(audience)
+    except ValueError:
+        aud, errors["audience"] = PollAudience.ALL, "Pick who may answer"
+    people = list(dict.fromkeys(u for u in chosen or [] if _USER_ID.match(u)))
+    if aud == PollAudience.CHOSEN and not people:
+        errors["chosen"] = "Choose at least one person, or let another group answer"
+    if remind not in REMIND_CHOICES:
+        errors["reminder"] = "Pick when to remind"
+    if errors:
+        raise Invalid(" ".join(f"{escape(m)}." for m in errors.values()), errors)
+    return PollSpec(question=question, kind=poll_kind, options=cleaned if poll_kind.is_choice else [],
+                    max_picks=picks, anonymous=anonymous, results=res, closes_at=closes_at, audience=aud,
+                    chosen=people if aud == PollAudience.CHOSEN else [], remind=remind)
+
+
+@dataclass
+class QuickPoll:
+    """What a quick `/partner poll "Q?" "A" "B" [anonymous] [closes 3d]` said (not validated yet)."""
+
+    question: str
+    options: list[str]
+    anonymous: bool = False
+    closes: str | None = None
+
+
+def straight_quotes(text: str) -> str:
+    """Curly quotes (as phones and Slack's editor type them) turned into straight ones."""
+    return text.translate(_STRAIGHT)
+
+
+def parse_quick_poll(text: str) -> QuickPoll:
+    """Read the quick form (plain text; curly quotes count as straight ones). Raises Invalid saying what was
+    not understood, with an example."""
+    tokens = [(token, None) if quoted else (None, token) for token, quoted in quoted_tokens(text)]
+    quoted = [q for q, word in tokens if q is not None and word is None]
+    question = quoted[0] if quoted else ""
+    if not question.strip():
+        raise Invalid(f"Put the question in quotes, then each option in quotes: `{QUICK_POLL_EXAMPLE}`.")
+    result = QuickPoll(question=question, options=quoted[1:])
+    words = [word for q, word in tokens if word is not None]
+    i = 0
+    while i < len(words):
+        word = words[i].lower()
+        if word in ("anonymous", "anon"):
+            result.anonymous = True
+        elif word == "closes" and i + 1 < len(words):
+            nxt = words[i + 1]
+            if i + 2 < len(words) and re.match(r"^\d{1,2}:\d{2}$", words[i + 2]):  # a date and a time
+                nxt, i = f"{nxt} {words[i + 2]}", i + 1
+            elif i + 2 < len(words) and re.match(r"^[a-z]+$", words[i + 2], re.IGNORECASE) and nxt.isdigit():
+                nxt, i = f"{nxt} {words[i + 2]}", i + 1  # closes 3 days
+            result.closes, i = nxt, i + 1
+        else:
+            unclosed = " (a quote is not closed)" if any(c in words[i] for c in "\"'") else ""
+            raise Invalid(f"`{escape(truncate(words[i], 30))}` is not understood here{unclosed}. "
+                          "Put the question and each option in quotes, then optionally `anonymous` and "
+                          f"`closes 3d`: `{QUICK_POLL_EXAMPLE}`.")
+        i += 1
+    return result

@@ -66,6 +66,10 @@ MILESTONE_REMIND = "milestone_remind"  # a direct message to one owner, 7 or 1 d
 MILESTONE_OVERDUE = "milestone_overdue"  # the channel note the day after a due date passed with it still open
 PARTNERSHIP_POST = "partnership_post"  # shared news for the channel, rendered when planned (milestones, kudos)
 WINS_RECAP = "wins_recap"  # last month's wins, on the first working day of the month
+POLL_POST = "poll_post"  # a new poll's message in the channel
+POLL_REFRESH = "poll_refresh"  # the live tally, updated in place (requested after votes, ~1 s apart)
+POLL_REMIND = "poll_remind"  # one person's private reminder before the poll closes
+POLL_CLOSE = "poll_close"  # the final results, in place of the voting buttons
 
 # Slack errors that retrying will not fix: give up at once and tell people (from Slack's documented errors
 # of chat.postMessage, chat.update, conversations.open and conversations.history).
@@ -118,6 +122,7 @@ class Subject(StrEnum):
     CHECKIN_ANSWER = "checkinanswer"
     PULSE_ROUND = "pulseround"
     MILESTONE = "milestone"
+    POLL = "poll"
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,14 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind(PARTNERSHIP_POST, Subject.PARTNERSHIP, MisfirePolicy(grace=None, max_failures=8)),
     # A month's recap is still worth posting within a few days of its first working day.
     Kind(WINS_RECAP, Subject.PARTNERSHIP, MisfirePolicy(grace=timedelta(days=3))),
+    # A poll is posted however late (while it is open); its close is never skipped, however late.
+    Kind(POLL_POST, Subject.POLL, MisfirePolicy(grace=None, max_failures=8)),
+    Kind(POLL_CLOSE, Subject.POLL, MisfirePolicy(grace=None, max_failures=8)),
+    # The live tally: one key per poll, re-armed by each vote; a failed update is retried soon.
+    Kind(POLL_REFRESH, Subject.POLL, MisfirePolicy(grace=None, backoff_base=timedelta(seconds=2),
+                                                   backoff_max=timedelta(minutes=1), max_failures=10)),
+    # A reminder is pointless once the poll has closed (the planner sets not_after = closes_at).
+    Kind(POLL_REMIND, Subject.POLL, MisfirePolicy(grace=None)),
 )}
 
 

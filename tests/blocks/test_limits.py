@@ -17,6 +17,7 @@ import pytest
 from blocks import checkins as cb
 from blocks import milestones as mb
 from blocks import partnerships as pb
+from blocks import polls as pollb
 from blocks import pulse as plb
 from blocks.partnerships import AUDIT_LABELS
 from blocks.text import escape
@@ -57,6 +58,21 @@ from models.partnership import (
     PartnershipStatus,
     Role,
     Side,
+)
+from models.poll import (
+    POLL_ANSWER_MAX,
+    POLL_OPTION_MAX,
+    POLL_OPTIONS_MAX,
+    POLL_QUESTION_MAX,
+    Poll,
+    PollAudience,
+    PollKind,
+    PollResults,
+    PollStatus,
+    PollVote,
+)
+from models.poll import (
+    tally as poll_tally,
 )
 from models.pulse import (
     OPEN_ANSWER_MAX,
@@ -125,7 +141,7 @@ class Data:
         detail = {"user": "U0001", "role": "partner_contact", "email": self.text(EMAIL_MAX), "status": "failed",
                   "weekdays": "mon,tue,wed,thu,fri,sat,sun", "local_time": "09:30", "timezone": ZONE,
                   "cadence": f"monthly on the last Wednesday at 07:45 ({ZONE})",
-                  "reason": self.text(REASON_MAX)}
+                  "reason": self.text(REASON_MAX), "number": 2**31, "kind": "multiple"}
         return [AuditEvent(partnership_id=1, actor_id="U0000", action=a, at=NOW, detail=detail) for a in AUDIT_LABELS]
 
     @property
@@ -200,6 +216,30 @@ class Data:
                              anchor_date=date(2026, 3, 2), local_time="07:45", timezone=ZONE, open_days=14,
                              questions=self.pulse_questions, updated_by="U0000")
 
+    def poll(self, kind: PollKind = PollKind.MULTIPLE, *, closed: bool = False, **kw: Any) -> Poll:
+        values: dict[str, Any] = dict(
+            id=2**31, partnership_id=1, number=2**31, creation_key="k", question=self.text(POLL_QUESTION_MAX),
+            kind=kind, options=[self.text(POLL_OPTION_MAX)[:-2] + f"{i:02d}" for i in range(POLL_OPTIONS_MAX)]
+            if kind.is_choice else [], max_picks=3, anonymous=True, audience=PollAudience.CHOSEN, chosen=PEOPLE,
+            timezone=ZONE, created_by="U0000", created_at=NOW, closes_at=NOW + timedelta(days=90),
+            channel_id="C1", message_ts="1.0", status=PollStatus.CLOSED if closed else PollStatus.OPEN,
+            closed_at=NOW + timedelta(days=91) if closed else None, closed_late=closed)
+        values.update(kw)
+        return Poll(**values)
+
+    def poll_results(self, kind: PollKind = PollKind.MULTIPLE) -> PollResults:
+        n = 11 if kind == PollKind.NPS else 10
+        votes = [PollVote(poll_id=1, voter=u, option=(i % n) + (1 if kind == PollKind.RATING else 0) % n,
+                          side=list(Side)[i % 2], text=self.text(POLL_ANSWER_MAX)) for i, u in enumerate(PEOPLE)]
+        if kind == PollKind.RATING:
+            votes = [PollVote(poll_id=1, voter=v.voter, option=(v.option % 5) + 1, side=v.side) for v in votes]
+        return poll_tally(kind, self.poll(kind).options, votes, spans_sides=True, min_per_side=1)
+
+    def poll_listed(self) -> list[Any]:
+        from services.polls import Listed
+        link = "https://fake.slack.test/archives/C1/p" + "1" * 16
+        return [Listed(self.poll(closed=i % 2 == 1, number=i), 40, link) for i in range(30)]
+
     @property
     def listed(self) -> list[tuple[Partnership, Role]]:
         return [(self.partnership(id=i, status=PartnershipStatus.ACTIVE), Role.PARTNER_CONTACT) for i in range(120)]
@@ -236,6 +276,16 @@ MESSAGES: dict[str, Callable[[Data], list[dict[str, Any]]]] = {
         total_open=60),
     "wins_blocks": lambda d: mb.wins_blocks(d.name, d.wins, "the last 90 days", d.text(PARTNER_ORG_MAX)),
     "recap_blocks": lambda d: mb.recap_blocks(d.name, d.wins, "February 2026", d.text(PARTNER_ORG_MAX)),
+    **{f"poll_blocks[{k.value}{'-closed' if closed else ''}]": (
+        lambda d, k=k, closed=closed: pollb.poll_blocks(d.poll(k, closed=closed, anonymous=False), d.partnership(),
+                                                      d.poll_results(k)))
+       for k in PollKind for closed in (False, True)},
+    "results_dm_blocks": lambda d: pollb.results_dm_blocks(d.poll(PollKind.TEXT, closed=True), d.partnership(),
+                                                         d.poll_results(PollKind.TEXT)),
+    "answers_blocks": lambda d: pollb.answers_blocks(d.poll(PollKind.TEXT, closed=True),
+                                                   d.poll_results(PollKind.TEXT)),
+    "reminder_blocks[poll]": lambda d: pollb.reminder_blocks(d.poll(), d.name, "https://x.test/" + "p" * 3000),
+    "list_blocks[poll]": lambda d: pollb.list_blocks(d.name, d.poll_listed()),
 }
 VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
     "new_partnership_modal": lambda d: pb.new_partnership_modal(default_timezone=ZONE, creator="U0000", name=d.name,
@@ -256,10 +306,15 @@ VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
                                                          milestone=d.milestone(), response_url=RESPONSE_URL),
     "done_modal": lambda d: mb.done_modal(d.name, d.milestone(), response_url=RESPONSE_URL),
     "reschedule_modal": lambda d: mb.reschedule_modal(d.name, d.milestone(), response_url=RESPONSE_URL),
+    "poll_modal": lambda d: pollb.poll_modal(partnership_id=2**31, partnership_name=d.name, timezone=ZONE,
+                                           response_url=RESPONSE_URL, question=d.text(POLL_QUESTION_MAX),
+                                           options=d.poll().options, anonymous=True, closes="2026-03-05 17:00"),
+    "answer_modal[poll]": lambda d: pollb.answer_modal(d.poll(PollKind.TEXT), current=d.text(POLL_ANSWER_MAX)),
 }
 SHIFTS = [Data(shift) for shift in range(len(UNIT))]
 
-_OURS = re.compile(r"&(?:amp|lt|gt);|<[@#][A-Z0-9]+>")  # entities, and mentions and channel links from ids
+# Entities, mentions and channel links from ids, Slack date tokens, and links to the bot's own messages.
+_OURS = re.compile(r"&(?:amp|lt|gt);|<[@#][A-Z0-9]+>|<!date\^\d+\^[^|<>]+\|[^<>]+>|<https://[^|<>\s]+\|#\d+>")
 
 
 def _escaped_whole(texts: str) -> bool:
@@ -268,12 +323,12 @@ def _escaped_whole(texts: str) -> bool:
 
 
 def test_every_builder_is_checked_here() -> None:
-    built = {name for module in (pb, cb, plb, mb) for name, fn in inspect.getmembers(module, inspect.isfunction)
+    built = {name for module in (pb, cb, plb, mb, pollb) for name, fn in inspect.getmembers(module, inspect.isfunction)
              if fn.__module__ == module.__name__ and not name.startswith("_")
              and inspect.signature(fn).return_annotation in ("list[Block]", "dict[str, Any]")}
     renamed = {"pulse_reminder_blocks": "reminder_blocks", "pulse_overview_blocks": "overview_blocks",
                "pulse_setup_modal": "setup_modal"}  # same names as the check-in builders
-    assert built == {renamed.get(n, n) for n in set(MESSAGES) | set(VIEWS) - {"milestone_modal_edit"}}
+    assert built == {renamed.get(n, n).split("[")[0] for n in set(MESSAGES) | set(VIEWS) - {"milestone_modal_edit"}}
 
 
 @pytest.mark.parametrize("name", sorted(MESSAGES))

@@ -84,8 +84,10 @@ def test_the_anonymity_key_comes_from_its_own_setting_or_is_derived_from_a_secre
     assert len(derived) == 32 and b"sig" not in derived
     assert derived == anonymity_key(make_settings(slack_signing_secret="sig"))  # every process derives the same
     assert derived != anonymity_key(make_settings(slack_signing_secret="other"))
-    own = anonymity_key(make_settings(slack_signing_secret="sig", anonymity_key="a-long-random-secret"))
+    own = anonymity_key(make_settings(slack_signing_secret="sig", anonymity_key="k" * 40))
     assert own != derived
     socket_mode = anonymity_key(make_settings(slack_signing_secret="", slack_app_token="xapp-1"))
     assert socket_mode != derived
     assert make_settings().poll_min_respondents_per_side == 3
+    with pytest.raises(SettingsError, match="ANONYMITY_KEY is too short"):
+        load_settings(_env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s", anonymity_key="short")

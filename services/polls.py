@@ -1,0 +1,555 @@
+"""Feedback polls: a question in a partnership's channel, answered with one click, closed on the engine.
+
+Creating a poll plans its work as occurrences: `poll_post` (the message, exactly once), `poll_close` at
+`closes_at` (never skipped; late after a restart, and then it says so), and one `poll_remind` per person
+in its audience. Each vote re-arms the poll's one `poll_refresh` occurrence, due at least a second after
+the last update, so a vote storm becomes about one chat.update a second and the last state always shows.
+
+Anonymity: a vote row is keyed by HMAC(key, poll, person) (`voter`); the key comes from the settings and
+is never stored. An anonymous poll's rows hold no user id, its logs and notes name nobody, and its live
+tally appears only from ANONYMOUS_TALLY_MIN respondents on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, func, select
+
+from adapters.clock import Clock
+from adapters.slack import SlackError, SlackGateway
+from blocks import polls as pblocks
+from blocks.text import escape, mention
+from models.db import UnitOfWork
+from models.partnership import Partnership, PartnershipStatus, Side
+from models.poll import (
+    POLL_ANSWER_MAX,
+    TEXT_OPTION,
+    Poll,
+    PollAudience,
+    PollKind,
+    PollResults,
+    PollStatus,
+    PollVote,
+    labels_of,
+    tally,
+    value_index,
+)
+from models.scheduling import Occurrence, OccurrenceState
+from services.checkins import CHANNEL_GONE, away_on
+from services.errors import Forbidden, Invalid, NotFound
+from services.inputs import PollSpec
+from services.partnerships import Access, Outcome, PartnershipService
+from services.recurrence import local_date
+from services.scheduling import (
+    POLL_CLOSE,
+    POLL_POST,
+    POLL_REFRESH,
+    POLL_REMIND,
+    Completion,
+    RunContext,
+    insert_new,
+    mark_obsolete,
+    plan_notices,
+    request_run,
+)
+
+log = logging.getLogger(__name__)
+
+REFRESH_EVERY = timedelta(seconds=1)  # at most about one in-place update of a poll's message a second
+LATE_AFTER = timedelta(minutes=5)  # a close this much past its time says it closed late
+NO_REMINDER_WITHIN = timedelta(hours=1)  # a poll closing sooner gets no reminder
+LIST_CLOSED = 5  # `/partner poll list` shows this many closed polls
+# chat.update errors after which the poll's message cannot show its results any more.
+MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed", "is_archived",
+                          "channel_not_found", "not_in_channel"})
+WHAT_FAILED = {
+    POLL_POST: "post your poll",
+    POLL_CLOSE: "close your poll and show its results",
+}
+
+
+@dataclass
+class Recorded:
+    """What a person's click or answer changed, for their private confirmation."""
+
+    poll: Poll
+    picks: list[int]  # what is recorded for them now (option indexes, or their score)
+    changed: bool
+    respondents: int
+    answer: str | None = None
+
+
+@dataclass
+class Listed:
+    poll: Poll
+    respondents: int
+    link: str | None
+
+
+class PollService:
+    def __init__(
+        self, *, uow: UnitOfWork, slack: SlackGateway, clock: Clock, partnerships: PartnershipService,
+        anonymity_key: bytes, min_per_side: int = 3, bot_user_id: str = "",
+    ) -> None:
+        self.uow = uow
+        self.slack = slack
+        self.clock = clock
+        self.partnerships = partnerships
+        self._key = anonymity_key
+        self.min_per_side = min_per_side
+        self.bot_user_id = bot_user_id
+        self.wake: Callable[[], None] = lambda: None
+
+    # -- who ---------------------------------------------------------------------------------------------------
+    def voter(self, poll_id: int, user_id: str) -> str:
+        """The keyed hash that stands for this person in this poll's votes (the key is never stored)."""
+        return hmac.new(self._key, f"poll:{poll_id}:{user_id}".encode(), hashlib.sha256).hexdigest()
+
+    def audience(
+        self, s: Session, partnership_id: int, audience: PollAudience, chosen: Sequence[str] = (),
+    ) -> dict[str, Side]:
+        """Who may answer a poll, with their side. The one place the audience is resolved (built on the
+        partnership's recorded members)."""
+        # People who left the channel are in no new audience (also when chosen by name).
+        sides = {m.user_id: m.side for m in self.partnerships.audience(s, partnership_id)
+                 if m.user_id != self.bot_user_id}
+        if audience == PollAudience.ALL:
+            return sides
+        if audience == PollAudience.CHOSEN:
+            left = self.partnerships.left_channel(s, partnership_id)
+            return {u: sides.get(u, Side.OURS) for u in chosen if u != self.bot_user_id and u not in left}
+        want = Side.OURS if audience == PollAudience.OURS else Side.PARTNER
+        return {u: side for u, side in sides.items() if side == want}
+
+    def _audience_of(self, s: Session, poll: Poll) -> dict[str, Side]:
+        return self.audience(s, poll.partnership_id, poll.audience, poll.chosen)
+
+    # -- creating ----------------------------------------------------------------------------------------------
+    def prepare(self, *, channel_id: str, actor: str) -> Partnership:
+        """The partnership of this channel, when `actor` may start a poll in it (any member)."""
+        p = self.partnerships.require_member(channel_id, actor, "start a poll").partnership
+        if p.channel_archived_at is not None:
+            raise Invalid(f"The channel of *{escape(p.name)}* is archived; unarchive it to start a poll.")
+        return p
+
+    def check_audience(self, *, partnership_id: int, spec: PollSpec) -> None:
+        """Raise when nobody could answer (the form shows it under `audience`)."""
+        with self.uow(read_only=True) as s:
+            if not self.audience(s, partnership_id, spec.audience, spec.chosen):
+                raise Invalid("Nobody could answer this poll: that group has no one in the partnership yet. "
+                              "Pick another group, or choose people.",
+                              {"audience": "Nobody is in that group yet; pick another or choose people."})
+
+    def create(self, *, partnership_id: int, actor: str, spec: PollSpec, creation_key: str) -> Outcome:
+        now = self.clock.now()
+        with self.uow() as s:
+            p = s.get(Partnership, partnership_id, with_for_update=True)  # numbers are handed out one at a time
+            if p is None:
+                raise NotFound("That partnership no longer exists.")
+            self.partnerships.authorize(s, p, actor, "start a poll")
+            existing = s.exec(select(Poll).where(Poll.creation_key == creation_key)).first()
+            if existing is not None:  # the same request, repeated
+                return Outcome(f":bar_chart: Poll #{existing.number} is posted in the channel.", partnership=p)
+            if not p.channel_id or p.channel_archived_at is not None:
+                raise Invalid(f"The channel of *{escape(p.name)}* is archived; unarchive it to start a poll.")
+            people = self.audience(s, partnership_id, spec.audience, spec.chosen)
+            if not people:
+                raise Invalid("Nobody could answer this poll: that group has no one in the partnership yet. "
+                              "Pick another group, or choose people.",
+                              {"audience": "Nobody is in that group yet; pick another or choose people."})
+            number = (s.exec(select(func.max(Poll.number)).where(Poll.partnership_id == partnership_id)).one()
+                      or 0) + 1
+            poll = Poll(
+                partnership_id=partnership_id, number=number, creation_key=creation_key[:128],
+                question=spec.question, kind=spec.kind, options=list(spec.options), max_picks=spec.max_picks,
+                anonymous=spec.anonymous, results=spec.results, audience=spec.audience, chosen=list(spec.chosen),
+                timezone=p.timezone, created_by=actor, created_at=now, closes_at=spec.closes_at,
+                remind_at=remind_time(spec.remind, now, spec.closes_at), channel_id=p.channel_id,
+            )
+            s.add(poll)
+            s.flush()
+            assert poll.id is not None
+            rows = [
+                {"key": f"{POLL_POST}:{poll.id}", "kind": POLL_POST, "subject_id": poll.id, "due_at": now},
+                {"key": f"{POLL_CLOSE}:{poll.id}", "kind": POLL_CLOSE, "subject_id": poll.id,
+                 "due_at": poll.closes_at},
+            ]
+            if poll.remind_at is not None:
+                rows += [{"key": f"{POLL_REMIND}:{poll.id}:{user}", "kind": POLL_REMIND, "subject_id": poll.id,
+                          "due_at": poll.remind_at, "not_after": poll.closes_at, "payload": {"user": user}}
+                         for user in people]
+            insert_new(s, rows, now)
+            self.partnerships.audit(s, p, actor, "poll_created", number=number, kind=spec.kind.value)
+        self.wake()
+        return Outcome(f":bar_chart: Poll #{number} is being posted in the channel; it closes "
+                       f"{pblocks.when(poll.closes_at)}.", partnership=p)
+
+    # -- voting ------------------------------------------------------------------------------------------------
+    def vote(self, *, poll_id: int, user_id: str, option: int) -> Recorded:
+        """One click: a single-choice or scale vote (another option changes it, the same one changes nothing),
+        or a multiple-choice toggle (a pick beyond the limit is refused)."""
+        return self._record(poll_id, user_id, option=option)
+
+    def check_answer(self, *, poll_id: int, user_id: str, text: str) -> str:
+        cleaned = (text or "").strip()
+        if not cleaned:
+            raise Invalid("Write an answer.", {"answer": "Write an answer."})
+        if len(cleaned) > POLL_ANSWER_MAX:
+            raise Invalid(f"Your answer is {len(cleaned)} characters long; the limit is {POLL_ANSWER_MAX}.",
+                          {"answer": f"{len(cleaned)} characters; the limit is {POLL_ANSWER_MAX}."})
+        with self.uow(read_only=True) as s:
+            self._open_poll(s, poll_id, user_id)
+        return cleaned
+
+    def answer(self, *, poll_id: int, user_id: str, text: str) -> Recorded:
+        """An open-text answer (a second one replaces the first)."""
+        return self._record(poll_id, user_id, option=TEXT_OPTION, text=text)
+
+    def answer_form(self, *, poll_id: int, user_id: str) -> dict[str, object]:
+        with self.uow(read_only=True) as s:  # before the form opens: never waits for a writer
+            poll, _ = self._open_poll(s, poll_id, user_id)
+            assert poll.id is not None
+            mine = s.exec(select(PollVote.text).where(PollVote.poll_id == poll.id,
+                                                      PollVote.voter == self.voter(poll.id, user_id))).first()
+        return pblocks.answer_modal(poll, current=mine or "")
+
+    def _record(self, poll_id: int, user_id: str, *, option: int, text: str | None = None) -> Recorded:
+        now = self.clock.now()
+        for attempt in range(2):
+            try:
+                with self.uow() as s:
+                    poll, people = self._open_poll(s, poll_id, user_id, lock=True)
+                    assert poll.id is not None
+                    voter = self.voter(poll.id, user_id)
+                    mine = list(s.exec(select(PollVote).where(PollVote.poll_id == poll.id,
+                                                              PollVote.voter == voter)).all())
+                    picks = sorted(v.option for v in mine)
+                    changed = self._apply(s, poll, mine, voter, people[user_id], user_id, option, text)
+                    if changed:
+                        picks = sorted(v.option for v in s.exec(select(PollVote).where(
+                            PollVote.poll_id == poll.id, PollVote.voter == voter)).all())
+                        self._request_refresh(s, poll, now)
+                    respondents = self._respondents(s, poll.id)
+                break
+            except IntegrityError:  # the same person's two clicks at once: the second sees the first
+                if attempt:
+                    raise
+        if changed:
+            self.wake()
+        return Recorded(poll, picks, changed, respondents, answer=text)
+
+    def _apply(
+        self, s: Session, poll: Poll, mine: list[PollVote], voter: str, side: Side, user_id: str, option: int,
+        text: str | None,
+    ) -> bool:
+        """Change this person's rows for one click or answer; True when something changed."""
+        def row(value: int) -> PollVote:
+            assert poll.id is not None
+            return PollVote(poll_id=poll.id, voter=voter, side=side, option=value, text=text,
+                            user_id=None if poll.anonymous else user_id)
+
+        if poll.kind == PollKind.TEXT:
+            if mine and mine[0].text == text:
+                return False
+            for v in mine:
+                s.delete(v)
+            s.flush()
+            s.add(row(TEXT_OPTION))
+            return True
+        if not 0 <= value_index(poll.kind, option) < len(labels_of(poll.kind, poll.options)):
+            raise Invalid("That option is not part of this poll any more; vote with the buttons on the poll.")
+        current = {v.option: v for v in mine}
+        if poll.kind == PollKind.MULTIPLE:
+            if option in current:
+                s.delete(current[option])
+                return True
+            if poll.max_picks is not None and len(current) >= poll.max_picks:
+                chosen = ", ".join(f"*{escape(poll.options[i])}*" for i in sorted(current) if i < len(poll.options))
+                raise Invalid(f"You can pick at most {poll.max_picks} option(s) in this poll, and you have: "
+                              f"{chosen}. Click one of them to drop it, then pick another.")
+            s.add(row(option))
+            return True
+        if list(current) == [option]:
+            return False  # the current vote, clicked again
+        s.execute(delete(PollVote).where(col(PollVote.poll_id) == poll.id, col(PollVote.voter) == voter))
+        s.add(row(option))
+        return True
+
+    def _open_poll(
+        self, s: Session, poll_id: int, user_id: str, *, lock: bool = False
+    ) -> tuple[Poll, dict[str, Side]]:
+        """The poll, when `user_id` may answer it now. `lock`: hold its row until the caller's unit of work
+        ends, so the close cannot tally between this check and the vote being saved."""
+        poll = s.get(Poll, poll_id, with_for_update=lock) if poll_id else None
+        p = s.get(Partnership, poll.partnership_id) if poll is not None else None
+        if poll is None or p is None:
+            raise NotFound("This poll no longer exists.")
+        people = self._audience_of(s, poll)
+        if user_id not in people:
+            raise Forbidden(f"This poll is for {pblocks.audience_text(poll, p)} only, so your answer is not "
+                            "counted. Ask the person who asked it if you should be included.")
+        if poll.status == PollStatus.CLOSED or self.clock.now() >= poll.closes_at:
+            raise Invalid(f"Poll #{poll.number} closed {pblocks.when(poll.closed_at or poll.closes_at)}; answers "
+                          "are no longer taken. `/partner poll list` shows the open ones.")
+        return poll, people
+
+    def _respondents(self, s: Session, poll_id: int) -> int:
+        return int(s.exec(select(func.count(func.distinct(PollVote.voter))).where(PollVote.poll_id == poll_id)).one())
+
+    def _request_refresh(self, s: Session, poll: Poll, now: datetime) -> None:
+        """Have the poll's message show its tally within about a second: one occurrence per poll, re-armed
+        by each vote, due no sooner than a second after the last update."""
+        if poll.message_ts is None:
+            return  # the post shows the tally as it is then
+        due = max(now, poll.refreshed_at + REFRESH_EVERY) if poll.refreshed_at else now
+        request_run(s, [{"key": f"{POLL_REFRESH}:{poll.id}", "kind": POLL_REFRESH, "subject_id": poll.id,
+                         "due_at": due}], now)
+
+    def _closed(self, s: Session, poll: Poll, now: datetime, note: str) -> None:
+        """The poll has just closed: no more reminders or live updates. One live update may be on its way to
+        Slack right now with the open state: it is asked to run once more (it renders the poll as it is then,
+        closed), so that the message's last update shows the results whatever order they reach Slack in."""
+        assert poll.id is not None
+        mark_obsolete(s, kinds=[POLL_REMIND, POLL_REFRESH], subject_id=poll.id, now=now, note=note)
+        key = f"{POLL_REFRESH}:{poll.id}"
+        if s.exec(select(Occurrence.state).where(Occurrence.key == key)).first() == OccurrenceState.CLAIMED:
+            self._request_refresh(s, poll, now)
+
+    # -- closing early, listing --------------------------------------------------------------------------------
+    def close_early(self, *, actor: str, poll_id: int | None = None, channel_id: str | None = None,
+                    number: int | None = None) -> Outcome:
+        """The creator or an owner closes a poll now (its results follow, in place, from the engine)."""
+        now = self.clock.now()
+        with self.uow() as s:
+            poll = self._find(s, poll_id=poll_id, channel_id=channel_id, number=number, lock=True)
+            p = s.get(Partnership, poll.partnership_id)
+            assert p is not None and poll.id is not None
+            if actor != poll.created_by:
+                try:
+                    self.partnerships.authorize(s, p, actor, "close this poll", need=Access.OWNER, open_only=False)
+                except Forbidden:
+                    raise Forbidden(f"Only {mention(poll.created_by)}, who asked poll #{poll.number}, or an owner of "
+                                    f"*{escape(p.name)}* can close it early. It closes by itself "
+                                    f"{pblocks.when(poll.closes_at)}.") from None
+            if poll.status == PollStatus.CLOSED:
+                raise Invalid(f"Poll #{poll.number} is already closed.")
+            poll.status, poll.closed_at, poll.closed_by = PollStatus.CLOSED, now, actor
+            s.add(poll)
+            self._closed(s, poll, now, "closed early")
+            request_run(s, [{"key": f"{POLL_CLOSE}:{poll.id}", "kind": POLL_CLOSE, "subject_id": poll.id,
+                             "due_at": now}], now)
+            self.partnerships.audit(s, p, actor, "poll_closed", number=poll.number)
+        self.wake()
+        return Outcome(f":lock: Closed poll #{poll.number}; its results replace the buttons in a moment.",
+                       partnership=p)
+
+    def _find(self, s: Session, *, poll_id: int | None, channel_id: str | None, number: int | None,
+              lock: bool) -> Poll:
+        query = select(Poll)
+        if poll_id is not None:
+            query = query.where(Poll.id == poll_id)
+        else:
+            p = s.exec(select(Partnership).where(Partnership.channel_id == channel_id)).first()
+            if p is None:
+                raise NotFound("Run this in the partnership's channel (see `/partner list` for yours).")
+            query = query.where(Poll.partnership_id == p.id)
+            if number is not None:
+                query = query.where(Poll.number == number)
+            else:
+                query = query.where(Poll.status == PollStatus.OPEN).order_by(col(Poll.number).desc())
+        poll = s.exec(query.with_for_update() if lock else query).first()
+        if poll is None:
+            raise NotFound(f"There is no poll #{number} here; `/partner poll list` shows them." if number else
+                           "There is no open poll here; `/partner poll list` shows the polls.")
+        return poll
+
+    def listing(self, *, channel_id: str, actor: str) -> tuple[Partnership, list[Listed]]:
+        p = self.partnerships.require(channel_id, actor, "see its polls", open_only=False).partnership
+        with self.uow(read_only=True) as s:
+            open_ = list(s.exec(select(Poll).where(Poll.partnership_id == p.id, Poll.status == PollStatus.OPEN)
+                                .order_by(col(Poll.closes_at))).all())
+            closed = list(s.exec(select(Poll).where(Poll.partnership_id == p.id, Poll.status == PollStatus.CLOSED)
+                                 .order_by(col(Poll.closed_at).desc()).limit(LIST_CLOSED)).all())
+            counts = {poll.id: self._respondents(s, poll.id) for poll in open_ + closed if poll.id is not None}
+        return p, [Listed(poll, counts.get(poll.id, 0), self._link(poll)) for poll in open_ + closed]
+
+    def _link(self, poll: Poll) -> str | None:
+        if not poll.message_ts:
+            return None
+        try:
+            return self.slack.permalink(poll.channel_id, poll.message_ts)
+        except SlackError as exc:
+            log.info("no link to poll %s: %s", poll.id, exc.code)
+            return None
+
+    # -- scheduled work --------------------------------------------------------------------------------------------
+    def results(self, s: Session, poll: Poll) -> PollResults:
+        assert poll.id is not None
+        votes = list(s.exec(select(PollVote).where(PollVote.poll_id == poll.id).order_by(col(PollVote.id))).all())
+        spans = len(set(self._audience_of(s, poll).values())) > 1
+        return tally(poll.kind, poll.options, votes, spans_sides=spans, min_per_side=self.min_per_side)
+
+    def _view(self, s: Session, poll: Poll) -> tuple[Partnership, PollResults]:
+        p = s.get(Partnership, poll.partnership_id)
+        assert p is not None
+        return p, self.results(s, poll)
+
+    def run_post(self, occ: Occurrence, ctx: RunContext) -> Completion:
+        with self.uow(read_only=True) as s:
+            poll = s.get(Poll, occ.subject_id)
+            if poll is None:
+                return Completion.obsolete("the poll no longer exists")
+            p, res = self._view(s, poll)
+            # A poll whose closing time passed before it could be posted (the bot was down) is not posted with
+            # buttons: its close sends the results to its creator.
+            unwanted = ("the poll closed before it was posted" if poll.status == PollStatus.CLOSED
+                        else "its closing time passed before it was posted" if ctx.now >= poll.closes_at
+                        else "the partnership is closed" if p.status != PartnershipStatus.ACTIVE else None)
+            if unwanted is not None and (done := ctx.unless_posted(unwanted)) is not None:
+                return done
+        channel, ts = ctx.post(poll.channel_id, text=pblocks.poll_text(poll),
+                               blocks=pblocks.poll_blocks(poll, p, res, now=ctx.now))
+        poll_id = poll.id
+
+        def record(s: Session) -> None:
+            row = s.get(Poll, poll_id)
+            if row is not None:
+                row.message_ts, row.channel_id, row.refreshed_at = ts, channel, ctx.now
+                s.add(row)
+                # Votes came in, or the poll closed, while it was being posted: the message catches up.
+                if row.status == PollStatus.CLOSED or self._respondents(s, poll_id or 0):
+                    self._request_refresh(s, row, ctx.now)
+
+        return Completion.done(channel, ts, apply=record)
+
+    def run_refresh(self, occ: Occurrence, ctx: RunContext) -> Completion:
+        """Update the poll's message in place with the poll as it is now (open, or closed meanwhile)."""
+        with self.uow(read_only=True) as s:
+            poll = s.get(Poll, occ.subject_id)
+            if poll is None or not poll.message_ts:
+                return Completion.obsolete("the poll is not posted")
+            if poll.refreshed_at is not None and ctx.now < poll.refreshed_at + REFRESH_EVERY:
+                due = poll.refreshed_at + REFRESH_EVERY  # run again after the one in between: not too soon
+
+                def later(s: Session) -> None:
+                    request_run(s, [{"key": occ.key, "kind": POLL_REFRESH, "subject_id": occ.subject_id,
+                                     "due_at": due}], ctx.now)
+
+                return Completion.skipped("too soon after the last update", apply=later)
+            p, res = self._view(s, poll)
+        try:
+            ctx.slack.update(poll.channel_id, poll.message_ts, text=pblocks.poll_text(poll),
+                             blocks=pblocks.poll_blocks(poll, p, res, now=ctx.now))
+        except SlackError as exc:
+            if exc.code in MESSAGE_GONE:
+                return Completion.obsolete(f"the poll's message cannot be updated: {exc.code}")
+            raise  # retried (the votes are saved; the next update shows them all)
+        poll_id = poll.id
+
+        return Completion.done(poll.channel_id, poll.message_ts,
+                               apply=lambda s: self._mark_refreshed(s, poll_id, ctx.now))
+
+    def _mark_refreshed(self, s: Session, poll_id: int | None, at: datetime) -> None:
+        """Record when the message was last updated (inside the fenced completion, which holds the occurrence's
+        row). A vote locks the poll's row and then re-arms the refresh occurrence: taking the poll's row the
+        other way round could deadlock, so a locked row is skipped; the time is only a hint for spacing."""
+        row = s.exec(select(Poll).where(Poll.id == poll_id).with_for_update(skip_locked=True)).first()
+        if row is not None:
+            row.refreshed_at = at
+            s.add(row)
+
+    def run_close(self, occ: Occurrence, ctx: RunContext) -> Completion:
+        with self.uow() as s:
+            poll = s.get(Poll, occ.subject_id, with_for_update=True)  # waits for a vote being saved
+            if poll is None:
+                return Completion.obsolete("the poll no longer exists")
+            if poll.status == PollStatus.OPEN:  # from here on no vote is taken
+                poll.status, poll.closed_at = PollStatus.CLOSED, ctx.now
+                poll.closed_late = ctx.now - poll.closes_at > LATE_AFTER
+                s.add(poll)
+                self._closed(s, poll, ctx.now, "the poll closed")
+            p, res = self._view(s, poll)
+        text, blocks = pblocks.poll_text(poll), pblocks.poll_blocks(poll, p, res, now=ctx.now)
+        gone = poll.message_ts is None
+        poll_id = poll.id
+
+        def record(s: Session) -> None:  # later live updates keep a second's distance from this one
+            self._mark_refreshed(s, poll_id, ctx.now)
+
+        if not gone:
+            assert poll.message_ts is not None
+            try:
+                ctx.slack.update(poll.channel_id, poll.message_ts, text=text, blocks=blocks)
+            except SlackError as exc:
+                if exc.code not in MESSAGE_GONE:
+                    raise
+                gone = True
+        if gone:  # the channel was archived or the message deleted: the creator gets the results privately
+            channel, ts = ctx.post(poll.created_by, text=pblocks.results_dm_text(poll),
+                                   blocks=pblocks.results_dm_blocks(poll, p, res))
+            return Completion.done(channel, ts)
+        if poll.kind == PollKind.TEXT and res.total.answers:
+            channel, ts = ctx.post(poll.channel_id, thread_ts=poll.message_ts, text=pblocks.answers_text(poll),
+                                   blocks=pblocks.answers_blocks(poll, res))
+            return Completion.done(channel, ts, apply=record)
+        return Completion.done(poll.channel_id, poll.message_ts, apply=record)
+
+    def run_reminder(self, occ: Occurrence, ctx: RunContext) -> Completion:
+        user = str(occ.payload["user"])
+        with self.uow(read_only=True) as s:
+            poll = s.get(Poll, occ.subject_id)
+            if poll is None or poll.status == PollStatus.CLOSED or not poll.message_ts:
+                return Completion.obsolete("the poll is closed or not posted")
+            assert poll.id is not None
+            # One note whatever the reason, so that no row says who answered an anonymous poll.
+            answered = s.exec(select(PollVote.id).where(PollVote.poll_id == poll.id,
+                                                        PollVote.voter == self.voter(poll.id, user))).first()
+            if (answered is not None or user not in self._audience_of(s, poll)
+                    or away_on(s, [user], local_date(ctx.now, poll.timezone))):
+                return Completion.obsolete("no reminder needed")
+            p = s.get(Partnership, poll.partnership_id)
+            name = p.name if p is not None else ""
+        try:
+            link = ctx.slack.permalink(poll.channel_id, poll.message_ts)
+        except SlackError as exc:
+            if exc.code not in MESSAGE_GONE:
+                raise
+            return Completion.obsolete("the poll's message is gone")
+        channel, ts = ctx.post(user, text=pblocks.reminder_text(poll, name),
+                               blocks=pblocks.reminder_blocks(poll, name, link))
+        return Completion.done(channel, ts)
+
+    def on_failure(self, s: Session, occ: Occurrence, error: str) -> None:
+        """A poll's post or close failed for good: its creator is told what and why (once per poll and kind).
+        A channel found archived or deleted is recorded on the partnership (its owners are told once)."""
+        poll = s.get(Poll, occ.subject_id)
+        if poll is None:
+            return
+        p = s.get(Partnership, poll.partnership_id)
+        now = self.clock.now()
+        if p is not None and p.status == PartnershipStatus.ACTIVE and occ.kind == POLL_POST and error in CHANNEL_GONE:
+            self.partnerships.mark_channel(s, p, gone=True, error=error)
+        text = pblocks.failure_notice(WHAT_FAILED.get(occ.kind, "run your poll"), poll, p.name if p else "", error)
+        plan_notices(s, subject_id=poll.partnership_id, people=[poll.created_by], text=text, now=now,
+                     key=f"notice:poll:{poll.id}:{occ.kind}")
+
+    def results_summary(self, recorded: Recorded) -> str:
+        """The private confirmation of a click or an answer."""
+        return pblocks.recorded_text(recorded.poll, recorded.picks, changed=recorded.changed,
+                                     respondents=recorded.respondents, answer=recorded.answer)
+
+
+def remind_time(choice: str, now: datetime, closes_at: datetime) -> datetime | None:
+    """When the one reminder goes: halfway (`half`), an hour before closing (`hour`), or never (`none`);
+    never for a poll that closes within the hour."""
+    if choice == "none" or closes_at - now <= NO_REMINDER_WITHIN:
+        return None
+    return now + (closes_at - now) / 2 if choice == "half" else closes_at - NO_REMINDER_WITHIN
+
