@@ -83,7 +83,7 @@ SIGNING_SECRET = "bench-signing-secret"  # noqa: S105 - unused: no HTTP endpoint
 TEAM = "T0BENCH"
 BOT_USER = "UBOT"
 ZONE = "Europe/Berlin"
-DUE_DAY = date(2030, 3, 4)  # a Monday; any date works, the clock is shifted to it
+DUE_DAY = date(2030, 3, 13)  # a mid-month Wednesday: no monthly work (the wins recap) is due with the prompts
 LOCAL_TIME = "09:00"
 POLL_SECONDS = 0.05
 
