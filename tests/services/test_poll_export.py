@@ -63,7 +63,7 @@ def test_one_row_per_pick_with_time_answer_side_and_voter(st: Stack) -> None:
     with pytest.raises(Forbidden, match="can export it"):
         export(st, poll, CAROL)
     assert "direct message" in export(st, poll, BOB)
-    text, rows = exported(st, BOB)
+    _, rows = exported(st, BOB)
     assert [(r["answer"], r["voter_id"], r["voter_name"], r["side"]) for r in rows] == [
         ("'=SUM(A1)", CAROL, "carol", "ours"), ("API", CAROL, "carol", "ours"), ("'@here", ALICE, "alice", "ours")]
     assert rows[0]["answered_at_utc"] == START.isoformat()
