@@ -61,6 +61,7 @@ POLL_ANSWER_VIEW = "poll_answer_form"
 POLL_VOTE = "poll_vote"  # a vote button's action id is POLL_VOTE + "_<option>" (value: "<poll id>:<option>")
 POLL_ANSWER = "poll_answer"  # open text: the Answer button (value: the poll id)
 POLL_CLOSE = "poll_close"  # the Close poll button (value: the poll id)
+POLL_EXPORT = "poll_export"  # the Export CSV button (value: the poll id)
 POLL_OPEN = "poll_open"  # a reminder's link to the poll (a URL button; its click needs only an ack)
 F_POLL_QUESTION = "question"
 F_POLL_KIND = "kind"

@@ -157,23 +157,43 @@ def _vote_buttons(poll: Poll) -> list[Block]:
     value = str(poll.id)
     if poll.kind == PollKind.TEXT:
         return [actions(button("Answer", ids.POLL_ANSWER, value, style="primary"),
-                        button("Close poll", ids.POLL_CLOSE, value), block_id=f"poll_{poll.id}_answer")]
+                        button("Close poll", ids.POLL_CLOSE, value), _export_button(poll),
+                        block_id=f"poll_{poll.id}_answer")]
     if poll.kind.is_choice:
         choices = [(truncate(label, POLL_OPTION_MAX), i) for i, label in enumerate(poll.options)]
     else:
         choices = [(str(v), v) for v in (range(1, 6) if poll.kind == PollKind.RATING else range(0, 11))]
     votes = actions(*(button(label or "-", f"{ids.POLL_VOTE}_{v}", f"{poll.id}:{v}") for label, v in choices),
                     block_id=f"poll_{poll.id}_vote")
-    return [votes, actions(button("Close poll", ids.POLL_CLOSE, value), block_id=f"poll_{poll.id}_close")]
+    return [votes, actions(button("Close poll", ids.POLL_CLOSE, value), _export_button(poll),
+                           block_id=f"poll_{poll.id}_close")]
+
+
+def _export_button(poll: Poll) -> dict[str, Any]:
+    """Everyone sees it; only the poll's creator and the partnership's owners get the file (the server checks)."""
+    return button("Export CSV", ids.POLL_EXPORT, str(poll.id))
 
 
 def poll_blocks(poll: Poll, p: Partnership, res: PollResults, *, now: datetime | None = None) -> list[Block]:
-    """The poll's message: open with its buttons and the tally so far, or closed with its final results."""
+    """The poll's message: open with its buttons and the tally so far, or closed with its final results (and
+    the Export CSV button)."""
     final = poll.status == PollStatus.CLOSED
     blocks = _header(poll, p) + _results_blocks(poll, res, final=final)
     if not final:
         blocks += _vote_buttons(poll)
+    else:
+        blocks.append(actions(_export_button(poll), block_id=f"poll_{poll.id}_export"))
     return cap_blocks(blocks)
+
+
+def export_comment(poll: Poll, partnership_name: str, *, answers: int, respondents: int) -> str:
+    """The private note that comes with a poll's CSV file."""
+    state = "closed" if poll.status == PollStatus.CLOSED else "still open: later answers are not in it"
+    who = ("Anonymous poll: the file names nobody." if poll.anonymous else
+           "With each voter's name.")
+    return (f"Poll #{poll.number} of *{escape(partnership_name)}*: {answers} answer row(s) from "
+            f"{respondents} respondent(s); the poll is {state}. {who} Times are in UTC; text that a spreadsheet "
+            "would run as a formula starts with an apostrophe.")
 
 
 def results_dm_text(poll: Poll) -> str:

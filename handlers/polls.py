@@ -1,5 +1,5 @@
-"""Listeners for polls: /partner poll [list|close [n]|"Question?" "A" "B" ...], the new-poll form, the vote
-buttons, the open-text Answer button and form, and the Close poll button."""
+"""Listeners for polls: /partner poll [list|close [n]|export [n]|"Question?" "A" "B" ...], the new-poll form,
+the vote buttons, the open-text Answer button and form, and the Close poll and Export CSV buttons."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ _POLL_USAGE = (
           "start a poll quickly (no options: an open-text question)", QUICK_POLL_EXAMPLE),
     Usage("poll list", "the open polls and the last closed ones, with links", f"{COMMAND} poll list"),
     Usage("poll close [number]", "close a poll early (its creator or an owner)", f"{COMMAND} poll close 3"),
+    Usage("poll export [number]", "get a poll's answers as a CSV file in your direct message with the app "
+          "(its creator or an owner)", f"{COMMAND} poll export 3"),
 )
 _VOTE = re.compile(rf"^{ids.POLL_VOTE}_\d+$")
 
@@ -76,14 +78,17 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
             p, listed = svc.listing(channel_id=call.channel_id, actor=call.user_id)
             call.reply(f"Polls of {escape(p.name)}", pblocks.list_blocks(p.name, listed))
             return
-        if word.lower() == "close":
+        if word.lower() in ("close", "export"):
+            verb = word.lower()
             number = rest.strip().lstrip("#")
             if number and not number.isdigit():
-                raise Invalid(f"`{echo(rest, 20)}` is not a poll number: `{COMMAND} poll close 3`, or "
-                              f"`{COMMAND} poll close` for the newest open poll.")
-            call.reply.ack()
-            call.reply(svc.close_early(actor=call.user_id, channel_id=call.channel_id,
-                                       number=int(number) if number else None).text())
+                newest = "the newest open poll" if verb == "close" else "the newest poll"
+                raise Invalid(f"`{echo(rest, 20)}` is not a poll number: `{COMMAND} poll {verb} 3`, or "
+                              f"`{COMMAND} poll {verb}` for {newest}.")
+            call.reply.ack()  # an export uploads a file: longer than Slack waits for the answer
+            act = svc.close_early if verb == "close" else svc.export
+            call.reply(act(actor=call.user_id, channel_id=call.channel_id,
+                           number=int(number) if number else None).text())
             return
         p = svc.prepare(channel_id=call.channel_id, actor=call.user_id)
         form = {"partnership_id": p.id or 0, "partnership_name": p.name, "timezone": p.timezone,
@@ -156,6 +161,13 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         reply = Reply.to_action(services.slack, body)
         with guarded(reply, "close the poll"):
             reply(svc.close_early(actor=reply.user_id, poll_id=_poll_id(action.get("value"))).text())
+
+    @app.action(ids.POLL_EXPORT)
+    def _export_clicked(ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        reply = Reply.to_action(services.slack, body)
+        with guarded(reply, "export the poll"):
+            reply(svc.export(actor=reply.user_id, poll_id=_poll_id(action.get("value"))).text())
 
     @app.action(ids.POLL_OPEN)
     def _link_clicked(ack: Callable[..., Any]) -> None:

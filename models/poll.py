@@ -105,6 +105,7 @@ class PollVote(SQLModel, table=True):
     option: int  # the option's index (choice kinds), the score (rating, NPS), TEXT_OPTION (open text)
     text: str | None = Field(default=None, max_length=POLL_ANSWER_MAX)
     user_id: str | None = Field(default=None, max_length=32)  # only when the poll is not anonymous
+    voted_at: datetime | None = None  # when this pick or answer was made (None: recorded before this was kept)
 
 
 # -- the tally ------------------------------------------------------------------------------------------------

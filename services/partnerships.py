@@ -62,6 +62,9 @@ _ADVICE = {
     "ratelimited": "Slack is busy; try again in a minute.",
     "connection_error": "Slack could not be reached; try again in a minute.",
     "expired_trigger_id": "Slack gives an app only 3 seconds to open a form, and that passed: please try again.",
+    "file_uploads_disabled": "Your workspace does not allow file uploads; ask a Slack admin to allow them.",
+    "file_uploads_except_images_disabled": "Your workspace allows only images to be uploaded; ask a Slack admin "
+                                           "to allow other files.",
     "exchanged_trigger_id": "That click was already used to open a form: please click again.",
 }
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, select
@@ -29,6 +30,7 @@ from blocks.text import escape, mention
 from models.db import UnitOfWork
 from models.partnership import Partnership, PartnershipStatus, Side
 from models.poll import (
+    ANONYMOUS_TALLY_MIN,
     POLL_ANSWER_MAX,
     TEXT_OPTION,
     Poll,
@@ -37,6 +39,7 @@ from models.poll import (
     PollResults,
     PollStatus,
     PollVote,
+    ResultsMode,
     labels_of,
     tally,
     value_index,
@@ -44,8 +47,9 @@ from models.poll import (
 from models.scheduling import Occurrence, OccurrenceState
 from services.checkins import CHANNEL_GONE, away_on
 from services.errors import Forbidden, Invalid, NotFound
+from services.export import Cell, csv_bytes
 from services.inputs import PollSpec
-from services.partnerships import Access, Outcome, PartnershipService
+from services.partnerships import Access, Outcome, PartnershipService, slugify
 from services.recurrence import local_date
 from services.scheduling import (
     POLL_CLOSE,
@@ -231,7 +235,7 @@ class PollService:
                     mine = list(s.exec(select(PollVote).where(PollVote.poll_id == poll.id,
                                                               PollVote.voter == voter)).all())
                     picks = sorted(v.option for v in mine)
-                    changed = self._apply(s, poll, mine, voter, people[user_id], user_id, option, text)
+                    changed = self._apply(s, poll, mine, voter, people[user_id], user_id, option, text, now)
                     if changed:
                         picks = sorted(v.option for v in s.exec(select(PollVote).where(
                             PollVote.poll_id == poll.id, PollVote.voter == voter)).all())
@@ -247,13 +251,14 @@ class PollService:
 
     def _apply(
         self, s: Session, poll: Poll, mine: list[PollVote], voter: str, side: Side, user_id: str, option: int,
-        text: str | None,
+        text: str | None, now: datetime,
     ) -> bool:
-        """Change this person's rows for one click or answer; True when something changed."""
+        """Change this person's rows for one click or answer (a changed vote is a new row, with its time);
+        True when something changed."""
         def row(value: int) -> PollVote:
             assert poll.id is not None
             return PollVote(poll_id=poll.id, voter=voter, side=side, option=value, text=text,
-                            user_id=None if poll.anonymous else user_id)
+                            user_id=None if poll.anonymous else user_id, voted_at=now)
 
         if poll.kind == PollKind.TEXT:
             if mine and mine[0].text == text:
@@ -331,13 +336,8 @@ class PollService:
             poll = self._find(s, poll_id=poll_id, channel_id=channel_id, number=number, lock=True)
             p = s.get(Partnership, poll.partnership_id)
             assert p is not None and poll.id is not None
-            if actor != poll.created_by:
-                try:
-                    self.partnerships.authorize(s, p, actor, "close this poll", need=Access.OWNER, open_only=False)
-                except Forbidden:
-                    raise Forbidden(f"Only {mention(poll.created_by)}, who asked poll #{poll.number}, or an owner of "
-                                    f"*{escape(p.name)}* can close it early. It closes by itself "
-                                    f"{pblocks.when(poll.closes_at)}.") from None
+            self._authorize_manager(s, poll, p, actor, "close it early", then=f" It closes by itself "
+                                    f"{pblocks.when(poll.closes_at)}.")
             if poll.status == PollStatus.CLOSED:
                 raise Invalid(f"Poll #{poll.number} is already closed.")
             poll.status, poll.closed_at, poll.closed_by = PollStatus.CLOSED, now, actor
@@ -350,8 +350,20 @@ class PollService:
         return Outcome(f":lock: Closed poll #{poll.number}; its results replace the buttons in a moment.",
                        partnership=p)
 
+    def _authorize_manager(self, s: Session, poll: Poll, p: Partnership, actor: str, what: str,
+                           then: str = "") -> None:
+        """The one check for what only a poll's creator or an owner of its partnership may do (close it early,
+        export it)."""
+        if actor == poll.created_by:
+            return
+        try:
+            self.partnerships.authorize(s, p, actor, what, need=Access.OWNER, open_only=False)
+        except Forbidden:
+            raise Forbidden(f"Only {mention(poll.created_by)}, who asked poll #{poll.number}, or an owner of "
+                            f"*{escape(p.name)}* can {what}.{then}") from None
+
     def _find(self, s: Session, *, poll_id: int | None, channel_id: str | None, number: int | None,
-              lock: bool) -> Poll:
+              lock: bool, open_only: bool = True) -> Poll:
         query = select(Poll)
         if poll_id is not None:
             query = query.where(Poll.id == poll_id)
@@ -363,12 +375,60 @@ class PollService:
             if number is not None:
                 query = query.where(Poll.number == number)
             else:
-                query = query.where(Poll.status == PollStatus.OPEN).order_by(col(Poll.number).desc())
+                if open_only:
+                    query = query.where(Poll.status == PollStatus.OPEN)
+                query = query.order_by(col(Poll.number).desc())
         poll = s.exec(query.with_for_update() if lock else query).first()
         if poll is None:
             raise NotFound(f"There is no poll #{number} here; `/partner poll list` shows them." if number else
-                           "There is no open poll here; `/partner poll list` shows the polls.")
+                           "There is no open poll here; `/partner poll list` shows the polls." if open_only else
+                           "There is no poll here yet; start one with `/partner poll`.")
         return poll
+
+    # -- exporting ---------------------------------------------------------------------------------------------
+    def export(self, *, actor: str, poll_id: int | None = None, channel_id: str | None = None,
+               number: int | None = None) -> Outcome:
+        """The creator or an owner gets the poll's answers as a CSV file, privately, in their direct message with
+        the app. The file shows no more than the poll's message does: nothing while its results are hidden
+        until the close, no voter column when anonymous, and (anonymous) no sides while per-side results are
+        hidden. Raises SlackError when the upload fails."""
+        with self.uow(read_only=True) as s:
+            poll = self._find(s, poll_id=poll_id, channel_id=channel_id, number=number, lock=False,
+                              open_only=False)
+            p = s.get(Partnership, poll.partnership_id)
+            assert p is not None and poll.id is not None
+            self._authorize_manager(s, poll, p, actor, "export it")
+            # In the order they came: a changed vote is a new row.
+            votes = list(s.exec(select(PollVote).where(PollVote.poll_id == poll.id).order_by(col(PollVote.id))).all())
+            res = self.results(s, poll)
+        if poll.status == PollStatus.OPEN:
+            if poll.results == ResultsMode.AFTER_CLOSE:
+                raise Invalid(f"Poll #{poll.number} shows its results only once it closes "
+                              f"({pblocks.when(poll.closes_at)}); export it then.")
+            if poll.anonymous and res.total.respondents < ANONYMOUS_TALLY_MIN:
+                raise Invalid(f"Poll #{poll.number} is anonymous: its answers can be exported once "
+                              f"{ANONYMOUS_TALLY_MIN} people have answered, or when it closes.")
+        names = {} if poll.anonymous else self._names({v.user_id for v in votes if v.user_id})
+        header, rows = export_table(poll, votes, names, sides=not (poll.anonymous and res.side_note))
+        self.slack.send_file(
+            actor, filename=export_filename(poll),
+            content=csv_bytes(header, rows), title=f"Poll #{poll.number}: {poll.question}"[:250],
+            comment=pblocks.export_comment(poll, p.name, answers=len(rows), respondents=res.total.respondents))
+        with self.uow() as s:
+            self.partnerships.audit(s, p, actor, "poll_exported", number=poll.number, rows=len(rows))
+        return Outcome(f":page_facing_up: Poll #{poll.number} is exported: the CSV file is in your direct message "
+                       "with Partnerbot.", partnership=p)
+
+    def _names(self, users: set[str]) -> dict[str, str]:
+        """Each voter's Slack name (their user id when Slack cannot say)."""
+        names = {}
+        for user in sorted(users):
+            try:
+                names[user] = self.slack.user_info(user).name
+            except SlackError as exc:
+                log.info("no name for a poll voter: %s", exc.code)
+                names[user] = user
+        return names
 
     def listing(self, *, channel_id: str, actor: str) -> tuple[Partnership, list[Listed]]:
         p = self.partnerships.require(channel_id, actor, "see its polls", open_only=False).partnership
@@ -544,6 +604,41 @@ class PollService:
         """The private confirmation of a click or an answer."""
         return pblocks.recorded_text(recorded.poll, recorded.picks, changed=recorded.changed,
                                      respondents=recorded.respondents, answer=recorded.answer)
+
+
+def export_filename(poll: Poll) -> str:
+    """poll-3-which-launch-date.csv (just poll-3.csv when the question has no Latin letters or digits)."""
+    slug = slugify(poll.question)[:40].strip("-_") if re.search(r"[A-Za-z0-9]", poll.question) else ""
+    return f"poll-{poll.number}-{slug}.csv" if slug else f"poll-{poll.number}.csv"
+
+
+EXPORT_SIDES = {Side.OURS: "ours", Side.PARTNER: "partner"}
+
+
+def export_table(
+    poll: Poll, votes: Sequence[PollVote], names: dict[str, str], *, sides: bool,
+) -> tuple[list[str], list[list[Cell]]]:
+    """The CSV's header and rows: one row per answer (multiple choice: per picked option), oldest first. An
+    anonymous poll has no voter columns at all; `sides` False leaves the side column empty."""
+    header = ["poll", "question", "answered_at_utc", "answer", "side"]
+    if not poll.anonymous:
+        header += ["voter_id", "voter_name"]
+    rows: list[list[Cell]] = []
+    for v in votes:
+        answer: Cell
+        if poll.kind == PollKind.TEXT:
+            answer = v.text or ""
+        elif poll.kind.is_choice:
+            answer = poll.options[v.option] if 0 <= v.option < len(poll.options) else ""
+        else:
+            answer = v.option
+        at = v.voted_at.astimezone(UTC) if v.voted_at is not None else None
+        row: list[Cell] = [poll.number, poll.question, at, answer,
+                           EXPORT_SIDES.get(v.side, "") if sides and v.side else ""]
+        if not poll.anonymous:
+            row += [v.user_id or "", names.get(v.user_id or "", v.user_id or "")]
+        rows.append(row)
+    return header, rows
 
 
 def remind_time(choice: str, now: datetime, closes_at: datetime) -> datetime | None:

@@ -13,7 +13,8 @@ SUBCOMMANDS = ["help", "new", "info", "list", "add", "remove", "invite", "close"
                "checkin schedule", "checkin now", "checkin pause", "checkin skip", "checkin questions",
                "checkin history", "away", "back", "pulse", "pulse setup", "pulse now", "pulse pause",
                "milestone add", "milestone done", "milestone reschedule", "milestone cancel", "milestone reopen",
-               "milestones", "kudos", "values", "wins", "poll", 'poll "', "poll list", "poll close"]
+               "milestones", "kudos", "values", "wins", "poll", 'poll "', "poll list", "poll close",
+               "poll export"]
 
 
 def test_help_lists_every_subcommand_with_an_example(h: Harness) -> None:

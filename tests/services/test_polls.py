@@ -348,7 +348,8 @@ def test_closing_on_time_shows_the_final_results_in_place_without_buttons(st: St
     assert closed.status == PollStatus.CLOSED and not closed.closed_late
     shown = message(st, closed)
     assert "*Average:* 3.7 / 5" in flatten(shown) and "Closed <!date^" in flatten(shown)
-    assert not [b for b in shown["blocks"] if b["type"] == "actions"]
+    [only] = [b for b in shown["blocks"] if b["type"] == "actions"]  # no voting: only the export
+    assert [e["action_id"] for e in only["elements"]] == ["poll_export"]
 
 
 def test_closing_after_a_restart_past_the_deadline_says_it_closed_late(st: Stack) -> None:
