@@ -571,9 +571,11 @@ class MilestoneService:
         return m, p
 
     def _authorize(self, s: Session, p: Partnership, m: Milestone, actor: str, what: str) -> None:
-        """The partnership's owners and the milestone's own owners may change a milestone."""
+        """The partnership's owners and the milestone's own owners may change a milestone; a milestone owner only
+        while still recorded in the partnership (someone removed with `/partner remove` may not, whatever buttons
+        they still have)."""
         if actor in m.owners:
-            self.partnerships.authorize(s, p, actor, what, need=Access.MEMBER, also=m.owners)
+            self.partnerships.authorize(s, p, actor, what, need=Access.MEMBER)
             return
         try:
             self.partnerships.authorize(s, p, actor, what, need=Access.OWNER)

@@ -341,3 +341,22 @@ def test_edit_and_cancel_from_the_list(hc: Harness) -> None:
     h.tick()
     assert any(f"<@{ALICE}> cancelled milestone #1 *Pilot in 3 regions*" in t for t in channel_texts(h, cid))
     assert "No milestones yet" in h.command("milestones", channel=cid).text
+
+
+def test_an_owner_removed_from_the_partnership_can_no_longer_change_the_milestone(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command(f'milestone add "Pilot" 2026-03-20 <@{BOB}|bob>', channel=cid)
+    h.tick()
+    listed = h.command("milestones", channel=cid, user=BOB)
+    [message] = [m for m in listed.messages if isinstance(m, dict) and m.get("blocks")]
+    h.command(f"remove <@{BOB}|bob>", channel=cid)
+    h.tick()
+    before = len(h.fake.messages(cid))
+    for label in ("Cancel", "Edit", "Reschedule", "Mark done"):
+        click(h, BOB, message, label, cid)
+        assert "Only people in the *Acme* partnership" in flatten(h.fake.responses(h.sender.last_response_url))
+    assert h.fake.open_views(BOB) == []
+    h.tick()
+    assert len(h.fake.messages(cid)) == before  # nothing posted
+    assert "Pilot* · due Fri 20 Mar · *18 days left*" in h.command("milestones", channel=cid).text
