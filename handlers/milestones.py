@@ -200,10 +200,10 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
             inp = parse_milestone_view(view)
             partnership_id = int(view_metadata(view).get("partnership_id") or 0)
             try:
-                svc.check_input(partnership_id=partnership_id, inp=inp)
+                svc.check_input(partnership_id=partnership_id, actor=reply.user_id, inp=inp)
             except Invalid as exc:
                 raise _mapped(exc) from None
-            reply.ack()  # closes the form; adding re-checks that the person is an owner
+            reply.ack()  # closes the form; adding checks again (in its transaction)
             reply(svc.add(partnership_id=partnership_id, actor=reply.user_id, inp=inp).text())
 
     @app.view(ids.MILESTONE_EDIT_VIEW)
@@ -214,7 +214,8 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
             inp = parse_milestone_view(view, due="2000-01-01")  # the date changes through Reschedule only
             partnership_id, milestone_id = int(meta.get("partnership_id") or 0), int(meta.get("milestone_id") or 0)
             try:
-                svc.check_input(partnership_id=partnership_id, inp=inp, milestone_id=milestone_id)
+                svc.check_input(partnership_id=partnership_id, actor=reply.user_id, inp=inp,
+                                milestone_id=milestone_id)
             except Invalid as exc:
                 raise _mapped(exc) from None
             reply.ack()

@@ -79,6 +79,9 @@ DEFAULT_WINDOW = "90d"
 UPSERT_BATCH = 500
 CHANNEL_GONE = frozenset({"is_archived", "channel_not_found"})
 _VALUE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# Under the form's Owners input (plain text, at most 150 characters): what is wrong and what to do.
+OWNERS_OUTSIDE = ("Only people recorded in the partnership (either side) can own a milestone; an owner adds them "
+                  "with /partner add @person.")
 
 Row = dict[str, Any]
 
@@ -143,26 +146,39 @@ class MilestoneService:
         self.wake()
         return Outcome(f":white_check_mark: Added milestone {line}. `/partner milestones` lists them.", partnership=p)
 
-    def check_input(self, *, partnership_id: int, inp: MilestoneInput, milestone_id: int | None = None) -> None:
-        """What a form submission would be refused for (before the form closes)."""
+    def check_input(self, *, partnership_id: int, actor: str, inp: MilestoneInput,
+                    milestone_id: int | None = None) -> None:
+        """What a form submission would be refused for (before the form closes): who may (an owner adds; the
+        owners of the partnership or of the milestone edit), a date in the past, owners outside."""
+        if not milestone_id:
+            self.partnerships.require_owner_by_id(partnership_id, actor, "add milestones")
         with self.uow(read_only=True) as s:
-            p = s.get(Partnership, partnership_id)
-            if p is None:
+            m: Milestone | None = None
+            if milestone_id:
+                m, p = self._load(s, milestone_id)
+                self._authorize(s, p, m, actor, "edit it")
+            elif (found := s.get(Partnership, partnership_id)) is not None:
+                p = found
+            else:
                 raise NotFound("That partnership no longer exists.")
-            m = s.get(Milestone, milestone_id) if milestone_id else None
-            self._check(s, p, inp, self.clock.now(), check_date=m is None, keep=m.owners if m is not None else ())
+            self._check(s, p, inp, self.clock.now(), check_date=m is None, keep=m.owners if m is not None else (),
+                        need_owners=m is not None)
 
     def _check(
         self, s: Session, p: Partnership, inp: MilestoneInput, now: datetime, *, check_date: bool = True,
-        keep: Sequence[str] = (),
+        keep: Sequence[str] = (), need_owners: bool = False,
     ) -> None:
         """Refuse a due date in the past and owners who are not in the partnership (`keep`: owners a milestone
-        already has may stay, also after they left the channel)."""
+        already has may stay, also after they left the channel); `need_owners` (an edit): refuse emptying the
+        owners, as then nobody would be reminded (adding falls back to whoever adds it)."""
         today = local_date(now, p.timezone)
         if check_date and inp.due_date < today:
             problem = (f"{inp.due_date.isoformat()} is in the past (today is {today.isoformat()} in "
                        f"{p.timezone}); give a date from today on")
             raise Invalid(f"{escape(problem)}.", {"due_date": problem})
+        if need_owners and not inp.owners:
+            raise Invalid("Keep at least one owner: the owners get the milestone's reminders.",
+                          {"owners": "Keep at least one owner: the owners get the milestone's reminders."})
         people = self.people(s, p.id)
         outside = [u for u in inp.owners if u not in people and u not in keep]
         if outside:
@@ -170,7 +186,7 @@ class MilestoneService:
                 f"{', '.join(mention(u) for u in outside)} {'is' if len(outside) == 1 else 'are'} not in "
                 f"*{escape(p.name)}*. Owners must be people recorded in the partnership (either side); an owner of "
                 "the partnership adds them with `/partner add @person`.",
-                {"owners": "Only people recorded in the partnership (either side) can own a milestone."})
+                {"owners": OWNERS_OUTSIDE})
 
     # -- listing -----------------------------------------------------------------------------------------------
     def overview(self, *, channel_id: str, actor: str) -> MilestoneList:
@@ -227,7 +243,7 @@ class MilestoneService:
             m, p = self._load(s, milestone_id, lock=True)
             self._authorize(s, p, m, actor, "edit it")
             self._require_open(m, "edit it")
-            self._check(s, p, inp, now, check_date=False, keep=m.owners)
+            self._check(s, p, inp, now, check_date=False, keep=m.owners, need_owners=True)
             owners_changed = list(inp.owners) != list(m.owners)
             m.title, m.done_means, m.celebrate, m.owners = inp.title, inp.done_means, inp.celebrate, list(inp.owners)
             if owners_changed:

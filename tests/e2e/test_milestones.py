@@ -360,3 +360,59 @@ def test_an_owner_removed_from_the_partnership_can_no_longer_change_the_mileston
     h.tick()
     assert len(h.fake.messages(cid)) == before  # nothing posted
     assert "Pilot* · due Fri 20 Mar · *18 days left*" in h.command("milestones", channel=cid).text
+
+
+def test_an_edit_keeps_an_owner_and_an_owner_outside_is_told_how_to_add_them(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command(f'milestone add "Pilot" 2026-03-20 <@{CAROL}|carol>', channel=cid)
+    listed = h.command("milestones", channel=cid)
+    [message] = [m for m in listed.messages if isinstance(m, dict) and m.get("blocks")]
+    click(h, ALICE, message, "Edit", cid)
+    form = h.fake.open_views(ALICE)[-1]["view"]
+    _, ack = h.sender.submit_view(form, form_values(title="Pilot", owners=[]), user_id=ALICE)
+    assert "at least one owner" in ack["errors"]["milestone_owners"]
+    _, ack = h.sender.submit_view(form, form_values(title="Pilot", owners=[DAN]), user_id=ALICE)
+    error = ack["errors"]["milestone_owners"]
+    assert "/partner add @person" in error and len(error) <= 150
+    h.wait()
+    assert f"owners <@{CAROL}>" in h.command("milestones", channel=cid).text
+    h.command("milestone add", channel=cid)
+    _, ack = h.sender.submit_view(h.fake.open_views(ALICE)[-1]["view"], form_values(owners=[DAN]), user_id=ALICE)
+    assert "/partner add @person" in ack["errors"]["milestone_owners"]
+
+
+def refused(h: Harness, ack: Any, user: str) -> str:
+    """What a person was told when a form they submitted was refused: under its inputs, or privately after."""
+    said = " ".join((ack or {}).get("errors", {}).values()) if isinstance(ack, dict) else ""
+    return said + h.dm_text(user) + flatten(h.fake.responses(h.sender.last_response_url))
+
+
+def test_forms_are_checked_again_when_submitted(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command(f'milestone add "Pilot" 2026-03-20 <@{CAROL}|carol>', channel=cid)
+    listed = h.command("milestones", channel=cid)
+    [message] = [m for m in listed.messages if isinstance(m, dict) and m.get("blocks")]
+    forms = {}
+    for label in ("Edit", "Reschedule", "Mark done"):
+        click(h, ALICE, message, label, cid)
+        forms[label] = h.fake.open_views(ALICE)[-1]["view"]
+    h.command("milestone add", channel=cid)
+    forms["Add"] = h.fake.open_views(ALICE)[-1]["view"]
+    h.tick()
+    posted = len(h.fake.messages(cid))
+    values = {"Edit": form_values(title="Hijacked", owners=[CAROL]), "Add": form_values(title="Sneaked in"),
+              "Reschedule": {"due_date": {"due_date": {"type": "datepicker", "selected_date": "2026-04-30"}}},
+              "Mark done": done_values([CAROL], "not really")}
+    # Dan is not in the partnership; Bob is a plain member who owns neither it nor the milestone.
+    for user in (DAN, BOB):
+        for label, form in forms.items():
+            _, ack = h.sender.submit_view(form, values[label], user_id=user)
+            h.wait()
+            assert "Only" in refused(h, ack, user), (user, label)
+    h.tick()
+    assert len(h.fake.messages(cid)) == posted  # nothing announced
+    listed_now = h.command("milestones", channel=cid).text
+    assert f"#1 *Pilot* · due Fri 20 Mar · *18 days left* · owners <@{CAROL}>" in listed_now
+    assert "Hijacked" not in listed_now and "Sneaked" not in listed_now and "Recently done" not in listed_now

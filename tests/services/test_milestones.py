@@ -332,7 +332,7 @@ def test_an_owner_who_left_stays_on_an_edit_and_can_be_credited(st: Stack) -> No
     svc = st.services.milestones
     mid = add(st, p, date(2026, 3, 20), [BOB, PAT])
     st.services.partnerships.member_left(channel_id=p.channel_id or "", user_id=PAT, at=st.clock.now())
-    svc.check_input(partnership_id=p.id or 0, milestone_id=mid,
+    svc.check_input(partnership_id=p.id or 0, actor=ALICE, milestone_id=mid,
                     inp=validate(MilestoneInput, title="Renamed", due_date=date(2026, 3, 20), owners=[BOB, PAT]))
     svc.edit(milestone_id=mid, actor=ALICE,
              inp=validate(MilestoneInput, title="Renamed", due_date=date(2026, 3, 20), owners=[BOB, PAT]))
