@@ -67,6 +67,7 @@ from services.scheduling import (
     insert_new,
     mark_obsolete,
     plan_notices,
+    skip_by_key,
     upsert_planned,
 )
 
@@ -354,9 +355,13 @@ class MilestoneService:
             m.status, m.done_at, m.done_on, m.done_by, m.contributors, m.done_note = (
                 MilestoneStatus.OPEN, None, None, None, [], "")
             self._bump(s, m, p, now)
-            self._post(s, p, f"milestone:{m.id}:reopened:{m.version}", mblocks.reopened_text(m, actor), now)
+            today = local_date(now, p.timezone)
+            if m.due_date < today:  # the reopen note says it is late: no separate overdue note after it
+                skip_by_key(s, [r for r in milestone_rows(m, p.timezone, now) if r["kind"] == MILESTONE_OVERDUE],
+                            now, "the reopen note said it is overdue")
+            self._post(s, p, f"milestone:{m.id}:reopened:{m.version}", mblocks.reopened_text(m, actor, today), now)
             self.partnerships.audit(s, p, actor, "milestone_reopened", milestone=m.number)
-            line = f"#{m.number} *{escape(m.title)}*"
+            line = f"#{m.number} *{escape(m.title)}*; {mblocks.due_phrase(m.due_date, today)}"
         self.wake()
         return Outcome(f":arrows_counterclockwise: Reopened milestone {line}.", partnership=p)
 
