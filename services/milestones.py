@@ -80,6 +80,7 @@ DEFAULT_WINDOW = "90d"
 UPSERT_BATCH = 500
 CHANNEL_GONE = frozenset({"is_archived", "channel_not_found"})
 _VALUE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+VALUES_USAGE = "`/partner values #trust #delivery #speed` (or `/partner values default` for the defaults)"
 # Under the form's Owners input (plain text, at most 150 characters): what is wrong and what to do.
 OWNERS_OUTSIDE = ("Only people recorded in the partnership (either side) can own a milestone; an owner adds them "
                   "with /partner add @person.")
@@ -416,11 +417,14 @@ class MilestoneService:
 
     def set_values(self, *, channel_id: str, actor: str, raw: str) -> Outcome:
         p = self.partnerships.require_owner(channel_id, actor, "change its values").partnership
-        tokens = [t.lstrip("#").lower() for t in re.split(r"[\s,]+", raw) if t.strip("#")]
+        reset = raw.strip().lower() == "default"
+        tokens = [] if reset else [t.lstrip("#").lower() for t in re.split(r"[\s,]+", raw) if t.strip("#")]
         bad = [t for t in tokens if not _VALUE.match(t) or len(t) > VALUE_MAX]
         if bad:
             raise Invalid(f"“{escape(bad[0][:40])}” is not a value: use one word of letters, digits, - or _ "
-                          f"(up to {VALUE_MAX} characters), e.g. `/partner values #trust #delivery #speed`.")
+                          f"(up to {VALUE_MAX} characters), e.g. {VALUES_USAGE}.")
+        if not tokens and not reset:
+            raise Invalid(f"Give the values to tag kudos with: {VALUES_USAGE}.")
         chosen = list(dict.fromkeys(tokens))
         if len(chosen) > VALUES_MAX:
             raise Invalid(f"That is {len(chosen)} values; the limit is {VALUES_MAX}.")

@@ -416,3 +416,14 @@ def test_forms_are_checked_again_when_submitted(hc: Harness) -> None:
     listed_now = h.command("milestones", channel=cid).text
     assert f"#1 *Pilot* · due Fri 20 Mar · *18 days left* · owners <@{CAROL}>" in listed_now
     assert "Hijacked" not in listed_now and "Sneaked" not in listed_now and "Recently done" not in listed_now
+
+
+def test_values_without_a_value_are_refused_and_default_resets_them(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    assert "`#speed`" in h.command("values #speed", channel=cid).text
+    for raw in ("#", "# ,", "##"):
+        said = h.command(f"values {raw}", channel=cid).text
+        assert "Give the values" in said and "/partner values #trust" in said
+    assert "`#speed`" in h.command("values", channel=cid, user=BOB).text  # unchanged
+    assert "`#trust` `#communication` `#delivery` `#collaboration`" in h.command("values default", channel=cid).text
