@@ -253,6 +253,7 @@ class MilestoneService:
             s.add(m)
             self.partnerships.audit(s, p, actor, "milestone_edited", milestone=m.number, title=m.title, owners=m.owners)
             line = f"#{m.number} *{escape(m.title)}*"
+        self.wake()
         return Outcome(f":white_check_mark: Saved milestone {line}.", partnership=p)
 
     def reschedule(self, *, milestone_id: int, actor: str, due: date) -> Outcome:

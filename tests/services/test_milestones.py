@@ -382,3 +382,14 @@ def test_reopening_before_the_due_date_brings_back_the_reminders_and_the_overdue
     st.at(local("Europe/Berlin", 2026, 3, 21, 9, 0))
     [note] = [t for t in channel_texts(st, p) if "is still open" in t]
     assert "1 day late" in note
+
+
+def test_saving_an_edit_wakes_the_scheduler(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.milestones
+    mid = add(st, p, date(2026, 3, 20), [BOB])
+    woken: list[bool] = []
+    svc.wake = lambda: woken.append(True)
+    svc.edit(milestone_id=mid, actor=ALICE,
+             inp=validate(MilestoneInput, title="Pilot live", due_date=date(2026, 3, 20), owners=[CAROL]))
+    assert woken == [True]
