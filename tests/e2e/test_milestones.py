@@ -427,3 +427,64 @@ def test_values_without_a_value_are_refused_and_default_resets_them(hc: Harness)
         assert "Give the values" in said and "/partner values #trust" in said
     assert "`#speed`" in h.command("values", channel=cid, user=BOB).text  # unchanged
     assert "`#trust` `#communication` `#delivery` `#collaboration`" in h.command("values default", channel=cid).text
+
+
+def test_the_reschedule_and_cancel_commands(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command(f'milestone add "Pilot" 2026-03-20 <@{BOB}|bob>', channel=cid)
+    h.command(f'milestone add "Launch" 2026-03-27 <@{BOB}|bob>', channel=cid)
+    assert "Usage: `/partner milestone reschedule <number> <YYYY-MM-DD>`" in h.command(
+        "milestone reschedule 1", channel=cid).text
+    assert "'20/03/2026' is not a date: use YYYY-MM-DD" in h.command(
+        "milestone reschedule 1 20/03/2026", channel=cid).text
+    assert "is now due Thu 02 Apr" in h.command("milestone reschedule pilot 2026-04-02", channel=cid).text
+    # Done ones are found by title to reopen, not to cancel or reschedule.
+    h.command("milestone done Launch", channel=cid)
+    h.sender.submit_view(h.fake.open_views(ALICE)[-1]["view"], done_values([BOB], ""), user_id=ALICE)
+    h.wait()
+    assert "has no open milestone “Launch”" in h.command("milestone cancel Launch", channel=cid).text
+    assert "has no open milestone “Launch”" in h.command("milestone reschedule Launch 2026-04-09", channel=cid).text
+    assert "Reopened milestone #2 *Launch*" in h.command("milestone reopen Launch", channel=cid).text
+    assert "has no done milestone “Pilot”" in h.command("milestone reopen Pilot", channel=cid).text
+    assert "Cancelled milestone #1 *Pilot*" in h.command("milestone cancel Pilot", channel=cid).text
+
+
+def test_titles_typed_in_the_form_are_shown_as_text(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    title = f"A <!channel> & <@{BOB}>"
+    shown = f"A &lt;!channel&gt; &amp; &lt;@{BOB}&gt;"
+    h.command("milestone add", channel=cid)
+    h.sender.submit_view(h.fake.open_views(ALICE)[-1]["view"], form_values(title=title, owners=[CAROL]),
+                         user_id=ALICE)
+    h.wait()
+    h.tick()
+    listed = h.command("milestones", channel=cid).text
+    h.command("milestone done 1", channel=cid)
+    h.sender.submit_view(h.fake.open_views(ALICE)[-1]["view"], done_values([CAROL], ""), user_id=ALICE)
+    h.wait()
+    h.tick()
+    [note] = [m for m in h.fake.messages(cid) if "New milestone" in flatten(m)]
+    [celebration] = [m for m in h.fake.messages(cid) if "Milestone reached" in flatten(m)]
+    for seen in (mrkdwn(note), listed, mrkdwn(celebration)):
+        assert shown in seen
+        assert "<!channel>" not in seen and f"<@{BOB}>" not in seen
+
+
+def mrkdwn(message: dict[str, Any]) -> str:
+    """The texts Slack reads mentions in: the message's text and its mrkdwn blocks (not plain-text headers)."""
+    found = [message.get("text") or ""]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn":
+                found.append(node.get("text") or "")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(message.get("blocks"))
+    return "\n".join(found)

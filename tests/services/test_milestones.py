@@ -393,3 +393,36 @@ def test_saving_an_edit_wakes_the_scheduler(st: Stack) -> None:
     svc.edit(milestone_id=mid, actor=ALICE,
              inp=validate(MilestoneInput, title="Pilot live", due_date=date(2026, 3, 20), owners=[CAROL]))
     assert woken == [True]
+
+
+def test_a_reminder_is_not_sent_when_the_milestone_changed_after_it_was_planned(st: Stack) -> None:
+    # A change that commits while a reminder is already claimed is not re-planned in time: the reminder looks again.
+    p = acme(st)
+    ids_ = [add(st, p, date(2026, 3, 20), [BOB], title) for title in ("Owner changed", "Moved", "Done", "Kept")]
+    with st.services.uow() as s:
+        for mid, change in zip(ids_, ("owners", "due", "status", None), strict=True):
+            m = s.get(Milestone, mid)
+            assert m is not None
+            if change == "owners":
+                m.owners = [CAROL]
+            elif change == "due":
+                m.due_date = date(2026, 3, 27)
+            elif change == "status":
+                m.status = MilestoneStatus.DONE
+            s.add(m)
+    st.at(local("Europe/Berlin", 2026, 3, 13, 9, 0))
+    texts = [flatten(m) for m in st.fake.dm_messages(BOB)]
+    assert len(texts) == 1 and "*Kept*" in texts[0]  # Carol, the new owner, is reminded by the planner's rows
+
+
+def test_wins_count_the_last_90_days_by_default(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.milestones
+    svc.kudos(channel_id=p.channel_id or "", actor=BOB, receivers=[PAT], reason="early help")
+    st.clock.set(st.clock.now() + timedelta(days=60))
+    svc.kudos(channel_id=p.channel_id or "", actor=BOB, receivers=[CAROL], reason="later help")
+    st.clock.set(st.clock.now() + timedelta(days=31))  # the first kudos are 91 days old, the second 31
+    _, w, label = svc.wins(channel_id=p.channel_id or "", actor=ALICE, window="")
+    assert label == "the last 90 days" and w.kudos == 1 and w.received == {CAROL: 1}
+    _, w, _ = svc.wins(channel_id=p.channel_id or "", actor=ALICE, window="all")
+    assert w.kudos == 2
