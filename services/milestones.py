@@ -173,11 +173,8 @@ class MilestoneService:
         """Refuse a due date in the past and owners who are not in the partnership (`keep`: owners a milestone
         already has may stay, also after they left the channel); `need_owners` (an edit): refuse emptying the
         owners, as then nobody would be reminded (adding falls back to whoever adds it)."""
-        today = local_date(now, p.timezone)
-        if check_date and inp.due_date < today:
-            problem = (f"{inp.due_date.isoformat()} is in the past (today is {today.isoformat()} in "
-                       f"{p.timezone}); give a date from today on")
-            raise Invalid(f"{escape(problem)}.", {"due_date": problem})
+        if check_date:
+            self._check_due(p, inp.due_date, now)
         if need_owners and not inp.owners:
             raise Invalid("Keep at least one owner: the owners get the milestone's reminders.",
                           {"owners": "Keep at least one owner: the owners get the milestone's reminders."})
@@ -189,6 +186,14 @@ class MilestoneService:
                 f"*{escape(p.name)}*. Owners must be people recorded in the partnership (either side); an owner of "
                 "the partnership adds them with `/partner add @person`.",
                 {"owners": OWNERS_OUTSIDE})
+
+    def _check_due(self, p: Partnership, due: date, now: datetime) -> None:
+        """Refuse a due date before the partnership's local today (adding and rescheduling)."""
+        today = local_date(now, p.timezone)
+        if due < today:
+            problem = (f"{due.isoformat()} is in the past (today is {today.isoformat()} in "
+                       f"{p.timezone}); give a date from today on")
+            raise Invalid(f"{escape(problem)}.", {"due_date": problem})
 
     # -- listing -----------------------------------------------------------------------------------------------
     def overview(self, *, channel_id: str, actor: str) -> MilestoneList:
@@ -262,10 +267,7 @@ class MilestoneService:
             m, p = self._load(s, milestone_id, lock=True)
             self._authorize(s, p, m, actor, "reschedule it")
             self._require_open(m, "reschedule it")
-            today = local_date(now, p.timezone)
-            if due < today:
-                problem = f"{due.isoformat()} is in the past; give a date from today on"
-                raise Invalid(f"{problem}.", {"due_date": problem})
+            self._check_due(p, due, now)
             if due == m.due_date:
                 raise Invalid(f"It is already due {mblocks.day(due)}; pick another date.",
                               {"due_date": "That is its due date already."})
