@@ -489,7 +489,7 @@ class MilestoneService:
                 select(Milestone, Partnership).join(Partnership, col(Partnership.id) == col(Milestone.partnership_id))
                 .where(Milestone.status == MilestoneStatus.OPEN, Partnership.status == PartnershipStatus.ACTIVE)
             ).all():
-                rows += [r for r in self._rows(m, p.timezone, m.changed_at)
+                rows += [r for r in milestone_rows(m, p.timezone, m.changed_at)
                          if r.get("not_after") is None or r["not_after"] > now]
             for start in range(0, len(rows), UPSERT_BATCH):
                 upsert_planned(s, rows[start : start + UPSERT_BATCH], now)
@@ -630,10 +630,7 @@ class MilestoneService:
         assert m.id is not None
         mark_obsolete(s, kinds=[MILESTONE_REMIND, MILESTONE_OVERDUE], subject_id=m.id, now=now,
                       note="the milestone changed")
-        upsert_planned(s, self._rows(m, p.timezone, now), now)
-
-    def _rows(self, m: Milestone, zone: str, since: datetime) -> list[Row]:
-        return milestone_rows(m, zone, since)
+        upsert_planned(s, milestone_rows(m, p.timezone, now), now)
 
     def _post(self, s: Session, p: Partnership, key: str, text: str, now: datetime,
               blocks: list[dict[str, Any]] | None = None) -> None:
