@@ -143,7 +143,8 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         if not raw:
             p, values = svc.values(**where(call))
             call.reply(f"Kudos in *{escape(p.name)}* can be tagged with " + " ".join(f"`#{v}`" for v in values)
-                       + f". Owners change them with `{COMMAND} values #one #two`.")
+                       + f". Owners change them with `{COMMAND} values #one #two` (`{COMMAND} values default` puts "
+                       "the defaults back).")
             return
         call.reply.ack()
         call.reply(svc.set_values(raw=raw, **where(call)).text())
