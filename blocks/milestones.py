@@ -87,8 +87,14 @@ def cancelled_text(m: Milestone, actor: str) -> str:
     return f":heavy_multiplication_x: {mention(actor)} cancelled milestone {ref(m)} (due {day(m.due_date)})."
 
 
-def reopened_text(m: Milestone, actor: str) -> str:
-    return f":arrows_counterclockwise: {mention(actor)} reopened milestone {ref(m)}; it is due {day(m.due_date)}."
+def due_phrase(due: date, today: date) -> str:
+    """"it is due Fri 20 Mar", or when that has passed "it was due Tue 10 Mar, 41 days ago"."""
+    late = (today - due).days
+    return f"it was due {day(due)}, {plural(late, 'day')} ago" if late > 0 else f"it is due {day(due)}"
+
+
+def reopened_text(m: Milestone, actor: str, today: date) -> str:
+    return f":arrows_counterclockwise: {mention(actor)} reopened milestone {ref(m)}; {due_phrase(m.due_date, today)}."
 
 
 def note_blocks(text: str) -> list[Block]:

@@ -13,7 +13,7 @@ from blocks import checkins as cblocks
 from blocks import ids
 from blocks.text import escape
 from handlers.commands import COMMAND, CommandCall, CommandRouter, Usage
-from handlers.common import Reply, echo, guarded, plain_text, view_metadata
+from handlers.common import Reply, echo, guarded, plain_text, under_inputs, view_metadata, view_values
 from models.checkin import QUESTIONS_MAX, ParticipantMode
 from services.container import Services
 from services.errors import Invalid
@@ -41,14 +41,9 @@ _CHECKIN_USAGE = (
 )
 
 
-def _values(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    values = view.get("state", {}).get("values", {})
-    return {block: (fields.get(block) or {}) for block, fields in values.items()}
-
-
 def parse_setup_view(view: dict[str, Any]) -> ScheduleInput:
     """Read the setup modal into a validated ScheduleInput (raises Invalid with errors per input)."""
-    v = _values(view)
+    v = view_values(view)
 
     def selected(block: str) -> str | None:
         option = v.get(block, {}).get("selected_option") or {}
@@ -68,11 +63,11 @@ def parse_setup_view(view: dict[str, Any]) -> ScheduleInput:
     try:
         return validate(ScheduleInput, **data)
     except Invalid as exc:
-        raise Invalid(str(exc), {_SETUP_FIELDS.get(k, k): m for k, m in exc.fields.items()}) from None
+        raise under_inputs(exc, _SETUP_FIELDS) from None
 
 
 def parse_answers(view: dict[str, Any]) -> list[str]:
-    v = _values(view)
+    v = view_values(view)
     return [(v.get(cblocks.answer_field(i), {}).get("value") or "") for i in range(QUESTIONS_MAX)
             if cblocks.answer_field(i) in v]
 
@@ -139,7 +134,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     def _questions_submitted(ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
         reply = Reply.to_form(ack, services.slack, body, field=ids.F_QUESTIONS)
         with guarded(reply, "change the check-in questions"):
-            questions = validate_questions(split_questions(_values(view).get(ids.F_QUESTIONS, {}).get("value")))
+            questions = validate_questions(split_questions(view_values(view).get(ids.F_QUESTIONS, {}).get("value")))
             reply.ack()  # closes the form (nothing written before); saving re-checks that the person is an owner
             partnership_id = int(view_metadata(view).get("partnership_id") or 0)
             reply(svc.save_questions(partnership_id=partnership_id, actor=reply.user_id, questions=questions).text())

@@ -91,6 +91,19 @@ def view_metadata(view: dict[str, Any]) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
+def view_values(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A submitted form's inputs by block id: what each input holds (`value`, `selected_date`,
+    `selected_users`, …). Every input's action id is its block id, so one level is enough."""
+    values = view.get("state", {}).get("values", {})
+    return {block: (fields.get(block) or {}) for block, fields in values.items()}
+
+
+def under_inputs(exc: Invalid, inputs: Mapping[str, str]) -> Invalid:
+    """The same refusal with each field's problem keyed by the form input that shows it (`inputs`: a field
+    of the input model -> its block id; fields without one keep their name)."""
+    return Invalid(str(exc), {inputs.get(k, k): m for k, m in exc.fields.items()})
+
+
 FORM_ERROR_MAX = 150  # an error shown under a form input is cut to this many characters
 
 

@@ -5,7 +5,6 @@ is checked again on the server (partnership owners and the milestone's owners)."
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -16,15 +15,22 @@ from blocks import ids
 from blocks import milestones as mblocks
 from blocks.text import escape
 from handlers.commands import COMMAND, CommandCall, CommandRouter, Usage
-from handlers.common import Reply, echo, guarded, plain_text, user_id_from_mention, view_metadata
+from handlers.common import (
+    Reply,
+    echo,
+    guarded,
+    plain_text,
+    under_inputs,
+    user_id_from_mention,
+    view_metadata,
+    view_values,
+)
 from models.milestone import MilestoneStatus
 from services.confirmations import button_id
 from services.container import Services
 from services.errors import Invalid
 from services.inputs import DATE_FORM, MilestoneInput, parse_date, split_quoted, validate
 from services.milestones import parse_milestone_command
-
-log = logging.getLogger(__name__)
 
 _LEADING_MENTION = re.compile(r"^(<@[UW][A-Z0-9]+(?:\|[^>]*)?>)\s*")
 
@@ -43,17 +49,8 @@ _USAGE = (
 )
 
 
-def _values(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    values = view.get("state", {}).get("values", {})
-    return {block: (fields.get(block) or {}) for block, fields in values.items()}
-
-
-def _mapped(exc: Invalid) -> Invalid:
-    return Invalid(str(exc), {_FIELDS.get(k, k): m for k, m in exc.fields.items()})
-
-
 def parse_milestone_view(view: dict[str, Any], *, due: Any = None) -> MilestoneInput:
-    v = _values(view)
+    v = view_values(view)
     try:
         return validate(
             MilestoneInput,
@@ -64,7 +61,7 @@ def parse_milestone_view(view: dict[str, Any], *, due: Any = None) -> MilestoneI
             celebrate=any(o.get("value") == "yes" for o in v.get(ids.F_CELEBRATE, {}).get("selected_options") or []),
         )
     except Invalid as exc:
-        raise _mapped(exc) from None
+        raise under_inputs(exc, _FIELDS) from None
 
 
 def register(app: App, services: Services, router: CommandRouter) -> None:
@@ -146,7 +143,8 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         if not raw:
             p, values = svc.values(**where(call))
             call.reply(f"Kudos in *{escape(p.name)}* can be tagged with " + " ".join(f"`#{v}`" for v in values)
-                       + f". Owners change them with `{COMMAND} values #one #two`.")
+                       + f". Owners change them with `{COMMAND} values #one #two` (`{COMMAND} values default` puts "
+                       "the defaults back).")
             return
         call.reply.ack()
         call.reply(svc.set_values(raw=raw, **where(call)).text())
@@ -200,10 +198,10 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
             inp = parse_milestone_view(view)
             partnership_id = int(view_metadata(view).get("partnership_id") or 0)
             try:
-                svc.check_input(partnership_id=partnership_id, inp=inp)
+                svc.check_input(partnership_id=partnership_id, actor=reply.user_id, inp=inp)
             except Invalid as exc:
-                raise _mapped(exc) from None
-            reply.ack()  # closes the form; adding re-checks that the person is an owner
+                raise under_inputs(exc, _FIELDS) from None
+            reply.ack()  # closes the form; adding checks again (in its transaction)
             reply(svc.add(partnership_id=partnership_id, actor=reply.user_id, inp=inp).text())
 
     @app.view(ids.MILESTONE_EDIT_VIEW)
@@ -214,9 +212,10 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
             inp = parse_milestone_view(view, due="2000-01-01")  # the date changes through Reschedule only
             partnership_id, milestone_id = int(meta.get("partnership_id") or 0), int(meta.get("milestone_id") or 0)
             try:
-                svc.check_input(partnership_id=partnership_id, inp=inp, milestone_id=milestone_id)
+                svc.check_input(partnership_id=partnership_id, actor=reply.user_id, inp=inp,
+                                milestone_id=milestone_id)
             except Invalid as exc:
-                raise _mapped(exc) from None
+                raise under_inputs(exc, _FIELDS) from None
             reply.ack()
             reply(svc.edit(milestone_id=milestone_id, actor=reply.user_id, inp=inp).text())
 
@@ -224,14 +223,14 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     def _done_submitted(ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
         reply = Reply.to_form(ack, slack, body, field=ids.F_CONTRIBUTORS)
         with guarded(reply, "mark the milestone done"):
-            v = _values(view)
+            v = view_values(view)
             milestone_id = int(view_metadata(view).get("milestone_id") or 0)
             contributors = v.get(ids.F_CONTRIBUTORS, {}).get("selected_users") or []
             note = v.get(ids.F_NOTE, {}).get("value") or ""
             try:
                 svc.check_done(milestone_id=milestone_id, actor=reply.user_id, contributors=contributors, note=note)
             except Invalid as exc:
-                raise _mapped(exc) from None
+                raise under_inputs(exc, _FIELDS) from None
             reply.ack()
             reply(svc.mark_done(milestone_id=milestone_id, actor=reply.user_id, contributors=contributors,
                                 note=note).text())
@@ -240,7 +239,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     def _reschedule_submitted(ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
         reply = Reply.to_form(ack, slack, body, field=ids.F_DUE)
         with guarded(reply, "reschedule the milestone"):
-            raw = _values(view).get(ids.F_DUE, {}).get("selected_date") or ""
+            raw = view_values(view).get(ids.F_DUE, {}).get("selected_date") or ""
             try:
                 due = parse_date(raw)
             except ValueError as exc:
@@ -249,4 +248,4 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
             try:
                 reply(svc.reschedule(milestone_id=milestone_id, actor=reply.user_id, due=due).text())
             except Invalid as exc:
-                raise _mapped(exc) from None
+                raise under_inputs(exc, _FIELDS) from None

@@ -14,7 +14,7 @@ from blocks import ids
 from blocks import partnerships as pblocks
 from blocks.text import escape
 from handlers.commands import COMMAND, CommandCall, CommandRouter
-from handlers.common import Reply, event_time, guarded, plain_text, retry_num, user_id_from_mention
+from handlers.common import Reply, event_time, guarded, plain_text, retry_num, user_id_from_mention, view_values
 from services.confirmations import button_id
 from services.container import Services
 from services.errors import Invalid
@@ -26,10 +26,10 @@ log = logging.getLogger(__name__)
 
 def parse_new_partnership_view(view: dict[str, Any], default_timezone: str) -> NewPartnership:
     """Read the modal's state into a validated NewPartnership (raises Invalid with per-field errors)."""
-    values = view.get("state", {}).get("values", {})
+    values = view_values(view)
 
     def field(block: str) -> dict[str, Any]:
-        return values.get(block, {}).get(block, {}) or {}
+        return values.get(block) or {}
 
     private = any(o.get("value") == "private" for o in field(ids.F_PRIVATE).get("selected_options") or [])
     return validate(

@@ -11,7 +11,7 @@ from slack_bolt import App
 from blocks import ids
 from blocks import pulse as pblocks
 from handlers.commands import COMMAND, CommandCall, CommandRouter, Usage
-from handlers.common import Reply, echo, guarded, view_metadata
+from handlers.common import Reply, echo, guarded, under_inputs, view_metadata, view_values
 from models.pulse import PULSE_QUESTIONS_MAX, CadenceKind
 from services.container import Services
 from services.errors import Invalid
@@ -34,18 +34,13 @@ _USAGE = (
 )
 
 
-def _values(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    values = view.get("state", {}).get("values", {})
-    return {block: (fields.get(block) or {}) for block, fields in values.items()}
-
-
 def _selected(v: dict[str, dict[str, Any]], block: str) -> str | None:
     return (v.get(block, {}).get("selected_option") or {}).get("value")
 
 
 def parse_setup_view(view: dict[str, Any]) -> PulseScheduleInput:
     """Read the setup form into a validated PulseScheduleInput (raises Invalid with errors per input)."""
-    v = _values(view)
+    v = view_values(view)
     cadence = _selected(v, ids.F_PULSE_CADENCE) or CadenceKind.MONTHLY.value
     data: dict[str, Any] = {
         "cadence": cadence,
@@ -63,12 +58,12 @@ def parse_setup_view(view: dict[str, Any]) -> PulseScheduleInput:
     try:
         return validate(PulseScheduleInput, **data)
     except Invalid as exc:
-        raise Invalid(str(exc), {_SETUP_FIELDS.get(k, k): m for k, m in exc.fields.items()}) from None
+        raise under_inputs(exc, _SETUP_FIELDS) from None
 
 
 def parse_survey(view: dict[str, Any]) -> tuple[list[int | None], list[str]]:
     """The ratings and the open answers of a submitted survey form, by question."""
-    v = _values(view)
+    v = view_values(view)
     ratings: list[int | None] = []
     answers: list[str] = []
     for i in range(PULSE_QUESTIONS_MAX):

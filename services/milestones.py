@@ -67,6 +67,7 @@ from services.scheduling import (
     insert_new,
     mark_obsolete,
     plan_notices,
+    skip_by_key,
     upsert_planned,
 )
 
@@ -79,6 +80,10 @@ DEFAULT_WINDOW = "90d"
 UPSERT_BATCH = 500
 CHANNEL_GONE = frozenset({"is_archived", "channel_not_found"})
 _VALUE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+VALUES_USAGE = "`/partner values #trust #delivery #speed` (or `/partner values default` for the defaults)"
+# Under the form's Owners input (plain text, at most 150 characters): what is wrong and what to do.
+OWNERS_OUTSIDE = ("Only people recorded in the partnership (either side) can own a milestone; an owner adds them "
+                  "with /partner add @person.")
 
 Row = dict[str, Any]
 
@@ -143,26 +148,36 @@ class MilestoneService:
         self.wake()
         return Outcome(f":white_check_mark: Added milestone {line}. `/partner milestones` lists them.", partnership=p)
 
-    def check_input(self, *, partnership_id: int, inp: MilestoneInput, milestone_id: int | None = None) -> None:
-        """What a form submission would be refused for (before the form closes)."""
+    def check_input(self, *, partnership_id: int, actor: str, inp: MilestoneInput,
+                    milestone_id: int | None = None) -> None:
+        """What a form submission would be refused for (before the form closes): who may (an owner adds; the
+        owners of the partnership or of the milestone edit), a date in the past, owners outside."""
+        if not milestone_id:
+            self.partnerships.require_owner_by_id(partnership_id, actor, "add milestones")
         with self.uow(read_only=True) as s:
-            p = s.get(Partnership, partnership_id)
-            if p is None:
+            m: Milestone | None = None
+            if milestone_id:
+                m, p = self._load(s, milestone_id)
+                self._authorize(s, p, m, actor, "edit it")
+            elif (found := s.get(Partnership, partnership_id)) is not None:
+                p = found
+            else:
                 raise NotFound("That partnership no longer exists.")
-            m = s.get(Milestone, milestone_id) if milestone_id else None
-            self._check(s, p, inp, self.clock.now(), check_date=m is None, keep=m.owners if m is not None else ())
+            self._check(s, p, inp, self.clock.now(), check_date=m is None, keep=m.owners if m is not None else (),
+                        need_owners=m is not None)
 
     def _check(
         self, s: Session, p: Partnership, inp: MilestoneInput, now: datetime, *, check_date: bool = True,
-        keep: Sequence[str] = (),
+        keep: Sequence[str] = (), need_owners: bool = False,
     ) -> None:
         """Refuse a due date in the past and owners who are not in the partnership (`keep`: owners a milestone
-        already has may stay, also after they left the channel)."""
-        today = local_date(now, p.timezone)
-        if check_date and inp.due_date < today:
-            problem = (f"{inp.due_date.isoformat()} is in the past (today is {today.isoformat()} in "
-                       f"{p.timezone}); give a date from today on")
-            raise Invalid(f"{escape(problem)}.", {"due_date": problem})
+        already has may stay, also after they left the channel); `need_owners` (an edit): refuse emptying the
+        owners, as then nobody would be reminded (adding falls back to whoever adds it)."""
+        if check_date:
+            self._check_due(p, inp.due_date, now)
+        if need_owners and not inp.owners:
+            raise Invalid("Keep at least one owner: the owners get the milestone's reminders.",
+                          {"owners": "Keep at least one owner: the owners get the milestone's reminders."})
         people = self.people(s, p.id)
         outside = [u for u in inp.owners if u not in people and u not in keep]
         if outside:
@@ -170,7 +185,15 @@ class MilestoneService:
                 f"{', '.join(mention(u) for u in outside)} {'is' if len(outside) == 1 else 'are'} not in "
                 f"*{escape(p.name)}*. Owners must be people recorded in the partnership (either side); an owner of "
                 "the partnership adds them with `/partner add @person`.",
-                {"owners": "Only people recorded in the partnership (either side) can own a milestone."})
+                {"owners": OWNERS_OUTSIDE})
+
+    def _check_due(self, p: Partnership, due: date, now: datetime) -> None:
+        """Refuse a due date before the partnership's local today (adding and rescheduling)."""
+        today = local_date(now, p.timezone)
+        if due < today:
+            problem = (f"{due.isoformat()} is in the past (today is {today.isoformat()} in "
+                       f"{p.timezone}); give a date from today on")
+            raise Invalid(f"{escape(problem)}.", {"due_date": problem})
 
     # -- listing -----------------------------------------------------------------------------------------------
     def overview(self, *, channel_id: str, actor: str) -> MilestoneList:
@@ -227,7 +250,7 @@ class MilestoneService:
             m, p = self._load(s, milestone_id, lock=True)
             self._authorize(s, p, m, actor, "edit it")
             self._require_open(m, "edit it")
-            self._check(s, p, inp, now, check_date=False, keep=m.owners)
+            self._check(s, p, inp, now, check_date=False, keep=m.owners, need_owners=True)
             owners_changed = list(inp.owners) != list(m.owners)
             m.title, m.done_means, m.celebrate, m.owners = inp.title, inp.done_means, inp.celebrate, list(inp.owners)
             if owners_changed:
@@ -235,6 +258,7 @@ class MilestoneService:
             s.add(m)
             self.partnerships.audit(s, p, actor, "milestone_edited", milestone=m.number, title=m.title, owners=m.owners)
             line = f"#{m.number} *{escape(m.title)}*"
+        self.wake()
         return Outcome(f":white_check_mark: Saved milestone {line}.", partnership=p)
 
     def reschedule(self, *, milestone_id: int, actor: str, due: date) -> Outcome:
@@ -243,10 +267,7 @@ class MilestoneService:
             m, p = self._load(s, milestone_id, lock=True)
             self._authorize(s, p, m, actor, "reschedule it")
             self._require_open(m, "reschedule it")
-            today = local_date(now, p.timezone)
-            if due < today:
-                problem = f"{due.isoformat()} is in the past; give a date from today on"
-                raise Invalid(f"{problem}.", {"due_date": problem})
+            self._check_due(p, due, now)
             if due == m.due_date:
                 raise Invalid(f"It is already due {mblocks.day(due)}; pick another date.",
                               {"due_date": "That is its due date already."})
@@ -338,9 +359,13 @@ class MilestoneService:
             m.status, m.done_at, m.done_on, m.done_by, m.contributors, m.done_note = (
                 MilestoneStatus.OPEN, None, None, None, [], "")
             self._bump(s, m, p, now)
-            self._post(s, p, f"milestone:{m.id}:reopened:{m.version}", mblocks.reopened_text(m, actor), now)
+            today = local_date(now, p.timezone)
+            if m.due_date < today:  # the reopen note says it is late: no separate overdue note after it
+                skip_by_key(s, [r for r in milestone_rows(m, p.timezone, now) if r["kind"] == MILESTONE_OVERDUE],
+                            now, "the reopen note said it is overdue")
+            self._post(s, p, f"milestone:{m.id}:reopened:{m.version}", mblocks.reopened_text(m, actor, today), now)
             self.partnerships.audit(s, p, actor, "milestone_reopened", milestone=m.number)
-            line = f"#{m.number} *{escape(m.title)}*"
+            line = f"#{m.number} *{escape(m.title)}*; {mblocks.due_phrase(m.due_date, today)}"
         self.wake()
         return Outcome(f":arrows_counterclockwise: Reopened milestone {line}.", partnership=p)
 
@@ -395,11 +420,14 @@ class MilestoneService:
 
     def set_values(self, *, channel_id: str, actor: str, raw: str) -> Outcome:
         p = self.partnerships.require_owner(channel_id, actor, "change its values").partnership
-        tokens = [t.lstrip("#").lower() for t in re.split(r"[\s,]+", raw) if t.strip("#")]
+        reset = raw.strip().lower() == "default"
+        tokens = [] if reset else [t.lstrip("#").lower() for t in re.split(r"[\s,]+", raw) if t.strip("#")]
         bad = [t for t in tokens if not _VALUE.match(t) or len(t) > VALUE_MAX]
         if bad:
             raise Invalid(f"“{escape(bad[0][:40])}” is not a value: use one word of letters, digits, - or _ "
-                          f"(up to {VALUE_MAX} characters), e.g. `/partner values #trust #delivery #speed`.")
+                          f"(up to {VALUE_MAX} characters), e.g. {VALUES_USAGE}.")
+        if not tokens and not reset:
+            raise Invalid(f"Give the values to tag kudos with: {VALUES_USAGE}.")
         chosen = list(dict.fromkeys(tokens))
         if len(chosen) > VALUES_MAX:
             raise Invalid(f"That is {len(chosen)} values; the limit is {VALUES_MAX}.")
@@ -461,7 +489,7 @@ class MilestoneService:
                 select(Milestone, Partnership).join(Partnership, col(Partnership.id) == col(Milestone.partnership_id))
                 .where(Milestone.status == MilestoneStatus.OPEN, Partnership.status == PartnershipStatus.ACTIVE)
             ).all():
-                rows += [r for r in self._rows(m, p.timezone, m.changed_at)
+                rows += [r for r in milestone_rows(m, p.timezone, m.changed_at)
                          if r.get("not_after") is None or r["not_after"] > now]
             for start in range(0, len(rows), UPSERT_BATCH):
                 upsert_planned(s, rows[start : start + UPSERT_BATCH], now)
@@ -571,9 +599,11 @@ class MilestoneService:
         return m, p
 
     def _authorize(self, s: Session, p: Partnership, m: Milestone, actor: str, what: str) -> None:
-        """The partnership's owners and the milestone's own owners may change a milestone."""
+        """The partnership's owners and the milestone's own owners may change a milestone; a milestone owner only
+        while still recorded in the partnership (someone removed with `/partner remove` may not, whatever buttons
+        they still have)."""
         if actor in m.owners:
-            self.partnerships.authorize(s, p, actor, what, need=Access.MEMBER, also=m.owners)
+            self.partnerships.authorize(s, p, actor, what, need=Access.MEMBER)
             return
         try:
             self.partnerships.authorize(s, p, actor, what, need=Access.OWNER)
@@ -600,10 +630,7 @@ class MilestoneService:
         assert m.id is not None
         mark_obsolete(s, kinds=[MILESTONE_REMIND, MILESTONE_OVERDUE], subject_id=m.id, now=now,
                       note="the milestone changed")
-        upsert_planned(s, self._rows(m, p.timezone, now), now)
-
-    def _rows(self, m: Milestone, zone: str, since: datetime) -> list[Row]:
-        return milestone_rows(m, zone, since)
+        upsert_planned(s, milestone_rows(m, p.timezone, now), now)
 
     def _post(self, s: Session, p: Partnership, key: str, text: str, now: datetime,
               blocks: list[dict[str, Any]] | None = None) -> None:

@@ -341,3 +341,145 @@ def test_edit_and_cancel_from_the_list(hc: Harness) -> None:
     h.tick()
     assert any(f"<@{ALICE}> cancelled milestone #1 *Pilot in 3 regions*" in t for t in channel_texts(h, cid))
     assert "No milestones yet" in h.command("milestones", channel=cid).text
+
+
+def test_an_owner_removed_from_the_partnership_can_no_longer_change_the_milestone(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command(f'milestone add "Pilot" 2026-03-20 <@{BOB}|bob>', channel=cid)
+    h.tick()
+    listed = h.command("milestones", channel=cid, user=BOB)
+    [message] = [m for m in listed.messages if isinstance(m, dict) and m.get("blocks")]
+    h.command(f"remove <@{BOB}|bob>", channel=cid)
+    h.tick()
+    before = len(h.fake.messages(cid))
+    for label in ("Cancel", "Edit", "Reschedule", "Mark done"):
+        click(h, BOB, message, label, cid)
+        assert "Only people in the *Acme* partnership" in flatten(h.fake.responses(h.sender.last_response_url))
+    assert h.fake.open_views(BOB) == []
+    h.tick()
+    assert len(h.fake.messages(cid)) == before  # nothing posted
+    assert "Pilot* · due Fri 20 Mar · *18 days left*" in h.command("milestones", channel=cid).text
+
+
+def test_an_edit_keeps_an_owner_and_an_owner_outside_is_told_how_to_add_them(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command(f'milestone add "Pilot" 2026-03-20 <@{CAROL}|carol>', channel=cid)
+    listed = h.command("milestones", channel=cid)
+    [message] = [m for m in listed.messages if isinstance(m, dict) and m.get("blocks")]
+    click(h, ALICE, message, "Edit", cid)
+    form = h.fake.open_views(ALICE)[-1]["view"]
+    _, ack = h.sender.submit_view(form, form_values(title="Pilot", owners=[]), user_id=ALICE)
+    assert "at least one owner" in ack["errors"]["milestone_owners"]
+    _, ack = h.sender.submit_view(form, form_values(title="Pilot", owners=[DAN]), user_id=ALICE)
+    error = ack["errors"]["milestone_owners"]
+    assert "/partner add @person" in error and len(error) <= 150
+    h.wait()
+    assert f"owners <@{CAROL}>" in h.command("milestones", channel=cid).text
+    h.command("milestone add", channel=cid)
+    _, ack = h.sender.submit_view(h.fake.open_views(ALICE)[-1]["view"], form_values(owners=[DAN]), user_id=ALICE)
+    assert "/partner add @person" in ack["errors"]["milestone_owners"]
+
+
+def test_forms_are_checked_again_when_submitted(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command(f'milestone add "Pilot" 2026-03-20 <@{CAROL}|carol>', channel=cid)
+    listed = h.command("milestones", channel=cid)
+    [message] = [m for m in listed.messages if isinstance(m, dict) and m.get("blocks")]
+    forms = {}
+    for label in ("Edit", "Reschedule", "Mark done"):
+        click(h, ALICE, message, label, cid)
+        forms[label] = h.fake.open_views(ALICE)[-1]["view"]
+    h.command("milestone add", channel=cid)
+    forms["Add"] = h.fake.open_views(ALICE)[-1]["view"]
+    h.tick()
+    posted = len(h.fake.messages(cid))
+    values = {"Edit": form_values(title="Hijacked", owners=[CAROL]), "Add": form_values(title="Sneaked in"),
+              "Reschedule": {"due_date": {"due_date": {"type": "datepicker", "selected_date": "2026-04-30"}}},
+              "Mark done": done_values([CAROL], "not really")}
+    # Dan is not in the partnership; Bob is a plain member who owns neither it nor the milestone.
+    for user in (DAN, BOB):
+        for label, form in forms.items():
+            _, ack = h.sender.submit_view(form, values[label], user_id=user)
+            h.wait()  # refused under the form, before it closes
+            assert ack["response_action"] == "errors", (user, label)
+            assert "Only" in " ".join(ack["errors"].values()), (user, label)
+    h.tick()
+    assert len(h.fake.messages(cid)) == posted  # nothing announced
+    listed_now = h.command("milestones", channel=cid).text
+    assert f"#1 *Pilot* · due Fri 20 Mar · *18 days left* · owners <@{CAROL}>" in listed_now
+    assert "Hijacked" not in listed_now and "Sneaked" not in listed_now and "Recently done" not in listed_now
+
+
+def test_values_without_a_value_are_refused_and_default_resets_them(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    assert "`#speed`" in h.command("values #speed", channel=cid).text
+    for raw in ("#", "# ,", "##"):
+        said = h.command(f"values {raw}", channel=cid).text
+        assert "Give the values" in said and "/partner values #trust" in said
+    assert "`#speed`" in h.command("values", channel=cid, user=BOB).text  # unchanged
+    assert "`#trust` `#communication` `#delivery` `#collaboration`" in h.command("values default", channel=cid).text
+
+
+def test_the_reschedule_and_cancel_commands(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command(f'milestone add "Pilot" 2026-03-20 <@{BOB}|bob>', channel=cid)
+    h.command(f'milestone add "Launch" 2026-03-27 <@{BOB}|bob>', channel=cid)
+    assert "Usage: `/partner milestone reschedule <number> <YYYY-MM-DD>`" in h.command(
+        "milestone reschedule 1", channel=cid).text
+    assert "'20/03/2026' is not a date: use YYYY-MM-DD" in h.command(
+        "milestone reschedule 1 20/03/2026", channel=cid).text
+    assert "is now due Thu 02 Apr" in h.command("milestone reschedule pilot 2026-04-02", channel=cid).text
+    # Done ones are found by title to reopen, not to cancel or reschedule.
+    h.command("milestone done Launch", channel=cid)
+    h.sender.submit_view(h.fake.open_views(ALICE)[-1]["view"], done_values([BOB], ""), user_id=ALICE)
+    h.wait()
+    assert "has no open milestone “Launch”" in h.command("milestone cancel Launch", channel=cid).text
+    assert "has no open milestone “Launch”" in h.command("milestone reschedule Launch 2026-04-09", channel=cid).text
+    assert "Reopened milestone #2 *Launch*" in h.command("milestone reopen Launch", channel=cid).text
+    assert "has no done milestone “Pilot”" in h.command("milestone reopen Pilot", channel=cid).text
+    assert "Cancelled milestone #1 *Pilot*" in h.command("milestone cancel Pilot", channel=cid).text
+
+
+def test_titles_typed_in_the_form_are_shown_as_text(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    title = f"A <!channel> & <@{BOB}>"
+    shown = f"A &lt;!channel&gt; &amp; &lt;@{BOB}&gt;"
+    h.command("milestone add", channel=cid)
+    h.sender.submit_view(h.fake.open_views(ALICE)[-1]["view"], form_values(title=title, owners=[CAROL]),
+                         user_id=ALICE)
+    h.wait()
+    h.tick()
+    listed = h.command("milestones", channel=cid).text
+    h.command("milestone done 1", channel=cid)
+    h.sender.submit_view(h.fake.open_views(ALICE)[-1]["view"], done_values([CAROL], ""), user_id=ALICE)
+    h.wait()
+    h.tick()
+    [note] = [m for m in h.fake.messages(cid) if "New milestone" in flatten(m)]
+    [celebration] = [m for m in h.fake.messages(cid) if "Milestone reached" in flatten(m)]
+    for seen in (mrkdwn(note), listed, mrkdwn(celebration)):
+        assert shown in seen
+        assert "<!channel>" not in seen and f"<@{BOB}>" not in seen
+
+
+def mrkdwn(message: dict[str, Any]) -> str:
+    """The texts Slack reads mentions in: the message's text and its mrkdwn blocks (not plain-text headers)."""
+    found = [message.get("text") or ""]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn":
+                found.append(node.get("text") or "")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(message.get("blocks"))
+    return "\n".join(found)

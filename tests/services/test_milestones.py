@@ -332,7 +332,7 @@ def test_an_owner_who_left_stays_on_an_edit_and_can_be_credited(st: Stack) -> No
     svc = st.services.milestones
     mid = add(st, p, date(2026, 3, 20), [BOB, PAT])
     st.services.partnerships.member_left(channel_id=p.channel_id or "", user_id=PAT, at=st.clock.now())
-    svc.check_input(partnership_id=p.id or 0, milestone_id=mid,
+    svc.check_input(partnership_id=p.id or 0, actor=ALICE, milestone_id=mid,
                     inp=validate(MilestoneInput, title="Renamed", due_date=date(2026, 3, 20), owners=[BOB, PAT]))
     svc.edit(milestone_id=mid, actor=ALICE,
              inp=validate(MilestoneInput, title="Renamed", due_date=date(2026, 3, 20), owners=[BOB, PAT]))
@@ -342,3 +342,87 @@ def test_an_owner_who_left_stays_on_an_edit_and_can_be_credited(st: Stack) -> No
     with st.services.uow() as s:
         m = s.get(Milestone, mid)
         assert m is not None and m.contributors == [{"user": BOB, "side": "ours"}, {"user": PAT, "side": "partner"}]
+
+
+def channel_texts(st: Stack, p: Partnership) -> list[str]:
+    return [flatten(m) for m in st.fake.messages(p.channel_id or "")]
+
+
+def test_reopening_weeks_after_the_due_date_says_how_late_it_is_once(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.milestones
+    mid = add(st, p, date(2026, 3, 10), [BOB])  # a Tuesday
+    svc.mark_done(milestone_id=mid, actor=BOB, contributors=[BOB], note="")
+    st.tick()
+    st.at(local("Europe/Berlin", 2026, 4, 20, 10, 0))  # 41 days after the due date
+    said = svc.reopen(milestone_id=mid, actor=ALICE).text()
+    assert "Reopened milestone #1 *Pilot live*; it was due Tue 10 Mar, 41 days ago." in said
+    st.tick()
+    assert any(f"<@{ALICE}> reopened milestone #1 *Pilot live*; it was due Tue 10 Mar, 41 days ago." in t
+               for t in channel_texts(st, p))
+    st.at(local("Europe/Berlin", 2026, 4, 21, 10, 0))
+    st.services.milestones.plan(st.clock.now())  # the planner does not bring the note back either
+    st.at(local("Europe/Berlin", 2026, 4, 22, 10, 0))
+    assert not [t for t in channel_texts(st, p) if "is still open" in t]
+
+
+def test_reopening_before_the_due_date_brings_back_the_reminders_and_the_overdue_note(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.milestones
+    mid = add(st, p, date(2026, 3, 20), [BOB])
+    svc.mark_done(milestone_id=mid, actor=BOB, contributors=[BOB], note="")
+    st.at(local("Europe/Berlin", 2026, 3, 4, 10, 0))
+    assert "it is due Fri 20 Mar" in svc.reopen(milestone_id=mid, actor=ALICE).text()
+    # Planned at once, in the reopen's transaction (not only when the planner next runs).
+    assert [k for k, _ in pending(st, "milestone_remind")] == [f"milestone_remind:{mid}:2026-03-20:{n}:{BOB}"
+                                                               for n in (7, 1)]
+    assert [k for k, _ in pending(st, "milestone_overdue")] == [f"milestone_overdue:{mid}:2026-03-20"]
+    st.at(local("Europe/Berlin", 2026, 3, 13, 9, 0))
+    assert "due in 7 days, on Fri 20 Mar" in flatten(st.fake.dm_messages(BOB))
+    st.at(local("Europe/Berlin", 2026, 3, 21, 9, 0))
+    [note] = [t for t in channel_texts(st, p) if "is still open" in t]
+    assert "1 day late" in note
+
+
+def test_saving_an_edit_wakes_the_scheduler(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.milestones
+    mid = add(st, p, date(2026, 3, 20), [BOB])
+    woken: list[bool] = []
+    svc.wake = lambda: woken.append(True)
+    svc.edit(milestone_id=mid, actor=ALICE,
+             inp=validate(MilestoneInput, title="Pilot live", due_date=date(2026, 3, 20), owners=[CAROL]))
+    assert woken == [True]
+
+
+def test_a_reminder_is_not_sent_when_the_milestone_changed_after_it_was_planned(st: Stack) -> None:
+    # A change that commits while a reminder is already claimed is not re-planned in time: the reminder looks again.
+    p = acme(st)
+    ids_ = [add(st, p, date(2026, 3, 20), [BOB], title) for title in ("Owner changed", "Moved", "Done", "Kept")]
+    with st.services.uow() as s:
+        for mid, change in zip(ids_, ("owners", "due", "status", None), strict=True):
+            m = s.get(Milestone, mid)
+            assert m is not None
+            if change == "owners":
+                m.owners = [CAROL]
+            elif change == "due":
+                m.due_date = date(2026, 3, 27)
+            elif change == "status":
+                m.status = MilestoneStatus.DONE
+            s.add(m)
+    st.at(local("Europe/Berlin", 2026, 3, 13, 9, 0))
+    texts = [flatten(m) for m in st.fake.dm_messages(BOB)]
+    assert len(texts) == 1 and "*Kept*" in texts[0]  # Carol, the new owner, is reminded by the planner's rows
+
+
+def test_wins_count_the_last_90_days_by_default(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.milestones
+    svc.kudos(channel_id=p.channel_id or "", actor=BOB, receivers=[PAT], reason="early help")
+    st.clock.set(st.clock.now() + timedelta(days=60))
+    svc.kudos(channel_id=p.channel_id or "", actor=BOB, receivers=[CAROL], reason="later help")
+    st.clock.set(st.clock.now() + timedelta(days=31))  # the first kudos are 91 days old, the second 31
+    _, w, label = svc.wins(channel_id=p.channel_id or "", actor=ALICE, window="")
+    assert label == "the last 90 days" and w.kudos == 1 and w.received == {CAROL: 1}
+    _, w, _ = svc.wins(channel_id=p.channel_id or "", actor=ALICE, window="all")
+    assert w.kudos == 2
