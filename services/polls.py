@@ -454,7 +454,12 @@ class PollService:
         assert poll.id is not None
         votes = list(s.exec(select(PollVote).where(PollVote.poll_id == poll.id).order_by(col(PollVote.id))).all())
         spans = len(set(self._audience_of(s, poll).values())) > 1
-        return tally(poll.kind, poll.options, votes, spans_sides=spans, min_per_side=self.min_per_side)
+        res = tally(poll.kind, poll.options, votes, spans_sides=spans, min_per_side=self.min_per_side)
+        if poll.anonymous:
+            # Sorted, so the order of the answers says nothing about who answered when.
+            for counted in (res.total, *res.by_side.values()):
+                counted.answers.sort()
+        return res
 
     def _view(self, s: Session, poll: Poll) -> tuple[Partnership, PollResults]:
         p = s.get(Partnership, poll.partnership_id)
