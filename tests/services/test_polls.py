@@ -523,3 +523,21 @@ def test_a_vote_storm_on_postgresql_loses_and_double_counts_nothing(shared_fake:
         assert per_person == [1] * len(people) and outcomes.count("ok") == len(clicks) - outcomes.count("refused")
     finally:
         bot.close()
+
+
+def test_results_after_close_show_no_tally_while_open_and_the_tally_at_close(st: Stack) -> None:
+    p = acme(st)
+    poll = create(st, p, anonymous=True, results="after_close")
+    assert poll.id is not None
+    for user, option in ((ALICE, 0), (BOB, 1), (CAROL, 1)):
+        recorded = st.services.polls.vote(poll_id=poll.id, user_id=user, option=option)
+    told = st.services.polls.results_summary(recorded)
+    assert "results show when it closes" in told and "tally shows once" not in told
+    st.clock.advance(seconds=1)
+    st.tick()
+    shown = flatten(message(st, reload(st, poll)))
+    assert "3 answered" in shown and "Results show when the poll closes" in shown and "%" not in shown
+    st.clock.set(poll.closes_at)
+    st.tick()
+    shown = flatten(message(st, reload(st, poll)))
+    assert "67% (2)" in shown and "33% (1)" in shown
