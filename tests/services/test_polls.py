@@ -541,3 +541,22 @@ def test_results_after_close_show_no_tally_while_open_and_the_tally_at_close(st:
     st.tick()
     shown = flatten(message(st, reload(st, poll)))
     assert "67% (2)" in shown and "33% (1)" in shown
+
+
+def test_choosing_a_person_not_recorded_in_the_partnership_is_refused(st: Stack) -> None:
+    p = acme(st, partners=1)
+    assert p.id is not None
+    chosen = spec(audience="chosen", chosen=[BOB, PAT])
+    with pytest.raises(Invalid) as checked:
+        st.services.polls.check_audience(partnership_id=p.id, spec=chosen)
+    assert "/partner add @person" in checked.value.fields["chosen"]
+    with pytest.raises(Invalid) as created:
+        st.services.polls.create(partnership_id=p.id, actor=ALICE, spec=chosen, creation_key="unrecorded")
+    assert f"<@{PAT}> is not in" in str(created.value) and "chosen" in created.value.fields
+    with st.services.uow() as s:
+        assert s.exec(select(Poll).where(Poll.partnership_id == p.id)).first() is None
+    # Recorded people of either side can be chosen, each counted on their own side.
+    poll = create(st, p, audience="chosen", chosen=[BOB, PARTNERS[0]])
+    with st.services.uow() as s:
+        assert st.services.polls.audience(s, p.id, poll.audience, poll.chosen) == {BOB: Side.OURS,
+                                                                                 PARTNERS[0]: Side.PARTNER}
