@@ -560,3 +560,19 @@ def test_choosing_a_person_not_recorded_in_the_partnership_is_refused(st: Stack)
     with st.services.uow() as s:
         assert st.services.polls.audience(s, p.id, poll.audience, poll.chosen) == {BOB: Side.OURS,
                                                                                  PARTNERS[0]: Side.PARTNER}
+
+
+def test_a_side_with_no_respondents_hides_the_sides_as_in_pulse(st: Stack) -> None:
+    """The per-side rule shared with pulse rounds: a side of the audience nobody on answered hides the sides."""
+    p = acme(st, partners=3)
+    poll = create(st, p)
+    for user in (ALICE, BOB, CAROL):
+        vote(st, poll, user, 0)
+    st.clock.set(poll.closes_at)
+    st.tick()
+    shown = flatten(message(st, reload(st, poll)))
+    assert "Results per side appear once each side has at least 3 respondents" in shown
+    assert "Our side" not in shown
+    with st.services.uow() as s:
+        res = st.services.polls.results(s, reload(st, poll))
+    assert res.by_side == {} and res.total.respondents == 3

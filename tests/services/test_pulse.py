@@ -169,7 +169,7 @@ def test_sides_are_hidden_below_the_minimum_and_the_trend_compares_with_the_last
     answer(st, key, PAT, [1, 3, 3, 3, 3, None])  # one partner: its side must not be computable
     st.at(st.clock.now() + timedelta(days=5))
     first = flatten(surveys(st, p)[0])
-    assert "Per side: hidden until each side that answered has at least 3 answers" in first
+    assert "Per side: hidden until each side has at least 3 answers" in first
     assert "Our side 3.0" not in first and "Partner's side 1.0" not in first
     assert "Partner's side: 1 of 3 answered" in first
 
@@ -311,3 +311,18 @@ def test_someone_who_left_the_channel_is_not_asked_and_counts_again_after_rejoin
     assert "partnership pulse" in flatten(st.fake.dm_messages(PARTNERS[1]))
     st.services.partnerships.member_joined(channel_id=p.channel_id, user_id=PAT)
     answer(st, key, PAT, [4, 4, 4, 4, 4, None])  # back in the channel: their side's round asks them again
+
+
+def test_a_side_of_the_audience_with_no_answers_hides_the_sides_as_in_polls(st: Stack) -> None:
+    """One per-side rule for pulse and polls: each side of the audience needs POLL_MIN_RESPONDENTS_PER_SIDE
+    respondents, a side where nobody answered included."""
+    p = acme(st)
+    assert p.channel_id
+    st.services.pulse.run_now(channel_id=p.channel_id, actor=ALICE, request_key="r1")
+    st.tick()
+    key = key_of(surveys(st, p)[0])
+    for user in OURS:
+        answer(st, key, user, [3, 3, 3, 3, 3, None])
+    st.at(st.clock.now() + timedelta(days=5))
+    shown = flatten(surveys(st, p)[0])
+    assert "Per side: hidden until each side has at least 3 answers" in shown and "Our side 3.0" not in shown
