@@ -3,8 +3,9 @@ minimum number of respondents per side, the perception gap between the two sides
 earlier value. Pulse surveys use it; feedback polls can use the same functions.
 
 The per-side rule (`models.poll.sides_shown`, shared with polls) protects anonymity: a side's average is shown
-only when the audience spans both sides and *each* of them has at least `min_per_side` respondents. Showing one side's average next to the overall one would otherwise give away
-the other side's answers whenever that side has only one or two respondents (overall x n = ours x a + theirs x b).
+only when the audience spans both sides and *each* of them has at least `min_per_side` respondents. Showing
+one side's average next to the overall one would otherwise give away the other side's answers whenever that
+side has only one or two respondents (overall x n = ours x a + theirs x b).
 """
 
 from __future__ import annotations
