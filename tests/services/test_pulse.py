@@ -326,3 +326,29 @@ def test_a_side_of_the_audience_with_no_answers_hides_the_sides_as_in_polls(st: 
     st.at(st.clock.now() + timedelta(days=5))
     shown = flatten(surveys(st, p)[0])
     assert "Per side: hidden until each side has at least 3 answers" in shown and "Our side 3.0" not in shown
+
+
+def test_saving_the_setup_form_is_for_owners_only(st: Stack) -> None:
+    p = acme(st)
+    assert p.id is not None
+    inp = validate(PulseScheduleInput, cadence="monthly", nth=1, weekday="tue", local_time="10:00",
+                   timezone="Europe/Berlin")
+    for outsider in (BOB, DAN):  # a member who is not an owner, and someone outside the partnership
+        with pytest.raises(Forbidden):
+            st.services.pulse.save_schedule(partnership_id=p.id, actor=outsider, inp=inp)
+    with st.services.uow() as s:
+        assert st.services.pulse._schedule(s, p.id) is None
+
+
+def test_the_setup_form_defaults(st: Stack) -> None:
+    from blocks import ids
+    from blocks.pulse import setup_modal
+    from models.pulse import DEFAULT_PULSE_QUESTIONS
+
+    view = setup_modal(partnership_id=1, partnership_name="Acme", timezone="Asia/Tokyo", schedule=None)
+    by_id = {b.get("block_id"): b.get("element", {}) for b in view["blocks"]}
+    assert by_id[ids.F_PULSE_OPEN_DAYS]["initial_option"]["value"] == "5"
+    assert by_id[ids.F_PULSE_ANONYMOUS]["initial_option"]["value"] == "yes"
+    assert by_id[ids.F_TIMEZONE]["initial_value"] == "Asia/Tokyo"
+    questions = next(e["initial_value"] for e in by_id.values() if e.get("multiline"))
+    assert all(q["text"] in questions for q in DEFAULT_PULSE_QUESTIONS)
