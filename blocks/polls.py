@@ -263,8 +263,9 @@ def recorded_text(poll: Poll, picks: Sequence[int], *, changed: bool, respondent
     else:
         text = f"You already voted {label(picks[0])}; nothing changed. Click another option to change your vote."
     if poll.anonymous:
-        text += (" This poll is anonymous: your vote is stored without your name, and its tally shows once "
-                 f"{ANONYMOUS_TALLY_MIN} people have answered.")
+        shows = ("its results show when it closes" if poll.results == ResultsMode.AFTER_CLOSE
+                 else f"its tally shows once {ANONYMOUS_TALLY_MIN} people have answered")
+        text += f" This poll is anonymous: your vote is stored without your name, and {shows}."
     return text
 
 

@@ -134,7 +134,7 @@ def question_lines(res: PulseResults) -> list[Block]:
                 if per:
                     line += "\n" + " · ".join(per)
             else:
-                line += (f"\n_Per side: hidden until each side that answered has at least {res.min_per_side} "
+                line += (f"\n_Per side: hidden until each side has at least {res.min_per_side} "
                          "answers._")
         if sm.gap is not None and sm.gap.flagged:
             line += f"\n{GAP_NOTE} (a gap of {abs(sm.gap.difference):.1f})."

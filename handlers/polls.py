@@ -75,6 +75,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         args = plain_text(call.args)
         word, _, rest = args.partition(" ")
         if word.lower() == "list":
+            call.reply.ack()  # linking each poll asks Slack once per poll: longer than Slack waits for the answer
             p, listed = svc.listing(channel_id=call.channel_id, actor=call.user_id)
             call.reply(f"Polls of {escape(p.name)}", pblocks.list_blocks(p.name, listed))
             return

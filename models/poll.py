@@ -8,10 +8,11 @@ same hash de-duplicates every poll's votes; `user_id` is filled only for polls t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -189,6 +190,14 @@ def count(kind: PollKind, options: Sequence[str], votes: Sequence[PollVote]) -> 
                    authors=authors, values=values)
 
 
+def sides_shown(respondents_per_side: Mapping[Any, int], min_per_side: int) -> bool:
+    """The one per-side rule of polls and pulse rounds: results by side only when the audience spans more than
+    one side and each side of the audience (one nobody on answered included) has at least `min_per_side`
+    respondents. Fewer would let people work out the answers of a small side (overall x n = ours x a + theirs
+    x b); below it, totals only."""
+    return len(respondents_per_side) > 1 and all(n >= max(min_per_side, 1) for n in respondents_per_side.values())
+
+
 def tally(
     kind: PollKind, options: Sequence[str], votes: Sequence[PollVote], *, spans_sides: bool, min_per_side: int,
 ) -> PollResults:
@@ -199,7 +208,7 @@ def tally(
         return PollResults(total, {}, None)
     per_side = Counter(side for _voter, side in {(v.voter, v.side) for v in votes})
     counted = {side: per_side.get(side, 0) for side in Side}
-    if all(n >= min_per_side for n in counted.values()):
+    if sides_shown(counted, min_per_side):
         by_side = {side: count(kind, options, [v for v in votes if v.side == side]) for side in Side}
         return PollResults(total, by_side, None)
     return PollResults(total, {}, f"Results per side appear once each side has at least {min_per_side} "

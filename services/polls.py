@@ -28,7 +28,7 @@ from adapters.slack import SlackError, SlackGateway
 from blocks import polls as pblocks
 from blocks.text import escape, mention
 from models.db import UnitOfWork
-from models.partnership import Partnership, PartnershipStatus, Side
+from models.partnership import Member, Partnership, PartnershipStatus, Side
 from models.poll import (
     ANONYMOUS_TALLY_MIN,
     POLL_ANSWER_MAX,
@@ -143,9 +143,27 @@ class PollService:
             raise Invalid(f"The channel of *{escape(p.name)}* is archived; unarchive it to start a poll.")
         return p
 
+    def _refuse_unrecorded(self, s: Session, partnership_id: int, spec: PollSpec) -> None:
+        """Chosen people must be recorded in the partnership: their side is what the per-side results count."""
+        if spec.audience != PollAudience.CHOSEN:
+            return
+        recorded = set(s.exec(select(Member.user_id).where(Member.partnership_id == partnership_id)).all())
+        outside = [u for u in spec.chosen if u not in recorded and u != self.bot_user_id]
+        if outside:
+            p = s.get(Partnership, partnership_id)
+            name = escape(p.name) if p is not None else "the partnership"
+            raise Invalid(
+                f"{', '.join(mention(u) for u in outside)} {'is' if len(outside) == 1 else 'are'} not in *{name}*. "
+                "Choose people recorded in the partnership (either side); an owner of the partnership adds them "
+                "with `/partner add @person`.",
+                {"chosen": "Only people recorded in the partnership (either side) can be chosen; add others with "
+                           "`/partner add @person`."})
+
     def check_audience(self, *, partnership_id: int, spec: PollSpec) -> None:
-        """Raise when nobody could answer (the form shows it under `audience`)."""
+        """Raise when a chosen person is not in the partnership (under `chosen`) or nobody could answer (under
+        `audience`)."""
         with self.uow(read_only=True) as s:
+            self._refuse_unrecorded(s, partnership_id, spec)
             if not self.audience(s, partnership_id, spec.audience, spec.chosen):
                 raise Invalid("Nobody could answer this poll: that group has no one in the partnership yet. "
                               "Pick another group, or choose people.",
@@ -163,6 +181,7 @@ class PollService:
                 return Outcome(f":bar_chart: Poll #{existing.number} is posted in the channel.", partnership=p)
             if not p.channel_id or p.channel_archived_at is not None:
                 raise Invalid(f"The channel of *{escape(p.name)}* is archived; unarchive it to start a poll.")
+            self._refuse_unrecorded(s, partnership_id, spec)
             people = self.audience(s, partnership_id, spec.audience, spec.chosen)
             if not people:
                 raise Invalid("Nobody could answer this poll: that group has no one in the partnership yet. "
@@ -454,7 +473,12 @@ class PollService:
         assert poll.id is not None
         votes = list(s.exec(select(PollVote).where(PollVote.poll_id == poll.id).order_by(col(PollVote.id))).all())
         spans = len(set(self._audience_of(s, poll).values())) > 1
-        return tally(poll.kind, poll.options, votes, spans_sides=spans, min_per_side=self.min_per_side)
+        res = tally(poll.kind, poll.options, votes, spans_sides=spans, min_per_side=self.min_per_side)
+        if poll.anonymous:
+            # Sorted, so the order of the answers says nothing about who answered when.
+            for counted in (res.total, *res.by_side.values()):
+                counted.answers.sort()
+        return res
 
     def _view(self, s: Session, poll: Poll) -> tuple[Partnership, PollResults]:
         p = s.get(Partnership, poll.partnership_id)

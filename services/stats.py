@@ -2,9 +2,10 @@
 minimum number of respondents per side, the perception gap between the two sides, and the trend against an
 earlier value. Pulse surveys use it; feedback polls can use the same functions.
 
-The per-side rule protects anonymity: a side's average is shown only when *every* side that answered has at
-least `min_per_side` respondents. Showing one side's average next to the overall one would otherwise give away
-the other side's answers whenever that side has only one or two respondents (overall x n = ours x a + theirs x b).
+The per-side rule (`models.poll.sides_shown`, shared with polls) protects anonymity: a side's average is shown
+only when the audience spans both sides and *each* of them has at least `min_per_side` respondents. Showing
+one side's average next to the overall one would otherwise give away the other side's answers whenever that
+side has only one or two respondents (overall x n = ours x a + theirs x b).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
+
+from models.poll import sides_shown
 
 S = TypeVar("S", bound=Hashable)
 
@@ -43,12 +46,12 @@ class SideFigure:
 
 @dataclass(frozen=True)
 class Breakdown(Generic[S]):
-    """One question's figures: overall, and per side when every side that answered has enough respondents."""
+    """One question's figures: overall, and per side when each side asked has enough respondents."""
 
     overall: float | None
     respondents: int
     sides: dict[S, SideFigure]
-    sides_shown: bool  # False: some side had answers but fewer than the minimum, so no side average is shown
+    sides_shown: bool  # False: one side asked, or some side has fewer than the minimum: no side average is shown
 
 
 def breakdown(ratings: Iterable[tuple[S, int | None]], sides: Sequence[S], min_per_side: int) -> Breakdown[S]:
@@ -58,7 +61,8 @@ def breakdown(ratings: Iterable[tuple[S, int | None]], sides: Sequence[S], min_p
         if rating is not None:
             by_side.setdefault(side, []).append(rating)
     counts = {side: len(values) for side, values in by_side.items()}
-    shown = all(n == 0 or n >= max(min_per_side, 1) for n in counts.values())
+    # The rule polls use too: each side asked needs enough respondents (a side that gave none included).
+    shown = sides_shown({side: counts.get(side, 0) for side in {*sides, *counts}}, min_per_side)
     everything = [v for values in by_side.values() for v in values]
     figures = {side: SideFigure(counts[side], average(values) if shown and values else None)
                for side, values in by_side.items()}

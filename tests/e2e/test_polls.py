@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -235,3 +236,30 @@ def test_close_early_by_the_creator_and_refused_for_others(hp: Harness, clock: F
     assert f"<@{CAROL}>: Ping &lt;!here&gt; less" in flatten(reply)  # not anonymous: with its author
     assert "already closed" in h.command("poll close 2", channel=cid, user=ALICE).text
     assert "There is no poll #9" in h.command("poll close 9", channel=cid, user=ALICE).text
+
+
+def test_poll_list_answers_at_once_and_the_list_follows(hp: Harness, clock: FrozenClock) -> None:
+    """Linking each poll asks Slack once per poll: the command is answered first (Slack waits 3 seconds), and
+    the list follows through the command's response URL."""
+    h = hp
+    cid = partnership(h)
+    h.command('poll "Lunch?" "Yes" "No"', channel=cid, user=BOB)
+    h.tick()
+    answered = threading.Event()
+    linked_after_answer: list[bool] = []
+
+    def hold_links(method: str, args: dict[str, Any], body: dict[str, Any]) -> None:
+        if method == "chat.getPermalink":
+            linked_after_answer.append(answered.wait(5))
+
+    h.fake.after_success = hold_links
+    try:
+        status, _ = h.sender.command("/partner", "poll list", user_id=CAROL, channel_id=cid)
+        answered.set()
+        assert status == 200
+        h.wait()
+    finally:
+        h.fake.after_success = None
+    assert linked_after_answer == [True]
+    listed = "\n".join(flatten(m) for m in h.fake.responses(h.sender.last_response_url))
+    assert "#1>" in listed and "Lunch?" in listed

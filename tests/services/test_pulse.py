@@ -169,7 +169,7 @@ def test_sides_are_hidden_below_the_minimum_and_the_trend_compares_with_the_last
     answer(st, key, PAT, [1, 3, 3, 3, 3, None])  # one partner: its side must not be computable
     st.at(st.clock.now() + timedelta(days=5))
     first = flatten(surveys(st, p)[0])
-    assert "Per side: hidden until each side that answered has at least 3 answers" in first
+    assert "Per side: hidden until each side has at least 3 answers" in first
     assert "Our side 3.0" not in first and "Partner's side 1.0" not in first
     assert "Partner's side: 1 of 3 answered" in first
 
@@ -311,3 +311,44 @@ def test_someone_who_left_the_channel_is_not_asked_and_counts_again_after_rejoin
     assert "partnership pulse" in flatten(st.fake.dm_messages(PARTNERS[1]))
     st.services.partnerships.member_joined(channel_id=p.channel_id, user_id=PAT)
     answer(st, key, PAT, [4, 4, 4, 4, 4, None])  # back in the channel: their side's round asks them again
+
+
+def test_a_side_of_the_audience_with_no_answers_hides_the_sides_as_in_polls(st: Stack) -> None:
+    """One per-side rule for pulse and polls: each side of the audience needs POLL_MIN_RESPONDENTS_PER_SIDE
+    respondents, a side where nobody answered included."""
+    p = acme(st)
+    assert p.channel_id
+    st.services.pulse.run_now(channel_id=p.channel_id, actor=ALICE, request_key="r1")
+    st.tick()
+    key = key_of(surveys(st, p)[0])
+    for user in OURS:
+        answer(st, key, user, [3, 3, 3, 3, 3, None])
+    st.at(st.clock.now() + timedelta(days=5))
+    shown = flatten(surveys(st, p)[0])
+    assert "Per side: hidden until each side has at least 3 answers" in shown and "Our side 3.0" not in shown
+
+
+def test_saving_the_setup_form_is_for_owners_only(st: Stack) -> None:
+    p = acme(st)
+    assert p.id is not None
+    inp = validate(PulseScheduleInput, cadence="monthly", nth=1, weekday="tue", local_time="10:00",
+                   timezone="Europe/Berlin")
+    for outsider in (BOB, DAN):  # a member who is not an owner, and someone outside the partnership
+        with pytest.raises(Forbidden):
+            st.services.pulse.save_schedule(partnership_id=p.id, actor=outsider, inp=inp)
+    with st.services.uow() as s:
+        assert st.services.pulse._schedule(s, p.id) is None
+
+
+def test_the_setup_form_defaults(st: Stack) -> None:
+    from blocks import ids
+    from blocks.pulse import setup_modal
+    from models.pulse import DEFAULT_PULSE_QUESTIONS
+
+    view = setup_modal(partnership_id=1, partnership_name="Acme", timezone="Asia/Tokyo", schedule=None)
+    by_id = {b.get("block_id"): b.get("element", {}) for b in view["blocks"]}
+    assert by_id[ids.F_PULSE_OPEN_DAYS]["initial_option"]["value"] == "5"
+    assert by_id[ids.F_PULSE_ANONYMOUS]["initial_option"]["value"] == "yes"
+    assert by_id[ids.F_TIMEZONE]["initial_value"] == "Asia/Tokyo"
+    questions = next(e["initial_value"] for e in by_id.values() if e.get("multiline"))
+    assert all(q["text"] in questions for q in DEFAULT_PULSE_QUESTIONS)

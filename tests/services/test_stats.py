@@ -25,7 +25,7 @@ def test_average_and_distribution_skip_what_was_not_answered() -> None:
     assert distribution([1, 5, 5, None, 3, 9]) == [1, 0, 1, 0, 2]
 
 
-def test_sides_are_shown_only_when_every_side_that_answered_has_enough_respondents() -> None:
+def test_sides_are_shown_only_when_each_side_asked_has_enough_respondents() -> None:
     enough = breakdown([("ours", 5), ("ours", 4), ("ours", 5), ("partner", 2), ("partner", 3), ("partner", 3)],
                        SIDES, min_per_side=3)
     assert enough.sides_shown and enough.respondents == 6
@@ -39,10 +39,14 @@ def test_sides_are_shown_only_when_every_side_that_answered_has_enough_responden
     assert few.sides["ours"].average is None and few.sides["partner"].average is None
     assert few.sides["partner"].respondents == 1 and few.overall == pytest.approx(15 / 4)
 
-    # Nobody on the partner's side answered: our side's average is the overall one, nothing to hide.
+    # Nobody on the partner's side answered: the same rule as polls, a side with none is below the minimum too.
     one_side = breakdown([("ours", 2), ("ours", 4), ("ours", 3), ("partner", None)], SIDES, min_per_side=3)
-    assert one_side.sides_shown and one_side.sides["ours"].average == 3.0
+    assert not one_side.sides_shown and one_side.sides["ours"].average is None
     assert one_side.sides["partner"] == one_side.sides["partner"].__class__(0, None)
+
+    # Only one side asked: no breakdown by side.
+    asked_ours = breakdown([("ours", 2), ("ours", 4), ("ours", 3)], ["ours"], min_per_side=3)
+    assert not asked_ours.sides_shown and asked_ours.overall == 3.0
 
 
 def test_perception_gap_is_flagged_from_one_point_on() -> None:
