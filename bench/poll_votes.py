@@ -73,7 +73,6 @@ from sqlmodel import Session, col, func, select
 
 from adapters.web import SLACK_PATH, WebServer, make_wsgi_app
 from bench.checkin_fanout import RemoteFake, _fake_slack_class, reader
-from blocks import ids
 from bot import Partnerbot, build
 from config.settings import Settings
 from models.partnership import Member, Partnership, PartnershipStatus, Role, Side
