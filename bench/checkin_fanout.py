@@ -179,10 +179,11 @@ class RemoteFake:
     """The fake Slack in a child process, as Slack runs elsewhere: its HTTP serving does not compete with
     the app for this process's interpreter lock. Commands go over a pipe."""
 
-    def __init__(self) -> None:
+    def __init__(self, serve: Callable[[Any], None] | None = None) -> None:
+        """`serve`: the child's function (a module-level one, taking the pipe's end); default `_serve_fake`."""
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve_fake, args=(child,), daemon=True, name="fake-slack")
+        self._proc = ctx.Process(target=serve or _serve_fake, args=(child,), daemon=True, name="fake-slack")
         self._proc.start()
         self.base_url: str = self._call("base_url")
 

@@ -14,7 +14,7 @@ from blocks import ids
 from blocks import polls as pblocks
 from blocks.text import escape
 from handlers.commands import COMMAND, CommandCall, CommandRouter, Usage
-from handlers.common import Reply, echo, guarded, plain_text, view_metadata
+from handlers.common import Reply, echo, guarded, plain_text, view_metadata, view_values
 from models.poll import POLL_QUESTION_MAX
 from services.container import Services
 from services.errors import Invalid
@@ -35,14 +35,9 @@ _POLL_USAGE = (
 _VOTE = re.compile(rf"^{ids.POLL_VOTE}_\d+$")
 
 
-def _values(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    values = view.get("state", {}).get("values", {})
-    return {block: (fields.get(block) or {}) for block, fields in values.items()}
-
-
 def read_poll_form(view: dict[str, Any]) -> dict[str, Any]:
     """The new-poll form's values, as `check_poll` takes them."""
-    v = _values(view)
+    v = view_values(view)
 
     def selected(block: str, default: str) -> str:
         return str((v.get(block, {}).get("selected_option") or {}).get("value") or default)
@@ -152,7 +147,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         with guarded(reply, "save your answer"):
             poll_id = _poll_id(view_metadata(view).get("poll"))
             text = svc.check_answer(poll_id=poll_id, user_id=reply.user_id,
-                                    text=_values(view).get(ids.F_POLL_ANSWER, {}).get("value") or "")
+                                    text=view_values(view).get(ids.F_POLL_ANSWER, {}).get("value") or "")
             reply.ack()  # closes the form
             reply(svc.results_summary(svc.answer(poll_id=poll_id, user_id=reply.user_id, text=text)))
 
