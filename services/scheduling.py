@@ -377,6 +377,38 @@ def request_run(session: Session, rows: Sequence[dict[str, Any]], now: datetime)
     session.execute(stmt, _rows(rows, now))
 
 
+# A message kept up to date in place (a poll's live tally, an issue's card) is updated at most about this often.
+REFRESH_EVERY = timedelta(seconds=1)
+
+
+def request_refresh(
+    session: Session, *, kind: str, subject_id: int, refreshed_at: datetime | None, now: datetime,
+    every: timedelta = REFRESH_EVERY,
+) -> None:
+    """Have the message of `kind` about `subject_id`, kept up to date in place, show it as it is now: one
+    occurrence per subject (key `<kind>:<subject_id>`), re-armed by every change (`request_run`), due no sooner
+    than `every` after its last update (`refreshed_at`), so a burst of changes becomes about one update per
+    `every` and the last state always shows."""
+    due = max(now, refreshed_at + every) if refreshed_at else now
+    request_run(session, [{"key": f"{kind}:{subject_id}", "kind": kind, "subject_id": subject_id, "due_at": due}],
+                now)
+
+
+def refresh_too_soon(
+    occ: Occurrence, refreshed_at: datetime | None, now: datetime, every: timedelta = REFRESH_EVERY,
+) -> Completion | None:
+    """For the executor of such a refresh: when the last update was less than `every` ago, the completion that
+    skips this run and has it run again once `every` has passed (None: update now)."""
+    if refreshed_at is None or now >= refreshed_at + every:
+        return None
+    due = refreshed_at + every
+
+    def later(s: Session) -> None:
+        request_run(s, [{"key": occ.key, "kind": occ.kind, "subject_id": occ.subject_id, "due_at": due}], now)
+
+    return Completion.skipped("too soon after the last update", apply=later)
+
+
 def plan_notices(
     session: Session, *, subject_id: int, people: Sequence[str], key: str, text: str, now: datetime,
 ) -> None:
