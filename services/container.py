@@ -11,6 +11,7 @@ from adapters.slack import SlackGateway
 from config.settings import Settings
 from models.db import UnitOfWork
 from services.checkins import CheckinService
+from services.issues import IssueService
 from services.milestones import MilestoneService
 from services.partnerships import PartnershipService
 from services.polls import PollService
@@ -29,4 +30,5 @@ class Services:
     pulse: PulseService
     milestones: MilestoneService
     polls: PollService
+    issues: IssueService
     bot_user_id: str

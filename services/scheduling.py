@@ -70,6 +70,10 @@ POLL_POST = "poll_post"  # a new poll's message in the channel
 POLL_REFRESH = "poll_refresh"  # the live tally, updated in place (requested after votes, ~1 s apart)
 POLL_REMIND = "poll_remind"  # one person's private reminder before the poll closes
 POLL_CLOSE = "poll_close"  # the final results, in place of the voting buttons
+ISSUE_CARD = "issue_card"  # an issue's card: posted once, then updated in place (requested after each change)
+ISSUE_NOTE = "issue_note"  # one line in the thread of an issue's card ("<@U1> acknowledged #7")
+ISSUE_SLA = "issue_sla"  # one level of an issue's SLA ladder (warn, breach, escalate) for one run of one clock
+ISSUE_DUE = "issue_due"  # an issue's due date: the reminder the day before, the overdue note the day after
 
 # Slack errors that retrying will not fix: give up at once and tell people (from Slack's documented errors
 # of chat.postMessage, chat.update, conversations.open and conversations.history).
@@ -123,6 +127,7 @@ class Subject(StrEnum):
     PULSE_ROUND = "pulseround"
     MILESTONE = "milestone"
     POLL = "poll"
+    ISSUE = "issue"
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,16 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
                                                    backoff_max=timedelta(minutes=1), max_failures=10)),
     # A reminder is pointless once the poll has closed (the planner sets not_after = closes_at).
     Kind(POLL_REMIND, Subject.POLL, MisfirePolicy(grace=None)),
+    # An issue's card is kept up to date like a poll's tally: one key per issue, re-armed by each change.
+    Kind(ISSUE_CARD, Subject.ISSUE, MisfirePolicy(grace=None, backoff_base=timedelta(seconds=2),
+                                                  backoff_max=timedelta(minutes=1), max_failures=10)),
+    # Thread notes wait (retrying) for the card to be posted; never skipped.
+    Kind(ISSUE_NOTE, Subject.ISSUE, MisfirePolicy(grace=None, max_failures=8)),
+    # SLA levels are never skipped for lateness: after a restart they fire late, once, after re-checking that
+    # their clock still runs. The due-date reminder's planner caps it at the end of its day; the overdue note is
+    # never skipped.
+    Kind(ISSUE_SLA, Subject.ISSUE, MisfirePolicy(grace=None, max_failures=8)),
+    Kind(ISSUE_DUE, Subject.ISSUE, MisfirePolicy(grace=None, max_failures=8)),
 )}
 
 

@@ -2,14 +2,13 @@
 
 Revision ID: dba5b3ec2fff
 Revises: 3b7e0c5a9d21
-Create Date: 2026-12-03 06:49:07.895984
+Create Date: 2026-12-03
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401 - autogenerate renders sqlmodel column types
+import sqlmodel
 from alembic import op
-
 
 revision: str = 'dba5b3ec2fff'
 down_revision: str | None = '3b7e0c5a9d21'
