@@ -509,10 +509,11 @@ class IssueService:
                     raise Invalid(_not_now(i, action))
                 i.escalations += 1
                 i.escalated_at = now
-                detail, extra = {"note": note}, escape(note)
                 why = f"escalated by {mention(actor)}" + (f": “{escape(note)}”" if note else ".")
-                link = self._link(i)
-                self._escalation_dms(s, i, p, f"{ISSUE_SLA}:{i.id}:manual:{i.escalations}", why, link, now)
+                people = self._escalation_dms(s, i, p, f"{ISSUE_SLA}:{i.id}:manual:{i.escalations}", why,
+                                              self._link(i), now, note=False)
+                detail = {"note": note, "to": people}
+                extra = f"to {', '.join(mention(u) for u in people)}" + (f": {escape(note)}" if note else "")
             else:
                 transition(i, action, now, p.timezone, hours)
                 if action == "acknowledge":
@@ -528,7 +529,9 @@ class IssueService:
             s.flush()
             self._replan(s, i, p, hours, now)
             self._event(s, i, p, actor, WORDS[action][1].replace(" ", "_")[:32], **detail)
-            self._note(s, i, f"{action}:{i.version}", iblocks.note_text(actor, WORDS[action][1], i, extra), now)
+            line = (f"{mention(actor)} escalated #{i.number} {extra}" if action == "escalate"
+                    else iblocks.note_text(actor, WORDS[action][1], i, extra))
+            self._note(s, i, f"{action}:{i.version}", line, now)
             self._request_card(s, i, now)
             number, title = i.number, i.title
         self.wake()
@@ -875,13 +878,16 @@ class IssueService:
         self.partnerships.audit(s, p, actor, f"issue_{action}"[:64], issue=i.number, **detail)
 
     def _escalation_dms(self, s: Session, i: Issue, p: Partnership, key: str, why: str, link: str | None,
-                        now: datetime) -> None:
-        """Level 2: the sponsors on both sides (the partnership's owners when it has none), and a thread note."""
+                        now: datetime, *, note: bool = True) -> list[str]:
+        """Level 2: the sponsors on both sides (the partnership's owners when it has none) by direct message, and
+        (`note`) a line in the thread. Returns who was told."""
         people = self.partnerships.sponsors(s, p.id) or self.partnerships.owners(s, p.id)
         plan_notices(s, subject_id=p.id or 0, people=people, now=now, key=f"{key}:dm",
                      text=iblocks.escalation_dm(i, p.name, why, link))
-        self._note(s, i, key.removeprefix(f"{ISSUE_SLA}:{i.id}:"),
-                   f":sos: #{i.number} was escalated to {', '.join(mention(u) for u in people)}.", now)
+        if note:
+            self._note(s, i, key.removeprefix(f"{ISSUE_SLA}:{i.id}:"),
+                       f":sos: #{i.number} was escalated to {', '.join(mention(u) for u in people)}.", now)
+        return people
 
     def _link(self, i: Issue, slack: SlackGateway | None = None) -> str | None:
         if not i.message_ts:

@@ -129,3 +129,162 @@ def test_log_by_command_acknowledge_and_resolve_with_permissions(hc: Harness, cl
     assert p is not None
     actions = [e.action for e in h.bot.services.partnerships.audit_trail(p.partnership.id or 0)]
     assert {"issue_logged", "issue_acknowledged", "issue_resolved"} <= set(actions)
+
+
+def issue_values(**fields: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "issue_title": {"type": "plain_text_input", "value": fields.get("title", "Invoices rejected")},
+        "issue_description": {"type": "plain_text_input", "value": fields.get("description", "Since Friday")},
+        "issue_severity": {"type": "static_select", "selected_option": {"value": fields.get("severity", "high")}},
+        "issue_owner_ours": {"type": "users_select", "selected_user": fields.get("ours", BOB)},
+        "issue_owner_partner": {"type": "users_select", "selected_user": fields.get("partner", PARTNER_PAT)},
+        "issue_due": {"type": "datepicker", "selected_date": fields.get("due")},
+    }
+    return {block: {block: value} for block, value in values.items()}
+
+
+def test_log_by_form_shortcut_and_checkin_answer_once_each(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    # The form: too long a title and an owner on the wrong side are refused under their inputs, keeping the form.
+    h.command("issue", channel=cid, user=PARTNER_PAT)
+    form = h.fake.open_views(PARTNER_PAT)[-1]["view"]
+    assert form["callback_id"] == "issue_new"
+    _, ack = h.sender.submit_view(form, issue_values(title="x" * 151), user_id=PARTNER_PAT)
+    assert ack["response_action"] == "errors" and "the limit is 150" in ack["errors"]["issue_title"]
+    _, ack = h.sender.submit_view(form, issue_values(description="d" * 3001), user_id=PARTNER_PAT)
+    assert "the limit is 3000" in ack["errors"]["issue_description"]
+    _, ack = h.sender.submit_view(form, issue_values(partner=CAROL), user_id=PARTNER_PAT)
+    assert "partner's side" in ack["errors"]["issue_owner_partner"]
+    # Sent twice (a double click, or Slack re-sending): one issue.
+    for _ in range(2):
+        _, ack = h.sender.submit_view(form, issue_values(), user_id=PARTNER_PAT)
+        h.wait()
+        assert not ack
+    clock.advance(seconds=5)
+    h.tick()
+    [c] = cards(h, cid)
+    shown = flatten(c)
+    assert "#1 Invoices rejected" in shown and "high" in shown and f"ours <@{BOB}> · partner <@{PARTNER_PAT}>" in shown
+    assert "4 h left" in shown and "3 days left" in shown
+
+    # The message shortcut in the partnership channel: the form is prefilled, and the issue keeps the link.
+    said = h.fake.say(cid, CAROL, "Shipment stuck at customs\nThe partner's broker has not answered since Monday.")
+    h.sender.message_shortcut("log_issue", said, user_id=CAROL, channel_id=cid)
+    h.wait()
+    form = h.fake.open_views(CAROL)[-1]["view"]
+    fields = {b["block_id"]: b["element"].get("initial_value") for b in form["blocks"] if b["type"] == "input"}
+    assert fields["issue_title"] == "Shipment stuck at customs"
+    assert "broker has not answered" in fields["issue_description"]
+    _, ack = h.sender.submit_view(form, issue_values(title=fields["issue_title"], ours=None, partner=None,
+                                                     severity="normal"), user_id=CAROL)
+    h.wait()
+    clock.advance(seconds=5)
+    h.tick()
+    shortcut_card = flatten(card(h, cid, 2))
+    assert "Shipment stuck at customs" in shortcut_card
+    assert f"https://fake.slack.test/archives/{cid}/p{said['ts'].replace('.', '')}" in shortcut_card
+    # …and elsewhere it says so, privately.
+    general_message = h.fake.say(h.general, CAROL, "Not a partnership thing")
+    h.sender.message_shortcut("log_issue", general_message, user_id=CAROL, channel_id=h.general)
+    h.wait()
+    assert "not in a partnership channel" in flatten(h.fake.responses(h.sender.last_response_url))
+
+    # A check-in blocker answer's "Log as issue" button: the form, prefilled, with the answer's author as reporter.
+    from models.checkin import CheckinAnswer, CheckinRound
+
+    p = h.bot.services.partnerships.by_channel(cid)
+    assert p is not None
+    with h.bot.services.uow() as s:
+        r = CheckinRound(key="checkin:test", partnership_id=p.partnership.id or 0, local_date=clock.now().date(),
+                         timezone="Europe/Berlin", scheduled_for=clock.now(), opened_at=clock.now(),
+                         closes_at=clock.now() + timedelta(hours=4), questions=["What went well?", "Any blockers?"],
+                         participants=[BOB], channel_id=cid)
+        s.add(r)
+        s.flush()
+        a = CheckinAnswer(round_id=r.id or 0, user_id=BOB, answers=["Demo", "Waiting on SSO certs\nsince last week"])
+        s.add(a)
+        s.flush()
+        answer_id = a.id
+    h.sender.block_action("issue_from_answer", f"{answer_id}:1", user_id=DAN, channel_id=cid)
+    h.wait()
+    assert "Only people in the *Acme* partnership" in flatten(h.fake.responses(h.sender.last_response_url))
+    h.sender.block_action("issue_from_answer", f"{answer_id}:1", user_id=ALICE, channel_id=cid)
+    h.wait()
+    form = h.fake.open_views(ALICE)[-1]["view"]
+    fields = {b["block_id"]: b["element"].get("initial_value") for b in form["blocks"] if b["type"] == "input"}
+    assert fields["issue_title"] == "Waiting on SSO certs"
+    assert fields["issue_description"] == "Any blockers?\nWaiting on SSO certs\nsince last week"
+    _, ack = h.sender.submit_view(form, issue_values(title=fields["issue_title"], ours=None, partner=None),
+                                  user_id=ALICE)
+    h.wait()
+    clock.advance(seconds=5)
+    h.tick()
+    assert f"reported by <@{BOB}>" in flatten(card(h, cid, 3))
+    listed = h.command("issues", channel=cid, user=PARTNER_PAT).text
+    # #1 and #3 are high, #2 normal: most severe first, then the oldest.
+    assert listed.index("*#1*") < listed.index("*#3*") < listed.index("*#2*")
+    assert "Issues of Acme* (open, 3)" in listed
+
+
+def test_assign_wait_resume_reopen_escalate_and_refusals(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command("issue SSO login loops", channel=cid, user=PARTNER_PAT)
+    h.tick()
+    # Assign: a form with the two owners (an owner on the wrong side is refused under its input).
+    click(h, ALICE, card(h, cid), "Assign", cid)
+    values = {"issue_owner_ours": {"issue_owner_ours": {"type": "users_select", "selected_user": PARTNER_PAT}},
+              "issue_owner_partner": {"issue_owner_partner": {"type": "users_select", "selected_user": None}}}
+    ack = submit(h, ALICE, values)
+    assert "our side" in ack["errors"]["issue_owner_ours"]
+    values["issue_owner_ours"]["issue_owner_ours"]["selected_user"] = CAROL
+    values["issue_owner_partner"]["issue_owner_partner"]["selected_user"] = PARTNER_PAT
+    assert not submit(h, ALICE, values)
+    clock.advance(minutes=10)
+    h.tick()
+    assert thread(h, cid)[-1] == f"<@{ALICE}> assigned #1: ours <@{CAROL}> · partner <@{PARTNER_PAT}>"
+
+    # Now Carol (an owner of the issue) may; Bob still may not, and his refusal names who may.
+    told = click(h, BOB, card(h, cid), "Waiting on partner", cid)
+    assert f"Only the owners of issue #1 (<@{CAROL}>, <@{PARTNER_PAT}>) and the owners of *Acme*" in told
+    click(h, CAROL, card(h, cid), "Waiting on partner", cid)
+    clock.advance(days=3)
+    h.tick()
+    c = card(h, cid)
+    assert "waiting on partner" in flatten(c) and "paused while waiting on the partner" in flatten(c)
+    assert "Resume" in buttons(c)
+    # Three days waiting do not count: resumed, the resolve clock has what was left (7 days - 10 min).
+    click(h, PARTNER_PAT, c, "Resume", cid)
+    clock.advance(seconds=5)
+    h.tick()
+    assert "6 days 23 h left" in flatten(card(h, cid))
+
+    # A button replayed from another channel is refused.
+    button = buttons(card(h, cid))["Resolve"]
+    h.sender.block_action(button["action_id"], button["value"], user_id=ALICE, channel_id=h.general)
+    h.wait()
+    assert "use it in" in flatten(h.fake.responses(h.sender.last_response_url))
+
+    # Resolve, then reopen: only the reporter (Pat) or a partnership owner; a new resolve clock starts.
+    click(h, CAROL, card(h, cid), "Resolve", cid)
+    assert not submit(h, CAROL, text_value("issue_note", "Fixed the redirect URI"))
+    clock.advance(seconds=5)
+    h.tick()
+    told = click(h, BOB, card(h, cid), "Reopen", cid)
+    assert f"Only its reporter (<@{PARTNER_PAT}>) and the owners of *Acme* can reopen it" in told
+    click(h, PARTNER_PAT, card(h, cid), "Reopen", cid)
+    clock.advance(seconds=5)
+    h.tick()
+    assert "7 days left" in flatten(card(h, cid))
+
+    # Escalate (any member, with an optional note): the sponsors hear at once; without sponsors, the owners.
+    h.command(f"add <@{DAN}|dan> sponsor", channel=cid)
+    click(h, BOB, card(h, cid), "Escalate", cid)
+    assert not submit(h, BOB, text_value("issue_note", "Customer demo on Friday"))
+    h.tick()
+    dm = h.dm_text(DAN)
+    assert "Escalation in *Acme*" in dm and "#1 *SSO login loops*" in dm and "Customer demo on Friday" in dm
+    assert [line.split(" ", 1)[1] for line in thread(h, cid)] == [
+        "assigned #1: ours <@UCAROL> · partner <@UPAT>", "marked waiting on the partner #1", "resumed #1",
+        "resolved #1: Fixed the redirect URI", "reopened #1", f"escalated #1 to <@{DAN}>: Customer demo on Friday"]
