@@ -217,7 +217,7 @@ def clock_views(i: Issue, now: datetime, zone: str, hours: WorkingHours | None) 
         c = clock_of(i, name)
         left = c.left(now, zone, hours)
         out.append(iblocks.ClockView(name=name, target=format_target(c.target), due_at=c.due_at(zone, hours),
-                                     left=format_left(left), late=left < timedelta(0), running=c.running,
+                                     left=format_left(left), late=left <= timedelta(0), running=c.running,
                                      paused=c.paused, met=c.met()))
     return out
 

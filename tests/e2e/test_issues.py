@@ -288,3 +288,73 @@ def test_assign_wait_resume_reopen_escalate_and_refusals(hc: Harness, clock: Fro
     assert [line.split(" ", 1)[1] for line in thread(h, cid)] == [
         "assigned #1: ours <@UCAROL> · partner <@UPAT>", "marked waiting on the partner #1", "resumed #1",
         "resolved #1: Fixed the redirect URI", "reopened #1", f"escalated #1 to <@{DAN}>: Customer demo on Friday"]
+
+
+def dms_with(h: Harness, user: str, text: str) -> list[str]:
+    return [flatten(m) for m in h.fake.dm_messages(user) if text in flatten(m)]
+
+
+def test_sla_ladder_each_level_once_deleted_card_and_archived_channel(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command(f"add <@{DAN}|dan> sponsor", channel=cid)
+    start = clock.now()
+    h.command("issue", channel=cid, user=CAROL)
+    assert not submit(h, CAROL, issue_values(title="Payments down", severity="critical", due=None))
+    h.tick()
+    assert "Acknowledge by" in flatten(card(h, cid)) and "1 h left" in flatten(card(h, cid))
+
+    # 80 % of the 1 h acknowledge target: one private reminder to the issue's owners, with the card's link.
+    clock.set(start + timedelta(minutes=47))
+    h.tick()
+    assert dms_with(h, BOB, "to acknowledge it") == []
+    clock.set(start + timedelta(minutes=48))
+    h.tick()
+    for owner in (BOB, PARTNER_PAT):
+        [reminder] = dms_with(h, owner, "to acknowledge it")
+        assert "#1 *Payments down*" in reminder and "12 min left" in reminder
+        assert f"https://fake.slack.test/archives/{cid}/" in reminder
+    assert dms_with(h, ALICE, "to acknowledge it") == []
+
+    # At the target: level 1, a thread note and direct messages to the issue's and the partnership's owners.
+    clock.set(start + timedelta(hours=1))
+    h.tick()
+    assert thread(h, cid) == [":rotating_light: #1 was not acknowledged within 1 h."]
+    for person in (BOB, PARTNER_PAT, ALICE):
+        assert len(dms_with(h, person, "#1 was not acknowledged within 1 h")) == 1
+    assert dms_with(h, DAN, "not acknowledged") == []
+    assert ":rotating_light:" in flatten(card(h, cid))  # the card shows it late
+
+    # Someone deletes the card: the next change posts it again.
+    h.fake.delete(cid, card(h, cid)["ts"])
+    # Twice the target, still not acknowledged: level 2, the sponsors (Dan) and a note in the thread.
+    clock.set(start + timedelta(hours=2))
+    h.tick()
+    [escalation] = dms_with(h, DAN, "Escalation in *Acme*")
+    assert "#1 was not acknowledged within 1 h, and it is still not after 2 h" in escalation
+    assert len(cards(h, cid)) == 1  # posted again
+    clock.advance(seconds=15)  # the note that went to the deleted card's thread is retried in the new one's
+    h.tick()
+    assert thread(h, cid) == [f":sos: #1 was escalated to <@{DAN}>."]
+
+    # Nothing fires twice, however often the scheduler runs.
+    clock.set(start + timedelta(hours=3))
+    h.tick()
+    h.tick()
+    assert len(dms_with(h, DAN, "Escalation")) == 1
+    assert len(dms_with(h, BOB, "to acknowledge it")) == 1
+    assert len(dms_with(h, ALICE, "was not acknowledged")) == 1
+
+    # Acknowledged: the acknowledge ladder is over; the resolve clock (1 day) still runs. The channel is archived:
+    # the card and thread cannot change any more, but the direct messages of the ladder still go out.
+    click(h, BOB, card(h, cid), "Acknowledge", cid)
+    h.tick()
+    h.fake.channels[cid].is_archived = True
+    clock.set(start + timedelta(hours=24))
+    h.tick()
+    for person in (BOB, PARTNER_PAT, ALICE):
+        assert len(dms_with(h, person, "#1 was not resolved within 1 day")) == 1
+    clock.set(start + timedelta(hours=48))
+    h.tick()
+    assert len(dms_with(h, DAN, "was not resolved within 1 day, and it is still not after 2 days")) == 1
+    assert len(dms_with(h, DAN, "Escalation")) == 2

@@ -109,8 +109,9 @@ class SlackSender:
             "type": "message_action", "callback_id": callback_id, "team": {"id": self.team_id, "domain": "ours"},
             "user": self._user(user_id), "channel": {"id": channel_id, "name": channel.name if channel else ""},
             "message": {k: v for k, v in message.items() if k != "channel"}, "message_ts": message["ts"],
-            "trigger_id": self.last_trigger_id, "response_url": self.last_response_url, "action_ts": f"{time.time():.6f}",
-            "api_app_id": "A0PARTNERBOT", "token": "legacy-verification-token", "is_enterprise_install": False,
+            "trigger_id": self.last_trigger_id, "response_url": self.last_response_url,
+            "action_ts": f"{time.time():.6f}", "api_app_id": "A0PARTNERBOT", "token": "legacy-verification-token",
+            "is_enterprise_install": False,
         })
 
     def submit_view(self, view: dict[str, Any], values: dict[str, Any], *, user_id: str) -> tuple[int, Any]:
