@@ -469,7 +469,9 @@ class IssueService:
 
     def escalate(self, *, issue_id: int, actor: str, note: str = "", channel_id: str | None = None) -> Outcome:
         text = self.check_note(note, limit=ESCALATION_NOTE_MAX, field="note", required=False)
-        return self._change(issue_id, actor, "escalate", channel_id, note=text)
+        with self.uow(read_only=True) as s:  # the card's link, asked of Slack before the transaction
+            i, _ = self._load(s, issue_id)
+        return self._change(issue_id, actor, "escalate", channel_id, note=text, link=self._link(i))
 
     def assign(self, *, issue_id: int, actor: str, owner_ours: str | None, owner_partner: str | None,
                channel_id: str | None = None) -> Outcome:
@@ -483,7 +485,7 @@ class IssueService:
 
     def _change(
         self, issue_id: int, actor: str, action: str, channel_id: str | None, *, note: str = "",
-        owners: tuple[str | None, str | None] | None = None,
+        owners: tuple[str | None, str | None] | None = None, link: str | None = None,
     ) -> Outcome:
         now = self.clock.now()
         with self.uow() as s:
@@ -510,8 +512,8 @@ class IssueService:
                 i.escalations += 1
                 i.escalated_at = now
                 why = f"escalated by {mention(actor)}" + (f": “{escape(note)}”" if note else ".")
-                people = self._escalation_dms(s, i, p, f"{ISSUE_SLA}:{i.id}:manual:{i.escalations}", why,
-                                              self._link(i), now, note=False)
+                people = self._escalation_dms(s, i, p, f"{ISSUE_SLA}:{i.id}:manual:{i.escalations}", why, link, now,
+                                              note=False)
                 detail = {"note": note, "to": people}
                 extra = f"to {', '.join(mention(u) for u in people)}" + (f": {escape(note)}" if note else "")
             else:

@@ -358,3 +358,53 @@ def test_sla_ladder_each_level_once_deleted_card_and_archived_channel(hc: Harnes
     h.tick()
     assert len(dms_with(h, DAN, "was not resolved within 1 day, and it is still not after 2 days")) == 1
     assert len(dms_with(h, DAN, "Escalation")) == 2
+
+
+def test_lists_figures_sla_form_and_bad_input(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    assert "issue <title>" in h.command("help").text and "issues stats" in h.command("help").text
+    h.command("issue Low thing", channel=cid, user=BOB)
+    h.command("issue", channel=cid, user=BOB)
+    assert not submit(h, BOB, issue_values(title="Urgent thing", severity="critical", ours=BOB, partner=None))
+    h.tick()
+    listed = h.command("issues critical", channel=cid, user=CAROL).text
+    assert "Urgent thing" in listed and "Low thing" not in listed and "acknowledge: 1 h left" in listed
+    assert "Urgent thing" in h.command("issues mine", channel=cid, user=BOB).text
+    assert "has no mine issues" in h.command("issues mine", channel=cid, user=CAROL).text
+    assert "is not a list" in h.command("issues everything", channel=cid).text
+    # Unknown numbers, and numbers of another partnership, are refused.
+    assert "has no issue #9" in h.command("issue 9", channel=cid).text
+    h.command("new Globex")
+    other = str(h.channel("partner-globex").id)
+    assert "has no issue #2" in h.command("issue 2", channel=other).text
+    h.command("issue", channel=cid, user=BOB)
+    assert "Give the issue a title" in submit(h, BOB, issue_values(title="   "))["errors"]["issue_title"]
+    assert "the limit is 150" in h.command("issue " + "y" * 151, channel=cid).text
+
+    # The figures.
+    click(h, BOB, card(h, cid, 2), "Acknowledge", cid)
+    stats = h.command("issues stats", channel=cid, user=PARTNER_PAT).text
+    assert "Last 30 days* (2 issues)" in stats and "Last 90 days* (2 issues)" in stats
+    assert "critical 1, high 0, normal 1, low 0" in stats and "acknowledged 100 %" in stats
+
+    # The SLA targets: anyone sees them; an owner gets the form (a bad duration is refused under its input).
+    shown = h.command("issue sla", channel=cid, user=BOB).text
+    assert "critical*: acknowledge within 1 h, resolve within 1 day" in shown and "Owners of the partnership" in shown
+    assert [v for v in h.fake.open_views(BOB) if v["view"]["callback_id"] == "issue_sla_form"] == []
+    h.command("issue sla", channel=cid, user=ALICE)
+    form = h.fake.open_views(ALICE)[-1]["view"]
+    assert form["callback_id"] == "issue_sla_form"
+    values = {b["block_id"]: {b["block_id"]: {"type": "plain_text_input", "value": b["element"].get("initial_value")}}
+              for b in form["blocks"] if b["type"] == "input" and b["element"]["type"] == "plain_text_input"}
+    values["sla_ack_critical"]["sla_ack_critical"]["value"] = "soon"
+    _, ack = h.sender.submit_view(form, values, user_id=ALICE)
+    assert "90m" in ack["errors"]["sla_ack_critical"]
+    values["sla_ack_critical"]["sla_ack_critical"]["value"] = "30m"
+    business = {"type": "checkboxes", "selected_options": [{"value": "yes"}]}
+    values["sla_business_hours"] = {"sla_business_hours": business}
+    _, ack = h.sender.submit_view(form, values, user_id=ALICE)
+    h.wait()
+    assert not ack
+    shown = h.command("issue sla", channel=cid, user=BOB).text
+    assert "acknowledge within 30 min" in shown and "business hours only (Mon" in shown
