@@ -15,6 +15,7 @@ from blocks.kit import (
     Block,
     actions,
     button,
+    chunked_sections,
     context,
     header,
     input_block,
@@ -157,7 +158,7 @@ def detail_blocks(
     blocks = card_blocks(i, partnership, clocks, now=now)
     lines = history_lines(events)
     if lines:
-        blocks.append(section("*History*\n" + "\n".join(lines)))
+        blocks += chunked_sections("*History*", lines)
     return blocks[:MESSAGE_BLOCKS_MAX]
 
 
@@ -209,13 +210,13 @@ def list_line(i: Issue, sla: str, link: str | None) -> str:
 def list_blocks(partnership: str, label: str, lines: Sequence[str], total: int) -> list[Block]:
     """The compact list; over Slack's block limit it says how many more there are."""
     if not lines:
-        return [section(f"*{escape(partnership)}* has no {label} issues. Log one with `/partner issue <title>`.")]
+        return [section(f"*{escape(partnership)}* has no {label} issues. Log one with `/partner issue &lt;title&gt;`.")]
     blocks: list[Block] = [section(f"*Issues of {escape(partnership)}* ({label}, {total}): most severe first, "
                                    "then oldest")]
     room = MESSAGE_BLOCKS_MAX - 2
     blocks += [section(line) for line in lines[:room]]
     if total > room:
-        blocks.append(context(f"…and {total - room} more. `/partner issue <number>` shows one."))
+        blocks.append(context(f"…and {total - room} more. `/partner issue &lt;number&gt;` shows one."))
     return blocks
 
 
