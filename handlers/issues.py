@@ -5,12 +5,14 @@ button and form is checked again on the server."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App
 
+from adapters.slack import SlackError
 from blocks import ids
 from blocks import issues as iblocks
 from blocks.text import escape
@@ -22,6 +24,8 @@ from services.container import Services
 from services.errors import Invalid, NotFound
 from services.inputs import IssueInput, validate
 from services.issues import SEVERITY_CHOICES, Prefill
+
+log = logging.getLogger(__name__)
 
 _NUMBER = re.compile(r"^#?\d{1,8}$")
 # IssueInput field -> the form input that shows its error.
@@ -122,15 +126,15 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         reply = Reply.to_action(slack, body)
         with guarded(reply, "log the message as an issue"):
             channel_id = _channel_of(body) or ""
-            message = body.get("message") or {}
+            message = body.get("message") if isinstance(body.get("message"), dict) else {}
             link = None
             if message.get("ts") and services.partnerships.by_channel(channel_id) is not None:
                 try:
                     link = slack.permalink(channel_id, str(message["ts"]))
-                except Exception:  # noqa: BLE001 - the issue is logged without its link
-                    link = None
+                except SlackError as exc:  # the issue is logged without its link
+                    log.info("no link to the message to log as an issue: %s", exc.code)
             pre = svc.prefill_from_message(channel_id=channel_id, actor=reply.user_id,
-                                           text=plain_text(message.get("text") or ""), link=link)
+                                           text=plain_text(str(message.get("text") or "")), link=link)
             open_form(body["trigger_id"], pre, reply.user_id, body.get("response_url"))
 
     @app.action(ids.ISSUE_FROM_ANSWER)

@@ -143,7 +143,7 @@ class Data:
         detail = {"user": "U0001", "role": "partner_contact", "email": self.text(EMAIL_MAX), "status": "failed",
                   "weekdays": "mon,tue,wed,thu,fri,sat,sun", "local_time": "09:30", "timezone": ZONE,
                   "cadence": f"monthly on the last Wednesday at 07:45 ({ZONE})",
-                  "reason": self.text(REASON_MAX), "number": 2**31, "kind": "multiple"}
+                  "reason": self.text(REASON_MAX), "number": 2**31, "kind": "multiple", "issue": 2**31}
         return [AuditEvent(partnership_id=1, actor_id="U0000", action=a, at=NOW, detail=detail) for a in AUDIT_LABELS]
 
     @property
