@@ -263,3 +263,17 @@ def test_figures_over_30_and_90_days(st: Stack) -> None:
     st.clock.set(t0 + timedelta(days=60))
     _, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
     assert [w.counted for w in windows] == [0, 2]
+
+
+def test_the_same_request_logs_one_issue_and_numbers_follow_per_partnership(st: Stack) -> None:
+    p = acme(st)
+    first = log(st, p, key="view:V1")
+    again = log(st, p, "Typed again", key="view:V1")
+    assert again.id == first.id and again.title == "Payments down"
+    other = st.partnership("Globex", owners=(CAROL,))
+    assert log(st, other, key="view:V2", owners=(None, None)).number == 1
+    assert log(st, p, key="cmd:T3").number == 2
+    st.tick()
+    assert p.channel_id
+    cards = [m for m in st.fake.messages(p.channel_id) if m.get("text", "").startswith("Issue #")]
+    assert [m["text"].split(":")[0] for m in cards] == ["Issue #1", "Issue #2"]
