@@ -109,10 +109,7 @@ class _Week:
     total: timedelta
 
 
-@lru_cache(maxsize=8192)
-def _week(monday: date, zone: str, hours: WorkingHours) -> _Week:
-    """The working intervals of the local week that starts on `monday` (cached: planners ask for the same
-    weeks over and over)."""
+def _build_week(monday: date, zone: str, hours: WorkingHours) -> _Week:
     intervals = []
     for offset in sorted(hours.days):
         day = monday + timedelta(days=offset)
@@ -120,6 +117,20 @@ def _week(monday: date, zone: str, hours: WorkingHours) -> _Week:
         if closes > opens:  # an opening inside a spring-forward gap can vanish
             intervals.append((opens, closes))
     return _Week(tuple(intervals), sum((c - o for o, c in intervals), ZERO))
+
+
+@lru_cache(maxsize=256)
+def _weeks(zone: str, hours: WorkingHours) -> dict[date, _Week]:
+    """The working weeks of one zone and set of hours, by local Monday, filled as they are asked for (planners
+    ask for the same few weeks over and over; a year adds 52 small entries)."""
+    return {}
+
+
+def _week(weeks: dict[date, _Week], monday: date, zone: str, hours: WorkingHours) -> _Week:
+    week = weeks.get(monday)
+    if week is None:
+        week = weeks[monday] = _build_week(monday, zone, hours)
+    return week
 
 
 def _monday(moment: datetime, zone: str) -> date:
@@ -143,9 +154,9 @@ def add_working(start: datetime, amount: timedelta, zone: str, hours: WorkingHou
     if hours is None:
         return start + amount
     remaining = amount
-    monday = _monday(start, zone)
+    monday, weeks = _monday(start, zone), _weeks(zone, hours)
     while True:
-        week = _week(monday, zone, hours)
+        week = _week(weeks, monday, zone, hours)
         if week.intervals and start < week.intervals[-1][1]:
             if start <= week.intervals[0][0] and remaining > week.total:
                 remaining -= week.total
@@ -168,9 +179,9 @@ def working_between(a: datetime, b: datetime, zone: str, hours: WorkingHours | N
     if hours is None:
         return b - a
     total = ZERO
-    monday, last = _monday(a, zone), _monday(b, zone)
+    monday, last, weeks = _monday(a, zone), _monday(b, zone), _weeks(zone, hours)
     while monday <= last:
-        week = _week(monday, zone, hours)
+        week = _week(weeks, monday, zone, hours)
         if week.intervals:
             if a <= week.intervals[0][0] and week.intervals[-1][1] <= b:
                 total += week.total

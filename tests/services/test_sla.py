@@ -321,6 +321,20 @@ def test_pause_and_resume_keep_the_time_left() -> None:
     assert friday.left(local(BERLIN, 2026, 1, 16, 17, 0), BERLIN, OFFICE) == 30 * M
 
 
+@pytest.mark.parametrize(("zone", "friday", "monday"), [
+    (NEW_YORK, (2026, 3, 6), (2026, 3, 9)), (NEW_YORK, (2026, 10, 30), (2026, 11, 2)),
+    (BERLIN, (2026, 3, 27), (2026, 3, 30)), (BERLIN, (2026, 10, 23), (2026, 10, 26)),
+])
+def test_a_clock_paused_before_a_dst_change_resumes_after_it_with_the_time_left(
+        zone: str, friday: tuple[int, int, int], monday: tuple[int, int, int]) -> None:
+    clock = SlaClock.start(4 * H, local(zone, *friday, 15, 0)).pause(local(zone, *friday, 16, 0), zone, OFFICE)
+    assert clock.consumed == H
+    resumed = clock.resume(local(zone, *monday, 10, 0))
+    assert resumed.due_at(zone, OFFICE) == local(zone, *monday, 13, 0)
+    assert resumed.left(local(zone, *monday, 11, 0), zone, OFFICE) == 2 * H
+    assert resumed.stop(local(zone, *monday, 13, 1), zone, OFFICE).met() is False
+
+
 def test_pause_resume_and_stop_are_no_ops_where_they_do_not_apply() -> None:
     clock = SlaClock.start(H, T0)
     assert clock.resume(T0 + M) == clock  # already running
