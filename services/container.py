@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -30,3 +31,6 @@ class Services:
     milestones: MilestoneService
     polls: PollService
     bot_user_id: str
+    # Where listeners do what follows their ack (handlers.common.after_ack): not Bolt's listener pool, which
+    # also runs every ack.
+    after_ack: Executor
