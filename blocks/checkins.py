@@ -28,13 +28,17 @@ from models.checkin import (
     ANSWER_MAX,
     DEFAULT_QUESTIONS,
     DEFAULT_WINDOW_MINUTES,
+    KIND_PREFIXES,
     QUESTION_MAX,
     QUESTIONS_MAX,
     WEEKDAYS,
     CheckinRound,
     CheckinSchedule,
     ParticipantMode,
+    Question,
+    QuestionKind,
     Tally,
+    questions_of,
 )
 
 DAY_NAMES = {"mon": "Mon", "tue": "Tue", "wed": "Wed", "thu": "Thu", "fri": "Fri", "sat": "Sat", "sun": "Sun"}
@@ -163,6 +167,16 @@ def summary_blocks(partnership_name: str, r: CheckinRound, t: Tally) -> list[Blo
     return cap_blocks(blocks, note="…more blockers and needs are in the thread.")
 
 
+# How the overview marks a question's kind.
+KIND_TAGS = {QuestionKind.PLAIN: "", QuestionKind.BLOCKER: " _(blocker)_",
+             QuestionKind.NEED: " _(need from the partner)_"}
+
+
+def question_lines(questions: Sequence[Question]) -> str:
+    """Numbered questions with their kinds marked (overview)."""
+    return "\n".join(f"{i}. {escape(q.text)}{KIND_TAGS[q.kind]}" for i, q in enumerate(questions, 1))
+
+
 def answer_reply_text(user_id: str) -> str:
     return f"{mention(user_id)} answered the check-in"
 
@@ -237,7 +251,7 @@ def setup_modal(
     people: dict[str, Any] = {"type": "multi_users_select"}
     if schedule and schedule.participants:
         people["initial_users"] = schedule.participants
-    questions = schedule.questions if schedule else DEFAULT_QUESTIONS
+    questions = questions_of(schedule) if schedule else DEFAULT_QUESTIONS
     return {
         "type": "modal",
         "callback_id": ids.CHECKIN_SETUP_VIEW,
@@ -254,10 +268,7 @@ def setup_modal(
                 "type": "timepicker", "initial_time": schedule.local_time if schedule else "09:30"}),
             input_block(ids.F_TIMEZONE, "Time zone", {"type": "plain_text_input", "initial_value": timezone},
                         hint="An IANA name such as Europe/Berlin; the check-in follows its daylight saving time."),
-            input_block(ids.F_QUESTIONS, "Questions (one per line)", {
-                "type": "plain_text_input", "multiline": True, "initial_value": "\n".join(questions),
-                "max_length": QUESTIONS_MAX * (QUESTION_MAX + 1)},
-                hint="Answers to questions that mention blockers or needs are listed in the summary."),
+            questions_input("Questions (one per line)", questions),
             input_block(ids.F_WINDOW, "Response window", {
                 "type": "static_select", "options": window_options,
                 "initial_option": next(o for o in window_options if o["value"] == str(window))}),
@@ -273,7 +284,20 @@ def setup_modal(
     }
 
 
-def questions_modal(*, partnership_id: int, partnership_name: str, questions: Sequence[str]) -> dict[str, Any]:
+def questions_input(label: str, questions: Sequence[Question]) -> Block:
+    """The questions field of both forms: one per line, a kind prefix marking blocker and need questions."""
+    return input_block(ids.F_QUESTIONS, label, {
+        "type": "plain_text_input", "multiline": True, "initial_value": "\n".join(q.line for q in questions),
+        "max_length": QUESTIONS_MAX * (QUESTION_MAX + 1 + KIND_PREFIX_MAX)}, hint=QUESTIONS_HINT)
+
+
+KIND_PREFIX_MAX = max(len(p) + 1 for p in KIND_PREFIXES.values())
+QUESTIONS_HINT = (f"Start a line with {KIND_PREFIXES[QuestionKind.BLOCKER]} for a question about blockers, or with "
+                  f"{KIND_PREFIXES[QuestionKind.NEED]} for what is needed from the partner: the summary lists their "
+                  "answers by kind, each with a Log as issue button. Other lines are plain questions.")
+
+
+def questions_modal(*, partnership_id: int, partnership_name: str, questions: Sequence[Question]) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": ids.CHECKIN_QUESTIONS_VIEW,
@@ -284,9 +308,7 @@ def questions_modal(*, partnership_id: int, partnership_name: str, questions: Se
         "blocks": [
             section(f"The questions of *{escape(partnership_name)}*'s check-ins, one per line "
                     f"(at most {QUESTIONS_MAX}, {QUESTION_MAX} characters each)."),
-            input_block(ids.F_QUESTIONS, "Questions", {
-                "type": "plain_text_input", "multiline": True, "initial_value": "\n".join(questions),
-                "max_length": QUESTIONS_MAX * (QUESTION_MAX + 1)}),
+            questions_input("Questions", questions),
         ],
     }
 
@@ -306,7 +328,7 @@ def overview_blocks(
         ":large_green_circle: active"
     nxt = local_time(next_due, schedule.timezone) if next_due and not schedule.paused else "none planned"
     mode = "all members" if schedule.participant_mode == ParticipantMode.ALL else "chosen people"
-    questions = "\n".join(f"{i}. {escape(q)}" for i, q in enumerate(schedule.questions, 1))
+    questions = question_lines(questions_of(schedule))
     blocks = [
         header(f"Check-ins: {partnership_name}"),
         section(

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from blocks import checkins as cb
-from models.checkin import ANSWER_MAX, QUESTION_MAX, QUESTIONS_MAX, CheckinAnswer, CheckinRound, CheckinSchedule, tally
+from blocks import ids
+from models.checkin import (
+    ANSWER_MAX,
+    QUESTION_MAX,
+    QUESTIONS_MAX,
+    CheckinAnswer,
+    CheckinRound,
+    CheckinSchedule,
+    Question,
+    QuestionKind,
+    questions_of,
+    tally,
+)
 from tests.blocks.blockkit import assert_valid_message_blocks, assert_valid_view, mrkdwn_texts
 
 HOSTILE = "<!channel> <@U999> <https://evil.example|click> &"
@@ -17,7 +29,8 @@ def _round(**kw: object) -> CheckinRound:
     values: dict[str, object] = dict(
         id=1, key="checkin:1:2026-03-02", partnership_id=1, local_date=date(2026, 3, 2), timezone="Europe/Berlin",
         scheduled_for=NOW - timedelta(hours=1), opened_at=NOW, closes_at=NOW + timedelta(hours=4), delayed=True,
-        questions=[HOSTILE[:QUESTION_MAX] + " blockers?"] + [f"Q{i} need?" for i in range(QUESTIONS_MAX - 1)],
+        questions=[HOSTILE[:QUESTION_MAX] + " blockers?"] + [f"Q{i}?" for i in range(QUESTIONS_MAX - 1)],
+        question_kinds=["blocker"] + ["need"] * (QUESTIONS_MAX - 1),
         participants=PEOPLE, away=PEOPLE[:5], channel_id="C1", prompt_ts="1.0",
     )
     values.update(kw)
@@ -30,7 +43,8 @@ def test_prompt_and_summary_stay_valid_with_many_people_and_long_blockers() -> N
     assert_valid_message_blocks(prompt)
     text = mrkdwn_texts(prompt)
     assert "<!channel>" not in text and "&lt;!channel&gt;" in text and "Delayed" in text
-    answers = [CheckinAnswer(round_id=1, user_id=u, answers=[HOSTILE * 40][:1] * QUESTIONS_MAX) for u in PEOPLE[5:90]]
+    answers = [CheckinAnswer(id=i, round_id=1, user_id=u, answers=[HOSTILE * 40][:1] * QUESTIONS_MAX)
+               for i, u in enumerate(PEOPLE[5:90])]
     t = tally(r, answers, away_now=set())
     assert len(t.answered) == 85 and len(t.missing) == 30 and len(t.flagged) == 85 * QUESTIONS_MAX
     summary = cb.summary_blocks(HOSTILE, r, t)
@@ -48,7 +62,8 @@ def test_modals_are_valid_with_existing_values_and_at_the_limits() -> None:
     r = _round()
     assert_valid_view(cb.answer_modal(HOSTILE, r, round_key=r.key, answers=["a" * ANSWER_MAX] * QUESTIONS_MAX))
     schedule = CheckinSchedule(partnership_id=1, weekdays="mon,fri", local_time="07:45", timezone="Asia/Kolkata",
-                               questions=["q" * QUESTION_MAX] * QUESTIONS_MAX, window_minutes=90,
+                               questions=["q" * QUESTION_MAX] * QUESTIONS_MAX, question_kinds=["need"] * QUESTIONS_MAX,
+                               window_minutes=90,
                                remind_before_close_minutes=45, participants=PEOPLE[:3], updated_by="U1")
     for sched in (None, schedule):
         assert_valid_view(cb.setup_modal(partnership_id=1, partnership_name=HOSTILE, timezone="UTC", schedule=sched,
@@ -58,7 +73,7 @@ def test_modals_are_valid_with_existing_values_and_at_the_limits() -> None:
     assert by_id["window"]["element"]["initial_option"]["value"] == "90"  # a value not among the choices
     assert by_id["reminder"]["element"]["initial_option"]["value"] == "45"
     assert [o["value"] for o in by_id["weekdays"]["element"]["initial_options"]] == ["mon", "fri"]
-    assert_valid_view(cb.questions_modal(partnership_id=1, partnership_name=HOSTILE, questions=schedule.questions))
+    assert_valid_view(cb.questions_modal(partnership_id=1, partnership_name=HOSTILE, questions=questions_of(schedule)))
 
 
 def test_overview_and_history_are_valid() -> None:
@@ -72,3 +87,24 @@ def test_overview_and_history_are_valid() -> None:
     r = _round(status="closed", closed_at=NOW + timedelta(hours=4))
     rounds = [(r, tally(r, [], set()))] * 60
     assert_valid_message_blocks(cb.history_blocks(HOSTILE, rounds))
+
+
+def test_questions_read_as_plain_when_a_row_has_no_kinds_and_forms_show_them_with_their_prefix() -> None:
+    old = _round(questions=["Any blockers?", "What do we need?"], question_kinds=[])
+    assert questions_of(old) == [Question("Any blockers?"), Question("What do we need?")]  # no guess any more
+    odd = _round(questions=["A?", "B?", "C?"], question_kinds=["need", "urgent"])
+    assert [q.kind for q in questions_of(odd)] == [QuestionKind.NEED, QuestionKind.PLAIN, QuestionKind.PLAIN]
+    questions = [Question("What moved?"), Question("Any blockers?", QuestionKind.BLOCKER),
+                 Question("What do we need from <!channel>?", QuestionKind.NEED)]
+    modal = cb.questions_modal(partnership_id=1, partnership_name="Acme", questions=questions)
+    field = next(b for b in modal["blocks"] if b.get("block_id") == ids.F_QUESTIONS)
+    assert field["element"]["initial_value"] == (
+        "What moved?\nBlocker: Any blockers?\nNeed: What do we need from <!channel>?")
+    assert "Blocker:" in field["hint"]["text"] and "Need:" in field["hint"]["text"]
+    assert [Question.from_line(line) for line in field["element"]["initial_value"].splitlines()] == questions
+    schedule = CheckinSchedule(partnership_id=1, weekdays="mon", local_time="09:30", timezone="UTC",
+                               questions=[q.text for q in questions], question_kinds=[q.kind.value for q in questions],
+                               updated_by="U1")
+    overview = mrkdwn_texts(cb.overview_blocks("Acme", schedule, next_due=None, participants=[], away={}))
+    assert "1. What moved?\n2. Any blockers? _(blocker)_\n3. What do we need from &lt;!channel&gt;? _(need from the " \
+           "partner)_" in overview
