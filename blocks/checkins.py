@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from blocks import ids
 from blocks.kit import (
+    MESSAGE_BLOCKS_MAX,
     SECTION_MAX,
     Block,
     actions,
@@ -34,6 +35,7 @@ from models.checkin import (
     WEEKDAYS,
     CheckinRound,
     CheckinSchedule,
+    Flagged,
     ParticipantMode,
     Question,
     QuestionKind,
@@ -157,19 +159,47 @@ def summary_blocks(partnership_name: str, r: CheckinRound, t: Tally) -> list[Blo
         lines = [f"{mention(u['user'])} (`{escape(u['error'])}`{UNDELIVERED_WHY.get(u['error'], '')})"
                  for u in r.undelivered]
         blocks.append(section(truncate("*Could not be reminded:* " + ", ".join(lines), 2900)))
-    if t.flagged:
-        lines = [f"• {mention(f.user_id)}: {escape(truncate(f.answer, 500))} _({escape(f.question)})_"
-                 for f in t.flagged]
-        blocks += chunked_sections("*Blockers and needs from the partner*", lines)
-    else:
-        blocks.append(section("*Blockers and needs from the partner:* none reported"))
-    blocks.append(context("The answers are in this message's thread."))
-    return cap_blocks(blocks, note="…more blockers and needs are in the thread.")
+    # Blocker and need answers, one block each (for its button), under a heading per kind the round asked;
+    # past Slack's block cap both kinds keep a fair share and the rest is counted (all are in the thread).
+    groups = [(kind, t.of_kind(kind)) for kind in (QuestionKind.BLOCKER, QuestionKind.NEED) if kind in t.asked]
+    room = MESSAGE_BLOCKS_MAX - len(blocks) - len(groups) - 1  # the headings, and the closing note
+    shown = _fair_shares(room, [len(found) for _, found in groups])
+    for (kind, found), count in zip(groups, shown, strict=True):
+        if not found:
+            blocks.append(section(f"*{KIND_HEADINGS[kind]}:* none reported"))
+            continue
+        blocks.append(section(f"*{KIND_HEADINGS[kind]}*"))
+        blocks += [flagged_block(f) for f in found[:count]]
+    hidden = len(t.flagged) - sum(shown)
+    blocks.append(context(f"…and {hidden} more blocker and need answer{'s' if hidden != 1 else ''}: all the answers "
+                          "are in this message's thread." if hidden else "The answers are in this message's thread."))
+    return cap_blocks(blocks)
 
 
+def _fair_shares(room: int, counts: Sequence[int]) -> list[int]:
+    """How many of each group fit in `room`: smaller groups whole, the rest split evenly."""
+    shares = [0] * len(counts)
+    left = max(room, 0)
+    for n, i in enumerate(sorted(range(len(counts)), key=lambda i: counts[i])):
+        shares[i] = min(counts[i], left // (len(counts) - n))
+        left -= shares[i]
+    return shares
+
+
+# The summary's headings of the answers to blocker and need questions.
+KIND_HEADINGS = {QuestionKind.BLOCKER: "Blockers", QuestionKind.NEED: "Needs from the partner"}
 # How the overview marks a question's kind.
 KIND_TAGS = {QuestionKind.PLAIN: "", QuestionKind.BLOCKER: " _(blocker)_",
              QuestionKind.NEED: " _(need from the partner)_"}
+
+
+def flagged_block(f: Flagged) -> Block:
+    """One blocker or need answer, with its author and a button that logs it as an issue
+    (value `<answer id>:<question index>`; the issue log reads the answer from there)."""
+    answer, question = escape_within(truncate(f.answer, 500), 2000), escape_within(f.question, 600)
+    block = section(f"{mention(f.user_id)}: {answer} _({question})_")
+    block["accessory"] = button("Log as issue", ids.ISSUE_FROM_ANSWER, f"{f.answer_id}:{f.index}")
+    return block
 
 
 def question_lines(questions: Sequence[Question]) -> str:

@@ -50,6 +50,11 @@ def test_prompt_and_summary_stay_valid_with_many_people_and_long_blockers() -> N
     summary = cb.summary_blocks(HOSTILE, r, t)
     assert_valid_message_blocks(summary)
     assert "<!channel>" not in mrkdwn_texts(summary) and "85 of 115 answered (74%)" in mrkdwn_texts(summary)
+    # Over Slack's 50-block cap: 85 blockers and 425 needs, each kind keeps a fair share, the rest is counted.
+    shown = [mrkdwn_texts(b).rsplit("_(", 1)[1] for b in summary if b.get("accessory")]
+    needs = sum(k.startswith("Q") for k in shown)
+    assert len(summary) == 50 and needs == len(shown) - needs == 21
+    assert f"…and {510 - 42} more blocker and need answers" in mrkdwn_texts(summary[-1])
 
 
 def test_answer_reply_escapes_and_keeps_long_answers_within_limits() -> None:
@@ -87,6 +92,47 @@ def test_overview_and_history_are_valid() -> None:
     r = _round(status="closed", closed_at=NOW + timedelta(hours=4))
     rounds = [(r, tally(r, [], set()))] * 60
     assert_valid_message_blocks(cb.history_blocks(HOSTILE, rounds))
+
+
+def _summary_round(kinds: list[str]) -> CheckinRound:
+    return _round(questions=["What moved?", "Anything in the way?", "What should Acme send us?"][: len(kinds)],
+                  question_kinds=kinds, participants=PEOPLE[:3], away=[], status="closed", closed_at=NOW)
+
+
+def test_the_summary_lists_blocker_and_need_answers_under_their_kind_each_with_a_log_as_issue_button() -> None:
+    r = _summary_round(["plain", "blocker", "need"])
+    answers = [
+        CheckinAnswer(id=7, round_id=1, user_id="U000", answers=["pilot live", "legal <!here> review", "n/a"]),
+        CheckinAnswer(id=8, round_id=1, user_id="U001", answers=["", "None", "the API keys"]),
+        CheckinAnswer(id=9, round_id=1, user_id="U002", answers=["shipped", "security sign-off", ""]),
+    ]
+    summary = cb.summary_blocks("Acme", r, tally(r, answers, set()))
+    assert_valid_message_blocks(summary)
+    texts = [mrkdwn_texts(b) for b in summary]
+    start, needs = texts.index("*Blockers*"), texts.index("*Needs from the partner*")
+    blockers = summary[start + 1 : needs]
+    assert [mrkdwn_texts(b) for b in blockers] == [
+        "<@U000>: legal &lt;!here&gt; review _(Anything in the way?)_",
+        "<@U002>: security sign-off _(Anything in the way?)_",
+    ]
+    assert [(b["accessory"]["action_id"], b["accessory"]["value"], b["accessory"]["text"]["text"])
+            for b in blockers] == [(ids.ISSUE_FROM_ANSWER, "7:1", "Log as issue"), (ids.ISSUE_FROM_ANSWER, "9:1",
+                                                                                    "Log as issue")]
+    need = summary[needs + 1]
+    assert mrkdwn_texts(need) == "<@U001>: the API keys _(What should Acme send us?)_"
+    assert need["accessory"]["value"] == "8:2"
+    assert ids.ISSUE_FROM_ANSWER == "issue_from_answer"
+    assert "pilot live" not in "\n".join(texts)  # plain answers stay in the thread
+
+
+def test_the_summary_says_none_reported_for_a_kind_asked_without_answers_and_nothing_for_kinds_not_asked() -> None:
+    r = _summary_round(["plain", "blocker"])
+    answers = [CheckinAnswer(id=1, round_id=1, user_id="U000", answers=["pilot live", "no blockers"])]
+    texts = mrkdwn_texts(cb.summary_blocks("Acme", r, tally(r, answers, set())))
+    assert "*Blockers:* none reported" in texts and "Needs from the partner" not in texts
+    plain_only = _summary_round(["plain", "plain"])
+    texts = mrkdwn_texts(cb.summary_blocks("Acme", plain_only, tally(plain_only, answers, set())))
+    assert "Blockers" not in texts and "Needs" not in texts
 
 
 def test_questions_read_as_plain_when_a_row_has_no_kinds_and_forms_show_them_with_their_prefix() -> None:

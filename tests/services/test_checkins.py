@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import col, select
 
 from models import CheckinRound, OccurrenceState, Partnership
-from models.checkin import CheckinSchedule, ParticipantMode, QuestionKind
+from models.checkin import CheckinAnswer, CheckinSchedule, ParticipantMode, QuestionKind
 from services.errors import Forbidden, Invalid
 from services.inputs import ScheduleInput, validate
 from tests.e2e.conftest import flatten
@@ -489,6 +489,12 @@ def test_question_kinds_are_saved_and_each_round_keeps_the_kinds_it_was_asked_wi
     with st.services.uow() as s:
         r = s.exec(select(CheckinRound)).one()
         assert r.question_kinds == ["plain", "need", "blocker"]  # asked with these, whatever changed since
+        [a] = s.exec(select(CheckinAnswer)).all()
+    st.at(local("Europe/Berlin", 2026, 3, 2, 13, 30))
+    blocks = st.fake.message(p.channel_id, prompt["ts"])["blocks"]
+    listed = [(flatten(b), b["accessory"]["value"]) for b in blocks if b.get("accessory")]
+    assert listed == [(f"<@{BOB}>: legal review _(What is in the way?)_", f"{a.id}:2"),
+                      (f"<@{BOB}>: the staging VPN _(Which access is missing?)_", f"{a.id}:1")]
 
     st.at(local("Europe/Berlin", 2026, 3, 3, 9, 30))  # the next round asks the new questions, all plain
     with st.services.uow() as s:
