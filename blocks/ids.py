@@ -20,6 +20,9 @@ CHECKIN_ANSWER = "checkin_answer"  # the Answer button (value: the round's key)
 CHECKIN_ANSWER_VIEW = "checkin_answer"
 CHECKIN_SETUP_VIEW = "checkin_setup"
 CHECKIN_QUESTIONS_VIEW = "checkin_questions"
+# "Log as issue" beside a blocker or need answer in a check-in's summary (value: "<CheckinAnswer.id>:<question
+# index>"); the issue log opens its form prefilled with that answer and its author as reporter.
+ISSUE_FROM_ANSWER = "issue_from_answer"
 F_DAYS = "weekdays"
 F_TIME = "local_time"
 F_QUESTIONS = "questions"
