@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 import threading
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -92,8 +92,11 @@ def build(
     clock: Clock | None = None,
     migrate: bool = True,
     listener_executor: Executor | None = None,
+    after_ack_executor: Executor | None = None,
 ) -> Partnerbot:
-    """Wire everything for one process. Raises StartupError with a readable message."""
+    """Wire everything for one process. Raises StartupError with a readable message. `listener_executor`
+    runs Bolt's listeners (acks included), `after_ack_executor` the work they hand on after acking (both are
+    thread pools of their own unless given, as tests do to wait for them)."""
     lock = None
     sqlite_path = settings.sqlite_path()
     if sqlite_path is not None:
@@ -147,8 +150,11 @@ def build(
     scheduled_slack = SlackGateway(scheduled_client)
     partnerships = PartnershipService(uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id,
                                       team_id=str(identity.get("team_id") or ""))
+    after_ack = after_ack_executor or ThreadPoolExecutor(max_workers=settings.http_threads,
+                                                         thread_name_prefix="after-ack")
     services = Services(
         settings=settings, engine=engine, uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id,
+        after_ack=after_ack,
         partnerships=partnerships,
         checkins=CheckinService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
                                 bot_user_id=bot_user_id),
@@ -183,8 +189,10 @@ def build(
         listener_executor=listener_executor,
     )
     register_all(app, services)
-    return Partnerbot(settings=settings, services=services, app=app, ticker=ticker, lock=lock,
-                      closers=[client.close, scheduled_client.close])  # their keep-alive connections
+    closers: list[Any] = [client.close, scheduled_client.close]  # their keep-alive connections
+    if after_ack_executor is None:  # closed first: votes already acked are saved and answered before the rest
+        closers.append(lambda: after_ack.shutdown(wait=True))
+    return Partnerbot(settings=settings, services=services, app=app, ticker=ticker, lock=lock, closers=closers)
 
 
 def run(bot: Partnerbot, stop: threading.Event, *, worker: bool = False) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from blocks import ids
 from blocks.kit import (
+    MESSAGE_BLOCKS_MAX,
     SECTION_MAX,
     Block,
     actions,
@@ -28,13 +29,18 @@ from models.checkin import (
     ANSWER_MAX,
     DEFAULT_QUESTIONS,
     DEFAULT_WINDOW_MINUTES,
+    KIND_PREFIXES,
     QUESTION_MAX,
     QUESTIONS_MAX,
     WEEKDAYS,
     CheckinRound,
     CheckinSchedule,
+    Flagged,
     ParticipantMode,
+    Question,
+    QuestionKind,
     Tally,
+    questions_of,
 )
 
 DAY_NAMES = {"mon": "Mon", "tue": "Tue", "wed": "Wed", "thu": "Thu", "fri": "Fri", "sat": "Sat", "sun": "Sun"}
@@ -153,14 +159,52 @@ def summary_blocks(partnership_name: str, r: CheckinRound, t: Tally) -> list[Blo
         lines = [f"{mention(u['user'])} (`{escape(u['error'])}`{UNDELIVERED_WHY.get(u['error'], '')})"
                  for u in r.undelivered]
         blocks.append(section(truncate("*Could not be reminded:* " + ", ".join(lines), 2900)))
-    if t.flagged:
-        lines = [f"• {mention(f.user_id)}: {escape(truncate(f.answer, 500))} _({escape(f.question)})_"
-                 for f in t.flagged]
-        blocks += chunked_sections("*Blockers and needs from the partner*", lines)
-    else:
-        blocks.append(section("*Blockers and needs from the partner:* none reported"))
-    blocks.append(context("The answers are in this message's thread."))
-    return cap_blocks(blocks, note="…more blockers and needs are in the thread.")
+    # Blocker and need answers, one block each (for its button), under a heading per kind the round asked;
+    # past Slack's block cap both kinds keep a fair share and the rest is counted (all are in the thread).
+    groups = [(kind, t.of_kind(kind)) for kind in (QuestionKind.BLOCKER, QuestionKind.NEED) if kind in t.asked]
+    room = MESSAGE_BLOCKS_MAX - len(blocks) - len(groups) - 1  # the headings, and the closing note
+    shown = _fair_shares(room, [len(found) for _, found in groups])
+    for (kind, found), count in zip(groups, shown, strict=True):
+        if not found:
+            blocks.append(section(f"*{KIND_HEADINGS[kind]}:* none reported"))
+            continue
+        blocks.append(section(f"*{KIND_HEADINGS[kind]}*"))
+        blocks += [flagged_block(f) for f in found[:count]]
+    hidden = len(t.flagged) - sum(shown)
+    blocks.append(context(f"…and {hidden} more blocker and need answer{'s' if hidden != 1 else ''}: all the answers "
+                          "are in this message's thread." if hidden else "The answers are in this message's thread."))
+    return cap_blocks(blocks)
+
+
+def _fair_shares(room: int, counts: Sequence[int]) -> list[int]:
+    """How many of each group fit in `room`: smaller groups whole, the rest split evenly."""
+    shares = [0] * len(counts)
+    left = max(room, 0)
+    for n, i in enumerate(sorted(range(len(counts)), key=lambda i: counts[i])):
+        shares[i] = min(counts[i], left // (len(counts) - n))
+        left -= shares[i]
+    return shares
+
+
+# The summary's headings of the answers to blocker and need questions.
+KIND_HEADINGS = {QuestionKind.BLOCKER: "Blockers", QuestionKind.NEED: "Needs from the partner"}
+# How the overview marks a question's kind.
+KIND_TAGS = {QuestionKind.PLAIN: "", QuestionKind.BLOCKER: " _(blocker)_",
+             QuestionKind.NEED: " _(need from the partner)_"}
+
+
+def flagged_block(f: Flagged) -> Block:
+    """One blocker or need answer, with its author and a button that logs it as an issue
+    (value `<answer id>:<question index>`; the issue log reads the answer from there)."""
+    answer, question = escape_within(truncate(f.answer, 500), 2000), escape_within(f.question, 600)
+    block = section(f"{mention(f.user_id)}: {answer} _({question})_")
+    block["accessory"] = button("Log as issue", ids.ISSUE_FROM_ANSWER, f"{f.answer_id}:{f.index}")
+    return block
+
+
+def question_lines(questions: Sequence[Question]) -> str:
+    """Numbered questions with their kinds marked (overview)."""
+    return "\n".join(f"{i}. {escape(q.text)}{KIND_TAGS[q.kind]}" for i, q in enumerate(questions, 1))
 
 
 def answer_reply_text(user_id: str) -> str:
@@ -237,7 +281,7 @@ def setup_modal(
     people: dict[str, Any] = {"type": "multi_users_select"}
     if schedule and schedule.participants:
         people["initial_users"] = schedule.participants
-    questions = schedule.questions if schedule else DEFAULT_QUESTIONS
+    questions = questions_of(schedule) if schedule else DEFAULT_QUESTIONS
     return {
         "type": "modal",
         "callback_id": ids.CHECKIN_SETUP_VIEW,
@@ -254,10 +298,7 @@ def setup_modal(
                 "type": "timepicker", "initial_time": schedule.local_time if schedule else "09:30"}),
             input_block(ids.F_TIMEZONE, "Time zone", {"type": "plain_text_input", "initial_value": timezone},
                         hint="An IANA name such as Europe/Berlin; the check-in follows its daylight saving time."),
-            input_block(ids.F_QUESTIONS, "Questions (one per line)", {
-                "type": "plain_text_input", "multiline": True, "initial_value": "\n".join(questions),
-                "max_length": QUESTIONS_MAX * (QUESTION_MAX + 1)},
-                hint="Answers to questions that mention blockers or needs are listed in the summary."),
+            questions_input("Questions (one per line)", questions),
             input_block(ids.F_WINDOW, "Response window", {
                 "type": "static_select", "options": window_options,
                 "initial_option": next(o for o in window_options if o["value"] == str(window))}),
@@ -273,7 +314,20 @@ def setup_modal(
     }
 
 
-def questions_modal(*, partnership_id: int, partnership_name: str, questions: Sequence[str]) -> dict[str, Any]:
+def questions_input(label: str, questions: Sequence[Question]) -> Block:
+    """The questions field of both forms: one per line, a kind prefix marking blocker and need questions."""
+    return input_block(ids.F_QUESTIONS, label, {
+        "type": "plain_text_input", "multiline": True, "initial_value": "\n".join(q.line for q in questions),
+        "max_length": QUESTIONS_MAX * (QUESTION_MAX + 1 + KIND_PREFIX_MAX)}, hint=QUESTIONS_HINT)
+
+
+KIND_PREFIX_MAX = max(len(p) + 1 for p in KIND_PREFIXES.values())
+QUESTIONS_HINT = (f"Start a line with {KIND_PREFIXES[QuestionKind.BLOCKER]} for a question about blockers, or with "
+                  f"{KIND_PREFIXES[QuestionKind.NEED]} for what is needed from the partner: the summary lists their "
+                  "answers by kind, each with a Log as issue button. Other lines are plain questions.")
+
+
+def questions_modal(*, partnership_id: int, partnership_name: str, questions: Sequence[Question]) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": ids.CHECKIN_QUESTIONS_VIEW,
@@ -284,9 +338,7 @@ def questions_modal(*, partnership_id: int, partnership_name: str, questions: Se
         "blocks": [
             section(f"The questions of *{escape(partnership_name)}*'s check-ins, one per line "
                     f"(at most {QUESTIONS_MAX}, {QUESTION_MAX} characters each)."),
-            input_block(ids.F_QUESTIONS, "Questions", {
-                "type": "plain_text_input", "multiline": True, "initial_value": "\n".join(questions),
-                "max_length": QUESTIONS_MAX * (QUESTION_MAX + 1)}),
+            questions_input("Questions", questions),
         ],
     }
 
@@ -306,7 +358,7 @@ def overview_blocks(
         ":large_green_circle: active"
     nxt = local_time(next_due, schedule.timezone) if next_due and not schedule.paused else "none planned"
     mode = "all members" if schedule.participant_mode == ParticipantMode.ALL else "chosen people"
-    questions = "\n".join(f"{i}. {escape(q)}" for i, q in enumerate(schedule.questions, 1))
+    questions = question_lines(questions_of(schedule))
     blocks = [
         header(f"Check-ins: {partnership_name}"),
         section(

@@ -20,6 +20,9 @@ CHECKIN_ANSWER = "checkin_answer"  # the Answer button (value: the round's key)
 CHECKIN_ANSWER_VIEW = "checkin_answer"
 CHECKIN_SETUP_VIEW = "checkin_setup"
 CHECKIN_QUESTIONS_VIEW = "checkin_questions"
+# "Log as issue" beside a blocker or need answer in a check-in's summary (value: "<CheckinAnswer.id>:<question
+# index>"); the issue log opens its form prefilled with that answer and its author as reporter.
+ISSUE_FROM_ANSWER = "issue_from_answer"
 F_DAYS = "weekdays"
 F_TIME = "local_time"
 F_QUESTIONS = "questions"
@@ -83,8 +86,6 @@ ISSUE_RESOLVE = "issue_resolve"
 ISSUE_REOPEN = "issue_reopen"
 ISSUE_ESCALATE = "issue_escalate"
 ISSUE_SLA_EDIT = "issue_sla_edit"  # the SLA listing's "Change targets" button (owners)
-# The check-in summary's "Log as issue" button (value: "<CheckinAnswer.id>:<question index>").
-ISSUE_FROM_ANSWER = "issue_from_answer"
 ISSUE_SHORTCUT = "log_issue"  # the message shortcut "Log as partnership issue" (manifest.yml)
 ISSUE_VIEW = "issue_new"
 ISSUE_ASSIGN_VIEW = "issue_assign_form"

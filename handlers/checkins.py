@@ -36,7 +36,8 @@ _CHECKIN_USAGE = (
     Usage("checkin pause", "pause scheduled check-ins (owners); `resume` restarts them",
           f"{COMMAND} checkin pause"),
     Usage("checkin skip", "skip the next check-in only (owners)", f"{COMMAND} checkin skip"),
-    Usage("checkin questions", "edit the questions (owners)", f"{COMMAND} checkin questions"),
+    Usage("checkin questions", "edit the questions in a form; lines starting with `Blocker:` or `Need:` list their "
+          "answers in the summary by kind (owners)", f"{COMMAND} checkin questions"),
     Usage("checkin history", "the last check-ins with participation", f"{COMMAND} checkin history"),
 )
 

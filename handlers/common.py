@@ -14,6 +14,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -80,6 +81,21 @@ def retry_num(headers: Mapping[str, Any] | None) -> int:
 def user_id_from_mention(token: str) -> str | None:
     m = _USER_MENTION.match(token.strip())
     return m.group(1) if m else None
+
+
+def after_ack(pool: Executor, work: Callable[[], None]) -> None:
+    """Do the rest of a listener's work on `pool` (Services.after_ack) once it has acked. Bolt runs every
+    listener, and so every ack, on one thread pool: a listener that keeps its thread through database writes and
+    Slack calls makes the next requests' acks wait behind it (a vote storm). `work` answers its own errors
+    (`guarded`); anything that still escapes is logged rather than lost in a Future."""
+
+    def run() -> None:
+        try:
+            work()
+        except Exception:
+            log.exception("work after an ack failed")
+
+    pool.submit(run)
 
 
 def view_metadata(view: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from blocks import ids
 from blocks import polls as pblocks
 from blocks.text import escape
 from handlers.commands import COMMAND, CommandCall, CommandRouter, Usage
-from handlers.common import Reply, echo, guarded, plain_text, view_metadata, view_values
+from handlers.common import Reply, after_ack, echo, guarded, plain_text, view_metadata, view_values
 from models.poll import POLL_QUESTION_MAX
 from services.container import Services
 from services.errors import Invalid
@@ -123,7 +123,10 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
 
     @app.action(_VOTE)
     def _vote(ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
+        ack()  # a storm of clicks: the vote is saved and confirmed off Bolt's pool, so acks never wait for it
+        after_ack(services.after_ack, lambda: _record_vote(body, action))
+
+    def _record_vote(body: dict[str, Any], action: dict[str, Any]) -> None:
         reply = Reply.to_action(services.slack, body)
         with guarded(reply, "record your vote"):
             value = str(action.get("value") or "")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -13,14 +15,48 @@ from models.base import enum_column, utcnow
 
 # Weekdays as schedules store them ("mon,wed,fri"), Monday first like date.weekday().
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class QuestionKind(StrEnum):
+    """What a check-in question asks for. The answers to blocker and need questions are listed in the
+    summary, by kind, each with its author and a "Log as issue" button."""
+
+    PLAIN = "plain"
+    BLOCKER = "blocker"
+    NEED = "need"  # something needed from the partner
+
+
+# In the questions forms a line starting with one of these sets its question's kind; other lines are plain.
+KIND_PREFIXES = {QuestionKind.BLOCKER: "Blocker:", QuestionKind.NEED: "Need:"}
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    kind: QuestionKind = QuestionKind.PLAIN
+
+    @property
+    def line(self) -> str:
+        """The question as the forms show it: its kind's prefix, then its text."""
+        prefix = KIND_PREFIXES.get(self.kind)
+        return f"{prefix} {self.text}" if prefix else self.text
+
+    @classmethod
+    def from_line(cls, line: str) -> Question:
+        """A line of the forms: `Blocker: ...` and `Need: ...` (any case) set the kind; others are plain."""
+        line = line.strip()
+        for kind, prefix in KIND_PREFIXES.items():
+            if line.lower().startswith(prefix.lower()):
+                return cls(line[len(prefix):].strip(), kind)
+        return cls(line)
+
+
 DEFAULT_QUESTIONS = [
-    "What moved since the last check-in?",
-    "What is next?",
-    "Any blockers?",
-    "What do we need from the partner?",
+    Question("What moved since the last check-in?"),
+    Question("What is next?"),
+    Question("Any blockers?", QuestionKind.BLOCKER),
+    Question("What do we need from the partner?", QuestionKind.NEED),
 ]
-# Answers to questions that mention these words are listed in the summary with their authors.
-FLAG_WORDS = ("block", "need")
 QUESTION_MAX = 150
 QUESTIONS_MAX = 6
 ANSWER_MAX = 2000
@@ -45,7 +81,10 @@ class CheckinSchedule(SQLModel, table=True):
     weekdays: str = Field(max_length=40)  # "mon,wed,fri"
     local_time: str = Field(max_length=5)  # "09:30"
     timezone: str = Field(max_length=64)
-    questions: list[str] = Field(default_factory=lambda: list(DEFAULT_QUESTIONS), sa_type=sa.JSON)
+    questions: list[str] = Field(default_factory=lambda: [q.text for q in DEFAULT_QUESTIONS], sa_type=sa.JSON)
+    # The kind of each question (QuestionKind values), by position; read through `questions_of`.
+    question_kinds: list[str] = Field(default_factory=lambda: [q.kind.value for q in DEFAULT_QUESTIONS],
+                                      sa_type=sa.JSON, sa_column_kwargs={"server_default": "[]"})
     window_minutes: int = DEFAULT_WINDOW_MINUTES
     participant_mode: ParticipantMode = Field(default=ParticipantMode.ALL, sa_type=enum_column(ParticipantMode))
     participants: list[str] = Field(default_factory=list, sa_type=sa.JSON)
@@ -75,6 +114,8 @@ class CheckinRound(SQLModel, table=True):
     manual: bool = False  # run with `/partner checkin now`
     started_by: str | None = Field(default=None, max_length=32)
     questions: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    # The kinds the questions were asked with (the schedule's at the time), by position.
+    question_kinds: list[str] = Field(default_factory=list, sa_type=sa.JSON, sa_column_kwargs={"server_default": "[]"})
     participants: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     away: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     channel_id: str = Field(max_length=32)
@@ -109,9 +150,26 @@ class Away(SQLModel, table=True):
     set_at: datetime = Field(default_factory=utcnow)
 
 
-def is_flagged(question: str) -> bool:
-    """Blocker and need-from-partner questions: their answers are listed in the summary."""
-    return any(word in question.lower() for word in FLAG_WORDS)
+class HasQuestions(Protocol):
+    """A schedule or a round: question texts and their kinds, stored side by side."""
+
+    questions: list[str]
+    question_kinds: list[str]
+
+
+def questions_of(row: HasQuestions) -> list[Question]:
+    """The questions with their kinds. A kind that is missing or unknown (a row written before kinds
+    existed, or by a newer version) reads as plain."""
+    kinds = list(row.question_kinds or [])
+    known = {k.value for k in QuestionKind}
+    return [Question(text, QuestionKind(kinds[i]) if i < len(kinds) and kinds[i] in known else QuestionKind.PLAIN)
+            for i, text in enumerate(row.questions)]
+
+
+def set_questions(row: HasQuestions, questions: Sequence[Question]) -> None:
+    """Store questions with their kinds (new lists: JSON columns are reassigned, never changed in place)."""
+    row.questions = [q.text for q in questions]
+    row.question_kinds = [q.kind.value for q in questions]
 
 
 # Answers that say "nothing to report": not listed among blockers and needs.
@@ -120,9 +178,14 @@ _NOTHING = {"", "-", "--", "none", "no", "nope", "n/a", "na", "nothing", "no blo
 
 @dataclass(frozen=True)
 class Flagged:
+    """An answer to a blocker or need question that says something."""
+
     user_id: str
     question: str
     answer: str
+    kind: QuestionKind
+    answer_id: int | None  # the CheckinAnswer's id
+    index: int  # the question's position in its round
 
 
 @dataclass(frozen=True)
@@ -134,7 +197,11 @@ class Tally:
     extra: list[str]  # people who answered without being on the participant list
     away: list[str]  # participants away who did not answer
     missing: list[str]
-    flagged: list[Flagged]
+    flagged: list[Flagged]  # blockers and needs, by author then question
+    asked: frozenset[QuestionKind] = frozenset()  # the kinds of the round's questions
+
+    def of_kind(self, kind: QuestionKind) -> list[Flagged]:
+        return [f for f in self.flagged if f.kind == kind]
 
     @property
     def expected(self) -> int:
@@ -155,9 +222,11 @@ def tally(round_: CheckinRound, answers: list[CheckinAnswer], away_now: set[str]
     away = [u for u in participants if u not in by_user and u in away_set]
     missing = [u for u in participants if u not in by_user and u not in away_set]
     extra = [u for u in by_user if u not in participants]
+    questions = questions_of(round_)
     flagged = []
     for user in answered + extra:
-        for question, answer in zip(round_.questions, by_user[user].answers, strict=False):
-            if is_flagged(question) and answer.strip().lower() not in _NOTHING:
-                flagged.append(Flagged(user, question, answer.strip()))
-    return Tally(participants, answered, extra, away, missing, flagged)
+        a = by_user[user]
+        for i, (question, answer) in enumerate(zip(questions, a.answers, strict=False)):
+            if question.kind != QuestionKind.PLAIN and answer.strip().lower() not in _NOTHING:
+                flagged.append(Flagged(user, question.text, answer.strip(), question.kind, a.id, i))
+    return Tally(participants, answered, extra, away, missing, flagged, frozenset(q.kind for q in questions))

@@ -33,8 +33,12 @@ from models.checkin import (
     CheckinRound,
     CheckinSchedule,
     ParticipantMode,
+    Question,
+    QuestionKind,
     RoundStatus,
     Tally,
+    questions_of,
+    set_questions,
     tally,
 )
 from models.db import UnitOfWork
@@ -104,8 +108,8 @@ _R: sa.Table = CheckinRound.__table__  # type: ignore[attr-defined]
 _PROMPT_SUBJECTS = (
     sa.select(_P.c.id, _P.c.name, _P.c.channel_id, _P.c.status, _P.c.channel_archived_at, _P.c.timezone,
               _S.c.id.label("schedule_id"), _S.c.paused, _S.c.version, _S.c.timezone.label("schedule_timezone"),
-              _S.c.window_minutes, _S.c.remind_before_close_minutes, _S.c.questions, _S.c.participant_mode,
-              _S.c.participants)
+              _S.c.window_minutes, _S.c.remind_before_close_minutes, _S.c.questions, _S.c.question_kinds,
+              _S.c.participant_mode, _S.c.participants)
     .select_from(_P.outerjoin(_S, _S.c.partnership_id == _P.c.id))
     .where(_P.c.id.in_(sa.bindparam("ids", expanding=True)))
 )
@@ -139,6 +143,7 @@ class NewRound:
     manual: bool
     started_by: str | None
     questions: list[str]
+    question_kinds: list[str]  # the schedule's at the time: the round keeps them
     participants: list[str]
     away: list[str]
     channel_id: str
@@ -207,7 +212,7 @@ class CheckinService:
             sched.weekdays = ",".join(inp.weekdays)
             sched.local_time = inp.local_time
             sched.timezone = inp.timezone
-            sched.questions = list(inp.questions)
+            set_questions(sched, inp.questions)
             sched.window_minutes = inp.window_minutes
             sched.remind_before_close_minutes = inp.remind_before_close_minutes
             sched.participant_mode = inp.participant_mode
@@ -235,7 +240,7 @@ class CheckinService:
         with self.uow() as s:
             current = self._schedule(s, p.id)
         base = {
-            "questions": current.questions if current else list(DEFAULT_QUESTIONS),
+            "questions": questions_of(current) if current else list(DEFAULT_QUESTIONS),
             "window_minutes": current.window_minutes if current else DEFAULT_WINDOW_MINUTES,
             "remind_before_close_minutes": current.remind_before_close_minutes if current else None,
             "participant_mode": current.participant_mode if current else ParticipantMode.ALL,
@@ -292,22 +297,28 @@ class CheckinService:
         self._announce(p, f":fast_forward: {mention(actor)} skipped the check-in of {skipped}. Next: {after}.")
         return Outcome(f":fast_forward: Skipped the check-in of {skipped}. The next one: {after}.", partnership=p)
 
-    def prepare_questions(self, *, channel_id: str, actor: str) -> tuple[Partnership, list[str]]:
+    def prepare_questions(self, *, channel_id: str, actor: str) -> tuple[Partnership, list[Question]]:
         p = self.partnerships.require_owner(channel_id, actor, "change its check-in questions").partnership
         with self.uow(read_only=True) as s:
-            return p, list(self._require_schedule(s, p).questions)
+            return p, questions_of(self._require_schedule(s, p))
 
-    def save_questions(self, *, partnership_id: int, actor: str, questions: Sequence[str]) -> Outcome:
+    def save_questions(self, *, partnership_id: int, actor: str, questions: Sequence[Question | str]) -> Outcome:
+        """Set the questions with their kinds (plain, blocker, need); the next rounds ask them."""
         p = self.partnerships.require_owner_by_id(partnership_id, actor, "change its check-in questions").partnership
         cleaned = validate_questions(list(questions))
         with self.uow() as s:
             sched = self._require_schedule(s, p)
-            sched.questions = cleaned
+            set_questions(sched, cleaned)
             sched.updated_by, sched.updated_at = actor, self.clock.now()
             s.add(sched)
-            self.partnerships.audit(s, p, actor, "checkin_questions_changed", questions=cleaned)
-        return Outcome(f":white_check_mark: The next check-ins of *{escape(p.name)}* ask {len(cleaned)} question(s).",
-                       partnership=p)
+            self.partnerships.audit(s, p, actor, "checkin_questions_changed", questions=[q.line for q in cleaned])
+        kinds = [f"{n} {label}" for kind, label in ((QuestionKind.BLOCKER, "about blockers"),
+                                                    (QuestionKind.NEED, "about needs from the partner"))
+                 if (n := sum(q.kind == kind for q in cleaned))]
+        listed = f" ({', '.join(kinds)}: the summary lists their answers)" if kinds else \
+            " (none about blockers or needs: start a line with `Blocker:` or `Need:` to list their answers)"
+        return Outcome(f":white_check_mark: The next check-ins of *{escape(p.name)}* ask {len(cleaned)} "
+                       f"question(s){listed}.", partnership=p)
 
     def run_now(self, *, channel_id: str, actor: str, request_key: str) -> Outcome:
         """Plan a check-in due now (any member may). One at a time: refused while a check-in of this
@@ -485,12 +496,13 @@ class CheckinService:
                 away = {user for user, is_away in people if is_away}
         window = timedelta(minutes=p.window_minutes if scheduled else DEFAULT_WINDOW_MINUTES)
         remind = p.remind_before_close_minutes if scheduled else None
+        questions = questions_of(p) if scheduled else DEFAULT_QUESTIONS
         r = NewRound(
             key=occ.key, partnership_id=p.id, local_date=day, timezone=zone, scheduled_for=occ.due_at,
             opened_at=ctx.now, closes_at=ctx.now + window,
             delayed=not manual and ctx.now - occ.due_at > DELAY_NOTE_AFTER, manual=manual,
             started_by=occ.payload.get("started_by"),
-            questions=list(p.questions if scheduled else DEFAULT_QUESTIONS),
+            questions=[q.text for q in questions], question_kinds=[q.kind.value for q in questions],
             participants=participants, away=sorted(away.intersection(participants)), channel_id=p.channel_id,
         )
         channel, ts = ctx.post(r.channel_id, text=cblocks.prompt_text(p.name),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -32,3 +33,6 @@ class Services:
     polls: PollService
     issues: IssueService
     bot_user_id: str
+    # Where listeners do what follows their ack (handlers.common.after_ack): not Bolt's listener pool, which
+    # also runs every ack.
+    after_ack: Executor

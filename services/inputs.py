@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -14,11 +15,13 @@ from blocks.text import escape, truncate
 from models.checkin import (
     DEFAULT_QUESTIONS,
     DEFAULT_WINDOW_MINUTES,
+    KIND_PREFIXES,
     QUESTION_MAX,
     QUESTIONS_MAX,
     WINDOW_MAX_MINUTES,
     WINDOW_MIN_MINUTES,
     ParticipantMode,
+    Question,
 )
 from models.issue import ISSUE_DESCRIPTION_MAX, ISSUE_TITLE_MAX
 from models.milestone import DONE_MEANS_MAX, TITLE_MAX
@@ -163,7 +166,7 @@ class ScheduleInput(BaseModel):
     weekdays: tuple[str, ...]
     local_time: str
     timezone: str
-    questions: list[str] = Field(default_factory=lambda: list(DEFAULT_QUESTIONS))
+    questions: list[Question] = Field(default_factory=lambda: list(DEFAULT_QUESTIONS))
     window_minutes: int = DEFAULT_WINDOW_MINUTES
     remind_before_close_minutes: int | None = None  # None: halfway; 0: no reminder
     participant_mode: ParticipantMode = ParticipantMode.ALL
@@ -187,10 +190,10 @@ class ScheduleInput(BaseModel):
     def _tz(cls, value: str) -> str:
         return check_timezone(value)
 
-    @field_validator("questions")
+    @field_validator("questions", mode="before")
     @classmethod
-    def _questions(cls, value: list[str]) -> list[str]:
-        return check_questions(value)
+    def _questions(cls, value: Any) -> list[Question]:
+        return check_questions(split_questions(value) if isinstance(value, str) else list(value or []))
 
     @field_validator("window_minutes")
     @classmethod
@@ -219,18 +222,24 @@ class ScheduleInput(BaseModel):
         return people
 
 
-def check_questions(value: list[str]) -> list[str]:
-    questions = [q.strip() for q in value if q and q.strip()]
+def check_questions(value: Sequence[str | Question]) -> list[Question]:
+    """Check-in questions from lines of the forms (`Blocker: ...`, `Need: ...` or plain) or Questions."""
+    parsed = [q if isinstance(q, Question) else Question.from_line(q or "") for q in value]
+    # Empty lines go; a kind's prefix without its question stays, to be refused below.
+    questions = [Question(q.text.strip(), q.kind) for q in parsed if q.text.strip() or q.kind in KIND_PREFIXES]
     if not questions:
         raise ValueError("Give at least one question")
     if len(questions) > QUESTIONS_MAX:
-        raise ValueError(f"There are {len(questions)} questions; the limit is {QUESTIONS_MAX}")
+        raise ValueError(f"There are {len(questions)} questions; the limit is {QUESTIONS_MAX}: remove "
+                         f"{len(questions) - QUESTIONS_MAX}")
     for q in questions:
-        _limit(f"The question '{q[:30]}…'", q, QUESTION_MAX)
+        if not q.text:
+            raise ValueError(f"Write the question after '{KIND_PREFIXES[q.kind]}'")
+        _limit(f"The question '{q.text[:30]}…'", q.text, QUESTION_MAX)
     return questions
 
 
-def validate_questions(questions: list[str]) -> list[str]:
+def validate_questions(questions: Sequence[str | Question]) -> list[Question]:
     """`check_questions` for a use case: Invalid, with the problem under the `questions` field."""
     try:
         return check_questions(questions)

@@ -477,21 +477,29 @@ class PartnershipService:
         stranger), ours otherwise. The one place that decides it."""
         return Side.PARTNER if user.from_another_org(p.team_id or self.team_id) else Side.OURS
 
-    def audience(self, s: Session, partnership_id: int, side: Side | None = None) -> list[Member]:
+    def audience(
+        self, s: Session, partnership_id: int, side: Side | None = None, *, user_id: str | None = None,
+    ) -> list[Member]:
         """The people something new of the partnership is for (a poll, a check-in round, a milestone's
         recognition): everyone recorded who has not left its channel, on `side` or on both, in the order they
         were recorded. People who left stay recorded (their past answers keep their name and side) but are
-        not in it."""
+        not in it. `user_id`: only that person (one row read: a vote checks its voter, not the whole audience)."""
         query = select(Member).where(Member.partnership_id == partnership_id, col(Member.left_at).is_(None))
         if side is not None:
             query = query.where(Member.side == side)
+        if user_id is not None:
+            query = query.where(Member.user_id == user_id)
         return list(s.exec(query.order_by(col(Member.id))).all())
 
-    def left_channel(self, s: Session, partnership_id: int) -> set[str]:
-        """The people recorded in the partnership who left its channel: a feature that lets owners choose
-        people (a check-in's chosen participants) leaves these out of what it starts next."""
-        return set(s.exec(select(Member.user_id).where(Member.partnership_id == partnership_id,
-                                                       col(Member.left_at).is_not(None))).all())
+    def left_channel(self, s: Session, partnership_id: int, *, user_id: str | None = None) -> set[str]:
+        """The people recorded in the partnership who left its channel (`user_id`: only that person): a feature
+        that lets owners choose people (a check-in's chosen participants) leaves these out of what it starts
+        next."""
+        query = select(Member.user_id).where(Member.partnership_id == partnership_id,
+                                             col(Member.left_at).is_not(None))
+        if user_id is not None:
+            query = query.where(Member.user_id == user_id)
+        return set(s.exec(query).all())
 
     def side_of(self, s: Session, partnership_id: int, user_id: str) -> Side | None:
         """The side a person is recorded on in the partnership (also after they left the channel, so their

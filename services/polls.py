@@ -118,23 +118,26 @@ class PollService:
         return hmac.new(self._key, f"poll:{poll_id}:{user_id}".encode(), hashlib.sha256).hexdigest()
 
     def audience(
-        self, s: Session, partnership_id: int, audience: PollAudience, chosen: Sequence[str] = (),
+        self, s: Session, partnership_id: int, audience: PollAudience, chosen: Sequence[str] = (), *,
+        user_id: str | None = None,
     ) -> dict[str, Side]:
         """Who may answer a poll, with their side. The one place the audience is resolved (built on the
-        partnership's recorded members)."""
+        partnership's recorded members). `user_id`: only whether that one person may (one row read, so that a
+        vote's check costs the same in a poll of 5 people or of 5,000)."""
         # People who left the channel are in no new audience (also when chosen by name).
-        sides = {m.user_id: m.side for m in self.partnerships.audience(s, partnership_id)
+        sides = {m.user_id: m.side for m in self.partnerships.audience(s, partnership_id, user_id=user_id)
                  if m.user_id != self.bot_user_id}
         if audience == PollAudience.ALL:
             return sides
         if audience == PollAudience.CHOSEN:
-            left = self.partnerships.left_channel(s, partnership_id)
-            return {u: sides.get(u, Side.OURS) for u in chosen if u != self.bot_user_id and u not in left}
+            left = self.partnerships.left_channel(s, partnership_id, user_id=user_id)
+            return {u: sides.get(u, Side.OURS) for u in chosen
+                    if u != self.bot_user_id and u not in left and user_id in (None, u)}
         want = Side.OURS if audience == PollAudience.OURS else Side.PARTNER
         return {u: side for u, side in sides.items() if side == want}
 
-    def _audience_of(self, s: Session, poll: Poll) -> dict[str, Side]:
-        return self.audience(s, poll.partnership_id, poll.audience, poll.chosen)
+    def _audience_of(self, s: Session, poll: Poll, user_id: str | None = None) -> dict[str, Side]:
+        return self.audience(s, poll.partnership_id, poll.audience, poll.chosen, user_id=user_id)
 
     # -- creating ----------------------------------------------------------------------------------------------
     def prepare(self, *, channel_id: str, actor: str) -> Partnership:
@@ -254,13 +257,12 @@ class PollService:
                     voter = self.voter(poll.id, user_id)
                     mine = list(s.exec(select(PollVote).where(PollVote.poll_id == poll.id,
                                                               PollVote.voter == voter)).all())
-                    picks = sorted(v.option for v in mine)
-                    changed = self._apply(s, poll, mine, voter, people[user_id], user_id, option, text, now)
+                    now_picks = self._apply(s, poll, mine, voter, people[user_id], user_id, option, text, now)
+                    changed = now_picks is not None
+                    picks = sorted(v.option for v in mine) if now_picks is None else now_picks
                     if changed:
-                        picks = sorted(v.option for v in s.exec(select(PollVote).where(
-                            PollVote.poll_id == poll.id, PollVote.voter == voter)).all())
                         self._request_refresh(s, poll, now)
-                    respondents = self._respondents(s, poll.id)
+                    respondents = self._respondents(s, poll.id)  # flushes the change: a double click fails here
                 break
             except IntegrityError:  # the same person's two clicks at once: the second sees the first
                 if attempt:
@@ -272,9 +274,9 @@ class PollService:
     def _apply(
         self, s: Session, poll: Poll, mine: list[PollVote], voter: str, side: Side, user_id: str, option: int,
         text: str | None, now: datetime,
-    ) -> bool:
-        """Change this person's rows for one click or answer (a changed vote is a new row, with its time);
-        True when something changed."""
+    ) -> list[int] | None:
+        """Change this person's rows for one click or answer (a changed vote is a new row, with its time): the
+        options they now hold, or None when nothing changed."""
         def row(value: int) -> PollVote:
             assert poll.id is not None
             return PollVote(poll_id=poll.id, voter=voter, side=side, option=value, text=text,
@@ -282,30 +284,30 @@ class PollService:
 
         if poll.kind == PollKind.TEXT:
             if mine and mine[0].text == text:
-                return False
+                return None
             for v in mine:
                 s.delete(v)
             s.flush()
             s.add(row(TEXT_OPTION))
-            return True
+            return [TEXT_OPTION]
         if not 0 <= value_index(poll.kind, option) < len(labels_of(poll.kind, poll.options)):
             raise Invalid("That option is not part of this poll any more; vote with the buttons on the poll.")
         current = {v.option: v for v in mine}
         if poll.kind == PollKind.MULTIPLE:
             if option in current:
                 s.delete(current[option])
-                return True
+                return sorted(set(current) - {option})
             if poll.max_picks is not None and len(current) >= poll.max_picks:
                 chosen = ", ".join(f"*{escape(poll.options[i])}*" for i in sorted(current) if i < len(poll.options))
                 raise Invalid(f"You can pick at most {poll.max_picks} option(s) in this poll, and you have: "
                               f"{chosen}. Click one of them to drop it, then pick another.")
             s.add(row(option))
-            return True
+            return sorted({*current, option})
         if list(current) == [option]:
-            return False  # the current vote, clicked again
+            return None  # the current vote, clicked again
         s.execute(delete(PollVote).where(col(PollVote.poll_id) == poll.id, col(PollVote.voter) == voter))
         s.add(row(option))
-        return True
+        return [option]
 
     def _open_poll(
         self, s: Session, poll_id: int, user_id: str, *, lock: bool = False
@@ -313,11 +315,12 @@ class PollService:
         """The poll, when `user_id` may answer it now. `lock`: hold its row until the caller's unit of work
         ends, so the close cannot tally between this check and the vote being saved."""
         poll = s.get(Poll, poll_id, with_for_update=lock) if poll_id else None
-        p = s.get(Partnership, poll.partnership_id) if poll is not None else None
-        if poll is None or p is None:
+        if poll is None:
             raise NotFound("This poll no longer exists.")
-        people = self._audience_of(s, poll)
+        people = self._audience_of(s, poll, user_id)  # this person only
         if user_id not in people:
+            p = s.get(Partnership, poll.partnership_id)
+            assert p is not None  # a poll's partnership outlives it (ON DELETE CASCADE)
             raise Forbidden(f"This poll is for {pblocks.audience_text(poll, p)} only, so your answer is not "
                             "counted. Ask the person who asked it if you should be included.")
         if poll.status == PollStatus.CLOSED or self.clock.now() >= poll.closes_at:
@@ -332,7 +335,10 @@ class PollService:
         """Have the poll's message show its tally within about a second (the shared in-place refresh)."""
         if poll.message_ts is None or poll.id is None:
             return  # the post shows the tally as it is then
-        request_refresh(s, kind=POLL_REFRESH, subject_id=poll.id, refreshed_at=poll.refreshed_at, now=now)
+        # An update already due reads the votes when it runs, after this one is saved (it first waits for the
+        # poll's row, which this vote holds), so a storm re-arms it once, not once per vote.
+        request_refresh(s, kind=POLL_REFRESH, subject_id=poll.id, refreshed_at=poll.refreshed_at, now=now,
+                        unless_pending=True)
 
     def _closed(self, s: Session, poll: Poll, now: datetime, note: str) -> None:
         """The poll has just closed: no more reminders or live updates. One live update may be on its way to
@@ -342,7 +348,8 @@ class PollService:
         mark_obsolete(s, kinds=[POLL_REMIND, POLL_REFRESH], subject_id=poll.id, now=now, note=note)
         key = f"{POLL_REFRESH}:{poll.id}"
         if s.exec(select(Occurrence.state).where(Occurrence.key == key)).first() == OccurrenceState.CLAIMED:
-            self._request_refresh(s, poll, now)
+            # At once, not a second later: the closed state is never held back (see run_refresh).
+            request_run(s, [{"key": key, "kind": POLL_REFRESH, "subject_id": poll.id, "due_at": now}], now)
 
     # -- closing early, listing --------------------------------------------------------------------------------
     def close_early(self, *, actor: str, poll_id: int | None = None, channel_id: str | None = None,
@@ -513,12 +520,20 @@ class PollService:
 
     def run_refresh(self, occ: Occurrence, ctx: RunContext) -> Completion:
         """Update the poll's message in place with the poll as it is now (open, or closed meanwhile)."""
+        with self.uow() as s:  # short: record when this update goes out, before reading what it shows
+            poll = s.get(Poll, occ.subject_id, with_for_update=True)
+            if poll is None or not poll.message_ts:
+                return Completion.obsolete("the poll is not posted")
+            if poll.status == PollStatus.OPEN and (later := refresh_too_soon(occ, poll.refreshed_at, ctx.now)):
+                return later  # runs again after the one in between: not too soon
+            # Votes saved from here on re-arm this occurrence a second later (a storm costs about one update a
+            # second, not one per vote); they wait for this short transaction, never for Slack.
+            poll.refreshed_at = ctx.now
+            s.add(poll)
         with self.uow(read_only=True) as s:
             poll = s.get(Poll, occ.subject_id)
             if poll is None or not poll.message_ts:
                 return Completion.obsolete("the poll is not posted")
-            if (later := refresh_too_soon(occ, poll.refreshed_at, ctx.now)) is not None:
-                return later  # runs again after the one in between: not too soon
             p, res = self._view(s, poll)
         try:
             ctx.slack.update(poll.channel_id, poll.message_ts, text=pblocks.poll_text(poll),
@@ -527,19 +542,7 @@ class PollService:
             if exc.code in MESSAGE_GONE:
                 return Completion.obsolete(f"the poll's message cannot be updated: {exc.code}")
             raise  # retried (the votes are saved; the next update shows them all)
-        poll_id = poll.id
-
-        return Completion.done(poll.channel_id, poll.message_ts,
-                               apply=lambda s: self._mark_refreshed(s, poll_id, ctx.now))
-
-    def _mark_refreshed(self, s: Session, poll_id: int | None, at: datetime) -> None:
-        """Record when the message was last updated (inside the fenced completion, which holds the occurrence's
-        row). A vote locks the poll's row and then re-arms the refresh occurrence: taking the poll's row the
-        other way round could deadlock, so a locked row is skipped; the time is only a hint for spacing."""
-        row = s.exec(select(Poll).where(Poll.id == poll_id).with_for_update(skip_locked=True)).first()
-        if row is not None:
-            row.refreshed_at = at
-            s.add(row)
+        return Completion.done(poll.channel_id, poll.message_ts)
 
     def run_close(self, occ: Occurrence, ctx: RunContext) -> Completion:
         with self.uow() as s:
@@ -551,14 +554,11 @@ class PollService:
                 poll.closed_late = ctx.now - poll.closes_at > LATE_AFTER
                 s.add(poll)
                 self._closed(s, poll, ctx.now, "the poll closed")
+            poll.refreshed_at = ctx.now  # the closed message is the last update
+            s.add(poll)
             p, res = self._view(s, poll)
         text, blocks = pblocks.poll_text(poll), pblocks.poll_blocks(poll, p, res, now=ctx.now)
         gone = poll.message_ts is None
-        poll_id = poll.id
-
-        def record(s: Session) -> None:  # later live updates keep a second's distance from this one
-            self._mark_refreshed(s, poll_id, ctx.now)
-
         if not gone:
             assert poll.message_ts is not None
             try:
@@ -574,8 +574,8 @@ class PollService:
         if poll.kind == PollKind.TEXT and res.total.answers:
             channel, ts = ctx.post(poll.channel_id, thread_ts=poll.message_ts, text=pblocks.answers_text(poll),
                                    blocks=pblocks.answers_blocks(poll, res))
-            return Completion.done(channel, ts, apply=record)
-        return Completion.done(poll.channel_id, poll.message_ts, apply=record)
+            return Completion.done(channel, ts)
+        return Completion.done(poll.channel_id, poll.message_ts)
 
     def run_reminder(self, occ: Occurrence, ctx: RunContext) -> Completion:
         user = str(occ.payload["user"])
@@ -587,7 +587,7 @@ class PollService:
             # One note whatever the reason, so that no row says who answered an anonymous poll.
             answered = s.exec(select(PollVote.id).where(PollVote.poll_id == poll.id,
                                                         PollVote.voter == self.voter(poll.id, user))).first()
-            if (answered is not None or user not in self._audience_of(s, poll)
+            if (answered is not None or user not in self._audience_of(s, poll, user)
                     or away_on(s, [user], local_date(ctx.now, poll.timezone))):
                 return Completion.obsolete("no reminder needed")
             p = s.get(Partnership, poll.partnership_id)

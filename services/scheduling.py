@@ -398,15 +398,19 @@ REFRESH_EVERY = timedelta(seconds=1)
 
 def request_refresh(
     session: Session, *, kind: str, subject_id: int, refreshed_at: datetime | None, now: datetime,
-    every: timedelta = REFRESH_EVERY,
+    every: timedelta = REFRESH_EVERY, unless_pending: bool = False,
 ) -> None:
     """Have the message of `kind` about `subject_id`, kept up to date in place, show it as it is now: one
     occurrence per subject (key `<kind>:<subject_id>`), re-armed by every change (`request_run`), due no sooner
     than `every` after its last update (`refreshed_at`), so a burst of changes becomes about one update per
-    `every` and the last state always shows."""
+    `every` and the last state always shows. `unless_pending`: leave an update that is already pending alone
+    (only when its executor waits for the subject's row, which the caller holds, so it reads this change)."""
+    key = f"{kind}:{subject_id}"
+    if unless_pending and session.exec(select(Occurrence.state).where(Occurrence.key == key)).first() == (
+            OccurrenceState.PENDING):
+        return
     due = max(now, refreshed_at + every) if refreshed_at else now
-    request_run(session, [{"key": f"{kind}:{subject_id}", "kind": kind, "subject_id": subject_id, "due_at": due}],
-                now)
+    request_run(session, [{"key": key, "kind": kind, "subject_id": subject_id, "due_at": due}], now)
 
 
 def refresh_too_soon(

@@ -1,7 +1,7 @@
 """issue log
 
 Revision ID: dba5b3ec2fff
-Revises: 3b7e0c5a9d21
+Revises: 4c22a33a117c
 Create Date: 2026-12-03
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = 'dba5b3ec2fff'
-down_revision: str | None = '3b7e0c5a9d21'
+down_revision: str | None = '4c22a33a117c'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -29,7 +29,9 @@ from models.checkin import (
     CheckinAnswer,
     CheckinRound,
     CheckinSchedule,
+    QuestionKind,
     Tally,
+    questions_of,
     tally,
 )
 from models.issue import ISSUE_DESCRIPTION_MAX, ISSUE_TITLE_MAX, RESOLUTION_MAX, Issue, IssueEvent, IssueStatus
@@ -113,7 +115,11 @@ class Data:
 
     @property
     def questions(self) -> list[str]:
-        return [self.text(QUESTION_MAX - 6) + " need?"] * QUESTIONS_MAX  # flagged: listed in the summary
+        return [self.text(QUESTION_MAX)] * QUESTIONS_MAX
+
+    @property
+    def kinds(self) -> list[str]:  # blockers and needs: every answer is listed in the summary, with a button
+        return [(QuestionKind.BLOCKER if i % 2 else QuestionKind.NEED).value for i in range(QUESTIONS_MAX)]
 
     @property
     def answers(self) -> list[str]:
@@ -151,19 +157,20 @@ class Data:
         return CheckinRound(
             id=1, key=ROUND_KEY, partnership_id=1, local_date=date(2026, 3, 2), timezone=ZONE,
             scheduled_for=NOW - timedelta(hours=1), opened_at=NOW, closes_at=NOW + timedelta(hours=4), delayed=True,
-            manual=True, started_by="U0000", questions=self.questions, participants=PEOPLE, away=PEOPLE[:5],
-            channel_id="C1", prompt_ts="1.0", status="closed", closed_at=NOW + timedelta(hours=4),
+            manual=True, started_by="U0000", questions=self.questions, question_kinds=self.kinds, participants=PEOPLE,
+            away=PEOPLE[:5], channel_id="C1", prompt_ts="1.0", status="closed", closed_at=NOW + timedelta(hours=4),
         )
 
     @property
     def tally(self) -> Tally:
-        answers = [CheckinAnswer(round_id=1, user_id=u, answers=self.answers) for u in PEOPLE[5:]]
+        answers = [CheckinAnswer(id=2**31 - i, round_id=1, user_id=u, answers=self.answers)
+                   for i, u in enumerate(PEOPLE[5:])]
         return tally(self.round, answers, away_now=set())
 
     @property
     def schedule(self) -> CheckinSchedule:
         return CheckinSchedule(partnership_id=1, weekdays="mon,tue,wed,thu,fri,sat,sun", local_time="07:45",
-                               timezone=ZONE, questions=self.questions, window_minutes=90,
+                               timezone=ZONE, questions=self.questions, question_kinds=self.kinds, window_minutes=90,
                                remind_before_close_minutes=45, participants=PEOPLE, updated_by="U0000")
 
     def milestone(self, number: int = 1, **kw: Any) -> Milestone:
@@ -321,7 +328,7 @@ VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
     "setup_modal": lambda d: cb.setup_modal(partnership_id=2**31, partnership_name=d.name, timezone=ZONE,
                                             schedule=d.schedule, response_url=RESPONSE_URL),
     "questions_modal": lambda d: cb.questions_modal(partnership_id=2**31, partnership_name=d.name,
-                                                    questions=d.questions),
+                                                    questions=questions_of(d.schedule)),
     "survey_modal": lambda d: plb.survey_modal(d.name, d.pulse_round, ratings=[5] * PULSE_QUESTIONS_MAX,
                                                answers=[d.text(OPEN_ANSWER_MAX)] * PULSE_QUESTIONS_MAX),
     "pulse_setup_modal": lambda d: plb.setup_modal(partnership_id=2**31, partnership_name=d.name, timezone=ZONE,

@@ -124,7 +124,7 @@ def start_harness(fake: FakeSlack, tmp_path: Any, *, clock: Clock | None = None,
     )
     values.update(settings)
     executor = TrackingExecutor()
-    bot = build(make_settings(**values), listener_executor=executor, clock=clock)
+    bot = build(make_settings(**values), listener_executor=executor, after_ack_executor=executor, clock=clock)
     server = WebServer(bot.wsgi(), host="127.0.0.1", port=0, threads=4).start()
     general = fake.add_channel("general", members=[ALICE, BOB, CAROL, DAN])
     sender = SlackSender(app_url=f"{server.url}/slack/events", signing_secret=SECRET, fake=fake, team_id=TEAM)

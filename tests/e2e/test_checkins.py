@@ -9,7 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlmodel import select
 
+from models.checkin import CheckinAnswer
 from tests.e2e.conftest import ALICE, BOB, CAROL, DAN, Harness, flatten, start_harness
 from tests.fakes import FakeSlack
 from tests.support.clock import FrozenClock
@@ -52,7 +54,8 @@ def setup_values(**override: Any) -> dict[str, Any]:
         "weekdays": {"type": "checkboxes", "selected_options": [{"value": "mon"}, {"value": "wed"}]},
         "local_time": {"type": "timepicker", "selected_time": "09:30"},
         "timezone": {"type": "plain_text_input", "value": "Europe/Berlin"},
-        "questions": {"type": "plain_text_input", "value": "What moved?\nAny blockers?\nWhat do you need from us?"},
+        "questions": {"type": "plain_text_input",
+                      "value": "What moved?\nBlocker: Any blockers?\nNeed: What do you need from us?"},
         "window": opt("240"),
         "reminder": opt("half"),
         "participant_mode": {"type": "radio_buttons", "selected_option": {"value": "all"}},
@@ -62,6 +65,11 @@ def setup_values(**override: Any) -> dict[str, Any]:
     return {block: {block: value} for block, value in values.items()}
 
 
+def questions(*lines: str) -> dict[str, Any]:
+    """The questions form, filled in with these lines."""
+    return {"questions": {"questions": {"type": "plain_text_input", "value": "\n".join(lines)}}}
+
+
 def answer_values(*answers: str) -> dict[str, Any]:
     return {f"q{i}": {f"q{i}": {"type": "plain_text_input", "value": a}} for i, a in enumerate(answers)}
 
@@ -69,6 +77,29 @@ def answer_values(*answers: str) -> dict[str, Any]:
 def prompt_message(h: Harness, cid: str) -> dict[str, Any]:
     [prompt] = [m for m in h.fake.messages(cid) if m.get("text", "").startswith(("Check-in time", "Check-in closed"))]
     return prompt
+
+
+def listed_by_kind(message: dict[str, Any]) -> dict[str, list[tuple[str, str, str]]]:
+    """The summary's blocker and need answers under their headings, as a person sees them: each answer's
+    text and its button (label and value)."""
+    listed: dict[str, list[tuple[str, str, str]]] = {}
+    heading = None
+    for block in message["blocks"]:
+        text = flatten(block)
+        if block.get("accessory") and heading is not None:
+            button = block["accessory"]
+            assert button["action_id"] == "issue_from_answer"
+            listed[heading].append((text, button["text"]["text"], button["value"]))
+        elif text.startswith("*Blockers") or text.startswith("*Needs from the partner"):
+            heading = text.strip("*")
+            listed[heading] = []
+    return listed
+
+
+def answer_ids(h: Harness) -> dict[str, int]:
+    """Each person's answer id (the last round's), which the Log as issue buttons carry."""
+    with h.bot.services.uow() as s:
+        return {a.user_id: a.id for a in s.exec(select(CheckinAnswer).order_by(CheckinAnswer.id)).all()}
 
 
 def click_answer(h: Harness, user: str, message: dict[str, Any], channel: str) -> dict[str, Any]:
@@ -144,7 +175,12 @@ def test_a_check_in_from_setup_to_summary(hc: Harness, clock: FrozenClock) -> No
     h.tick()
     summary = flatten(prompt_message(h, cid))
     assert "2 of 3 answered (67%)" in summary and f"*Missing:* <@{ALICE}>" in summary
-    assert f"<@{BOB}>: legal review" in summary and f"<@{CAROL}>: the API keys" in summary
+    ids = answer_ids(h)
+    assert listed_by_kind(prompt_message(h, cid)) == {  # Carol's "none" is no blocker
+        "Blockers": [(f"<@{BOB}>: legal review _(Any blockers?)_", "Log as issue", f"{ids[BOB]}:1")],
+        "Needs from the partner": [(f"<@{CAROL}>: the API keys _(What do you need from us?)_", "Log as issue",
+                                    f"{ids[CAROL]}:2")],
+    }
     assert len(h.fake.replies(cid, prompt["ts"])) == 2
     history = h.command("checkin history", channel=cid).text
     assert "Monday 2 March* (closed): 2 of 3 answered (67%)" in history
@@ -246,9 +282,6 @@ def test_the_questions_form_shows_errors_under_its_field_and_saves_only_for_owne
     [opened] = h.fake.open_views(ALICE)
     form = opened["view"]
 
-    def questions(*lines: str) -> dict[str, Any]:
-        return {"questions": {"questions": {"type": "plain_text_input", "value": "\n".join(lines)}}}
-
     status, ack = h.sender.submit_view(form, questions(*(f"Question {i}?" for i in range(7))), user_id=ALICE)
     h.wait()
     assert status == 200 and ack["response_action"] == "errors"
@@ -262,3 +295,62 @@ def test_the_questions_form_shows_errors_under_its_field_and_saves_only_for_owne
     status, ack = h.sender.submit_view(form, questions("What shipped?", "What blocks you?"), user_id=ALICE)
     h.wait()
     assert "ask 2 question(s)" in h.dm_text(ALICE) and len(h.fake.dm_messages(ALICE)) == 1
+
+
+def test_question_kinds_are_set_in_the_questions_form_and_a_round_keeps_the_kinds_it_was_asked_with(
+    hc: Harness, clock: FrozenClock,
+) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command("checkin schedule mon 09:30", channel=cid)
+    h.command("checkin questions", channel=cid)
+    form = h.fake.open_views(ALICE)[-1]["view"]
+    [field] = [b for b in form["blocks"] if b.get("block_id") == "questions"]
+    assert field["element"]["initial_value"] == ("What moved since the last check-in?\nWhat is next?\n"
+                                                 "Blocker: Any blockers?\nNeed: What do we need from the partner?")
+    assert "Start a line with Blocker:" in field["hint"]["text"] and "Need:" in field["hint"]["text"]
+
+    # A kind without its question is refused under the field; the form stays open with what was typed.
+    _, ack = h.sender.submit_view(form, questions("What shipped?", "Blocker:"), user_id=ALICE)
+    assert ack["response_action"] == "errors" and "Write the question after 'Blocker:'" in ack["errors"]["questions"]
+    _, ack = h.sender.submit_view(form, questions(
+        "What shipped?", "need: Which sandbox access is missing?", "BLOCKER: What is in your way?", "Any risks?",
+    ), user_id=ALICE)
+    h.wait()
+    assert not ack
+    assert "ask 4 question(s) (1 about blockers, 1 about needs from the partner" in h.dm_text(ALICE)
+    h.command("checkin schedule tue,wed 10:00", channel=cid)  # the quick schedule keeps the questions and kinds
+    overview = h.command("checkin", channel=cid).text
+    assert ("1. What shipped?\n2. Which sandbox access is missing? _(need from the partner)_\n"
+            "3. What is in your way? _(blocker)_\n4. Any risks?") in overview
+
+    # A round, answered; the questions change while it is open: it keeps the kinds it was asked with.
+    h.command("checkin now", channel=cid, user=BOB)
+    h.tick()
+    prompt = prompt_message(h, cid)
+    for user, answers in ((BOB, ("demo done", "staging VPN", "waiting on <!channel> legal", "none")),
+                          (CAROL, ("", "N/A", "security review", "vendor delay"))):
+        view = click_answer(h, user, prompt, cid)
+        h.sender.submit_view(view, answer_values(*answers), user_id=user)
+        h.wait()
+    h.command("checkin questions", channel=cid)
+    h.sender.submit_view(h.fake.open_views(ALICE)[-1]["view"], questions("What shipped?", "Anything else?"),
+                         user_id=ALICE)
+    h.wait()
+    assert "none about blockers or needs" in h.dm_text(ALICE)
+    clock.set(berlin(2026, 3, 2, 12, 0))  # the 4-hour window of the 08:00 check-in is over
+    h.tick()
+    summary = prompt_message(h, cid)
+    assert summary["text"].startswith("Check-in closed")
+    ids = answer_ids(h)
+    assert listed_by_kind(summary) == {
+        "Blockers": [
+            (f"<@{BOB}>: waiting on &lt;!channel&gt; legal _(What is in your way?)_", "Log as issue", f"{ids[BOB]}:2"),
+            (f"<@{CAROL}>: security review _(What is in your way?)_", "Log as issue", f"{ids[CAROL]}:2"),
+        ],
+        "Needs from the partner": [
+            (f"<@{BOB}>: staging VPN _(Which sandbox access is missing?)_", "Log as issue", f"{ids[BOB]}:1"),
+        ],
+    }
+    assert "vendor delay" not in flatten(summary)  # a plain question's answer stays in the thread
+    assert "vendor delay" in "\n".join(flatten(m) for m in h.fake.replies(cid, prompt["ts"]))

@@ -1,11 +1,17 @@
-"""Migrations: upgrade head on an empty database, then no drift between models and migrations."""
+"""Migrations: upgrade head on an empty database, then no drift between models and migrations; data migrations
+on old-style rows."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import inspect
+from sqlmodel import Session, select
 
+from models.checkin import CheckinSchedule, questions_of
 from models.db import make_engine
 from models.migrate import alembic_config, upgrade
 
@@ -32,3 +38,80 @@ def test_sqlite_upgrade_head_and_no_drift(sqlite_url: str) -> None:
 @pytest.mark.postgres
 def test_postgres_upgrade_head_and_no_drift(pg_url: str) -> None:
     _upgrade_then_check(pg_url)
+
+
+# -- check-in question kinds (4c22a33a117c): set once from the keywords the summary used to guess with ---------
+BEFORE_KINDS = "3b7e0c5a9d21"
+OLD_QUESTIONS = [
+    "What moved since the last check-in?",  # plain
+    "Any blockers?",  # blocker
+    "What do we need from the partner?",  # need
+    "Anything BLOCKING you?",  # blocker, whatever the case
+    "What do you need from us to unblock it?",  # both words: the first one decides (need)
+    "Is anything in the way?",  # plain: the old guess did not see it either
+]
+OLD_KINDS = ["plain", "blocker", "need", "blocker", "need", "plain"]
+
+
+def _old_rows_get_kinds(url: str) -> None:
+    command.upgrade(alembic_config(url), BEFORE_KINDS)
+    engine = make_engine(url)
+    try:
+        meta = sa.MetaData()
+        meta.reflect(engine, only=["partnership", "checkinschedule", "checkinround"])
+        partnership, schedule, round_ = (meta.tables[t] for t in ("partnership", "checkinschedule", "checkinround"))
+        now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+        with engine.begin() as conn:
+            for pid in (1, 2):
+                conn.execute(partnership.insert().values(
+                    id=pid, name=f"P{pid}", partner_org="", goals="", timezone="UTC", is_private=False,
+                    status="active", team_id="T1", created_by="U1", created_at=now))
+            conn.execute(schedule.insert().values(
+                id=1, partnership_id=1, weekdays="mon", local_time="09:30", timezone="UTC", questions=OLD_QUESTIONS,
+                window_minutes=240, participant_mode="all", participants=[], paused=False, version=1,
+                effective_from=now, updated_by="U1", updated_at=now))
+            for rid, questions in ((1, OLD_QUESTIONS[:3]), (2, ["Any blockers or needs?", "What shipped?"]), (3, [])):
+                conn.execute(round_.insert().values(
+                    id=rid, key=f"checkin:1:{rid}", partnership_id=1, local_date=date(2026, 3, rid),
+                    timezone="UTC", scheduled_for=now, opened_at=now, closes_at=now, delayed=False, manual=False,
+                    questions=questions, participants=[], away=[], channel_id="C1", status="closed"))
+    finally:
+        engine.dispose()
+
+    engine = make_engine(url)
+    try:
+        upgrade(engine)  # to head, through the question kinds
+        with engine.connect() as conn:
+            kinds = {name: dict(conn.execute(sa.select(sa.table(name, sa.column("id"), sa.column(
+                "question_kinds", sa.JSON())))).all()) for name in ("checkinschedule", "checkinround")}
+        assert kinds == {"checkinschedule": {1: OLD_KINDS},
+                         "checkinround": {1: OLD_KINDS[:3], 2: ["blocker", "plain"], 3: []}}
+        # The application reads them back as the summary will group them.
+        with Session(engine) as s:
+            sched = s.exec(select(CheckinSchedule)).one()
+            assert [(q.text, q.kind.value) for q in questions_of(sched)] == list(zip(OLD_QUESTIONS, OLD_KINDS,
+                                                                                     strict=True))
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_question_kinds_are_set_once_from_the_old_keywords(sqlite_url: str) -> None:
+    _old_rows_get_kinds(sqlite_url)
+
+
+@pytest.mark.postgres
+def test_postgres_question_kinds_are_set_once_from_the_old_keywords(pg_url: str) -> None:
+    _old_rows_get_kinds(pg_url)
+
+
+def test_question_kinds_downgrade_and_upgrade_again(sqlite_url: str) -> None:
+    cfg = alembic_config(sqlite_url)
+    command.upgrade(cfg, "head")
+    command.downgrade(cfg, BEFORE_KINDS)
+    engine = make_engine(sqlite_url)
+    try:
+        assert "question_kinds" not in {c["name"] for c in inspect(engine).get_columns("checkinround")}
+    finally:
+        engine.dispose()
+    command.upgrade(cfg, "head")
+    command.check(cfg)

@@ -10,10 +10,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from models import CheckinRound, OccurrenceState, Partnership
-from models.checkin import ParticipantMode
+from models.checkin import CheckinAnswer, CheckinSchedule, ParticipantMode, QuestionKind
 from services.errors import Forbidden, Invalid
 from services.inputs import ScheduleInput, validate
 from tests.e2e.conftest import flatten
@@ -461,6 +461,45 @@ def test_changing_a_paused_schedule_keeps_it_paused_and_says_so(st: Stack) -> No
     assert prompts(st, p) == []
     with pytest.raises(Invalid, match="are paused"):
         svc.run_now(channel_id=p.channel_id, actor=ALICE, request_key="t")
+
+
+def test_question_kinds_are_saved_and_each_round_keeps_the_kinds_it_was_asked_with(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    assert p.channel_id and p.id
+    svc = st.services.checkins
+    schedule(st, p, "mon 09:30")
+    _, questions = svc.prepare_questions(channel_id=p.channel_id, actor=ALICE)
+    assert [q.kind for q in questions] == [QuestionKind.PLAIN, QuestionKind.PLAIN, QuestionKind.BLOCKER,
+                                           QuestionKind.NEED]  # the defaults
+    told = svc.save_questions(partnership_id=p.id, actor=ALICE, questions=[
+        "What shipped?", "Need: Which access is missing?", "blocker: What is in the way?"]).text()
+    assert "ask 3 question(s) (1 about blockers, 1 about needs from the partner" in told
+    schedule(st, p, "mon,tue 09:30")  # a quick schedule change keeps them
+    with st.services.uow() as s:
+        sched = s.exec(select(CheckinSchedule)).one()
+        assert (sched.questions, sched.question_kinds) == (
+            ["What shipped?", "Which access is missing?", "What is in the way?"], ["plain", "need", "blocker"])
+    with pytest.raises(Invalid, match="Write the question after 'Need:'"):
+        svc.save_questions(partnership_id=p.id, actor=ALICE, questions=["What shipped?", "Need:  "])
+
+    st.at(local("Europe/Berlin", 2026, 3, 2, 9, 30))
+    [prompt] = prompts(st, p)
+    answer(st, prompt, BOB, "v2", "the staging VPN", "legal review")
+    svc.save_questions(partnership_id=p.id, actor=ALICE, questions=["What shipped?", "Anything else?"])
+    with st.services.uow() as s:
+        r = s.exec(select(CheckinRound)).one()
+        assert r.question_kinds == ["plain", "need", "blocker"]  # asked with these, whatever changed since
+        [a] = s.exec(select(CheckinAnswer)).all()
+    st.at(local("Europe/Berlin", 2026, 3, 2, 13, 30))
+    blocks = st.fake.message(p.channel_id, prompt["ts"])["blocks"]
+    listed = [(flatten(b), b["accessory"]["value"]) for b in blocks if b.get("accessory")]
+    assert listed == [(f"<@{BOB}>: legal review _(What is in the way?)_", f"{a.id}:2"),
+                      (f"<@{BOB}>: the staging VPN _(Which access is missing?)_", f"{a.id}:1")]
+
+    st.at(local("Europe/Berlin", 2026, 3, 3, 9, 30))  # the next round asks the new questions, all plain
+    with st.services.uow() as s:
+        latest = s.exec(select(CheckinRound).order_by(col(CheckinRound.id).desc())).first()
+        assert latest is not None and latest.question_kinds == ["plain", "plain"]
 
 
 def test_questions_need_a_schedule_first(st: Stack) -> None:

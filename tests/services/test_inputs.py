@@ -1,4 +1,5 @@
-"""The shared command-text helpers: quoted arguments (straight and curly quotes) and dates as typed."""
+"""The shared command-text helpers: quoted arguments (straight and curly quotes), dates as typed, and check-in
+questions with their kinds as the forms take them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ from datetime import date
 
 import pytest
 
-from services.inputs import looks_like_date, parse_date, split_quoted
+from models.checkin import Question, QuestionKind
+from services.errors import Invalid
+from services.inputs import (
+    ScheduleInput,
+    looks_like_date,
+    parse_date,
+    split_questions,
+    split_quoted,
+    validate,
+    validate_questions,
+)
 
 
 @pytest.mark.parametrize(("text", "tokens"), [
@@ -31,3 +42,26 @@ def test_dates_as_typed() -> None:
     for bad in ("2026-02-30", "2026-13-01", "tomorrow"):
         with pytest.raises(ValueError, match="use YYYY-MM-DD"):
             parse_date(bad)
+
+
+def test_check_in_question_lines_set_their_kind_by_prefix() -> None:
+    typed = "1. What shipped?\n- Blocker: What is in the way?\n\nNEED:Which access is missing?\nNeedless to say?"
+    assert validate_questions(split_questions(typed)) == [
+        Question("What shipped?"), Question("What is in the way?", QuestionKind.BLOCKER),
+        Question("Which access is missing?", QuestionKind.NEED), Question("Needless to say?"),  # no colon: plain
+    ]
+    inp = validate(ScheduleInput, weekdays="mon", local_time="09:30", timezone="UTC", questions=typed)
+    assert [q.kind for q in inp.questions] == [QuestionKind.PLAIN, QuestionKind.BLOCKER, QuestionKind.NEED,
+                                               QuestionKind.PLAIN]
+
+
+@pytest.mark.parametrize(("lines", "error"), [
+    (["What shipped?", "Need:"], "Write the question after 'Need:'"),
+    (["Blocker: " + "x" * 151], "is 151 characters long; the limit is 150"),  # the prefix does not count
+    ([f"Q{i}?" for i in range(7)], "There are 7 questions; the limit is 6: remove 1"),
+    ([], "Give at least one question"),
+])
+def test_check_in_questions_refused_say_what_to_change(lines: list[str], error: str) -> None:
+    with pytest.raises(Invalid, match=error) as refused:
+        validate_questions(lines)
+    assert error in refused.value.fields["questions"]  # shown under the form's field

@@ -5,6 +5,7 @@ reminder and close times, coalesced live updates, and closing late or without a 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -522,6 +523,54 @@ def test_a_vote_storm_on_postgresql_loses_and_double_counts_nothing(shared_fake:
         per_person = [sum(1 for v in rows if v.poll_id == multiple.id and v.user_id == u) for u in people]
         assert per_person == [1] * len(people) and outcomes.count("ok") == len(clicks) - outcomes.count("refused")
     finally:
+        bot.close()
+
+
+def test_on_postgresql_an_update_during_a_vote_still_spaces_the_next_one(shared_fake: FakeSlack, pg_url: str) -> None:
+    """In a storm some vote holds the poll's row nearly all the time: the live update must still record when it
+    went out (waiting for that vote, not skipping), or every later vote makes the next update due at once."""
+    clock = FrozenClock(START)
+    shared_fake.clock = clock.epoch
+    bot = build(make_settings(slack_api_url=shared_fake.base_url, database_url=pg_url,
+                              default_timezone="Europe/Berlin"), clock=clock)
+    bot.ticker.dispatcher.database_clock = False
+    st = Stack(shared_fake, clock, bot)
+    holder = sa.create_engine(pg_url)
+    try:
+        p = acme(st)
+        poll = create(st, p)
+        clock.advance(seconds=5)
+        vote(st, poll, ALICE, 1)
+        updates = shared_fake.call_count("chat.update")
+        holding, waited = threading.Event(), threading.Event()
+
+        def hold_the_row_like_a_vote() -> None:
+            with holder.connect() as conn, conn.begin():
+                conn.execute(sa.text("SELECT id FROM poll WHERE id = :id FOR UPDATE"), {"id": poll.id})
+                holding.set()
+                for _ in range(2000):  # until the update's transaction waits for this row (at most ~10 s)
+                    if conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                            " AND datname = current_database()")).scalar():
+                        waited.set()
+                        break
+                    conn.execute(sa.text("SELECT pg_sleep(0.005)"))
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            held = pool.submit(hold_the_row_like_a_vote)
+            assert holding.wait(10)
+            st.tick()  # the live update runs while "a vote" holds the row
+            held.result()
+        assert waited.is_set()
+        assert shared_fake.call_count("chat.update") == updates + 1
+        assert reload(st, poll).refreshed_at == clock.now()
+        vote(st, poll, BOB, 1)
+        st.tick()  # the same second: the next update waits
+        assert shared_fake.call_count("chat.update") == updates + 1
+        clock.advance(seconds=1)
+        st.tick()
+        assert shared_fake.call_count("chat.update") == updates + 2
+    finally:
+        holder.dispose()
         bot.close()
 
 
