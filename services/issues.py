@@ -489,6 +489,10 @@ class IssueService:
     ) -> Outcome:
         now = self.clock.now()
         with self.uow() as s:
+            # The card's update first, then the issue's row: the card's completion takes them in that order too
+            # (it records the card's ts on the issue), so the two never wait for each other on PostgreSQL. Its
+            # executor spaces updates itself (refresh_too_soon).
+            request_refresh(s, kind=ISSUE_CARD, subject_id=issue_id, refreshed_at=None, now=now)
             i, p = self._load(s, issue_id, lock=True)
             self._check_channel(i, p, channel_id)
             self._authorize(s, p, i, actor, action)
@@ -534,7 +538,6 @@ class IssueService:
             line = (f"{mention(actor)} escalated #{i.number} {extra}" if action == "escalate"
                     else iblocks.note_text(actor, WORDS[action][1], i, extra))
             self._note(s, i, f"{action}:{i.version}", line, now)
-            self._request_card(s, i, now)
             number, title = i.number, i.title
         self.wake()
         done = {"escalate": "its sponsors are told now"}.get(action, "the card shows it")
@@ -681,9 +684,10 @@ class IssueService:
             ids_ = list({p.id for _, p in pairs})
             settings = {st.partnership_id: st for st in s.exec(select(IssueSlaSettings).where(
                 col(IssueSlaSettings.partnership_id).in_(ids_))).all()} if ids_ else {}
+            hours = {pid: hours_of(st) for pid, st in settings.items()}
             rows: list[Row] = []
             for i, p in pairs:
-                rows += [r for r in sla_rows(i, p.timezone, hours_of(settings.get(p.id or 0)))
+                rows += [r for r in sla_rows(i, p.timezone, hours.get(p.id or 0))
                          if r.get("not_after") is None or r["not_after"] > now]
             for start in range(0, len(rows), UPSERT_BATCH):
                 upsert_planned(s, rows[start: start + UPSERT_BATCH], now)
