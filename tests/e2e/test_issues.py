@@ -408,3 +408,34 @@ def test_lists_figures_sla_form_and_bad_input(hc: Harness, clock: FrozenClock) -
     assert not ack
     shown = h.command("issue sla", channel=cid, user=BOB).text
     assert "acknowledge within 30 min" in shown and "business hours only (Mon" in shown
+
+
+def test_log_as_issue_from_a_check_in_summary(hc: Harness, clock: FrozenClock) -> None:
+    from tests.e2e.test_checkins import answer_values, click_answer, prompt_message, setup_values
+
+    h = hc
+    cid = setup_partnership(h)
+    h.command("checkin setup", channel=cid)
+    assert not submit(h, ALICE, setup_values())
+    h.command("checkin now", channel=cid, user=BOB)
+    h.tick()
+    view = click_answer(h, BOB, prompt_message(h, cid), cid)
+    h.sender.submit_view(view, answer_values("pilot live", "Legal review stuck\nsince Tuesday", ""), user_id=BOB)
+    h.wait()
+    clock.advance(hours=5)
+    h.tick()
+    summary = prompt_message(h, cid)
+    [button] = [b["accessory"] for b in summary["blocks"] if b.get("accessory", {}).get("text", {}).get("text")
+                == "Log as issue"]
+    h.sender.block_action(button["action_id"], button["value"], user_id=CAROL, channel_id=cid, message=summary)
+    h.wait()
+    form = h.fake.open_views(CAROL)[-1]["view"]
+    fields = {b["block_id"]: b["element"].get("initial_value") for b in form["blocks"] if b["type"] == "input"}
+    assert fields["issue_title"] == "Legal review stuck"
+    assert fields["issue_description"] == "Any blockers?\nLegal review stuck\nsince Tuesday"
+    assert not submit(h, CAROL, issue_values(title=fields["issue_title"], description=fields["issue_description"],
+                                             ours=None, partner=None, severity="normal"))
+    clock.advance(seconds=5)
+    h.tick()
+    shown = flatten(card(h, cid))
+    assert "#1 Legal review stuck" in shown and f"reported by <@{BOB}>" in shown
