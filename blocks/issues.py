@@ -172,8 +172,12 @@ def link_text(link: str | None) -> str:
     return f" <{link}|Open the card>" if link else ""
 
 
-def warn_text(i: Issue, partnership: str, clock: str, left: str, link: str | None) -> str:
+def warn_text(i: Issue, partnership: str, clock: str, left: str, late: bool, link: str | None) -> str:
+    """The reminder at 80 % of a target (`late`: sent after the target passed, e.g. after the bot was down)."""
     verb = "acknowledge" if clock == "ack" else "resolve"
+    if late:
+        return (f":hourglass_flowing_sand: {ref(i)} in *{escape(partnership)}*: the target to {verb} it has "
+                f"passed ({left}).{link_text(link)}")
     return (f":hourglass_flowing_sand: {ref(i)} in *{escape(partnership)}*: {left} to {verb} it "
             f"within its target.{link_text(link)}")
 

@@ -522,13 +522,11 @@ class IssueService:
                 extra = f"to {', '.join(mention(u) for u in people)}" + (f": {escape(note)}" if note else "")
             else:
                 transition(i, action, now, p.timezone, hours)
-                if action == "acknowledge":
-                    i.acknowledged_by = actor
-                elif action == "resolve":
+                if i.acknowledged_at is not None and i.acknowledged_by is None:
+                    i.acknowledged_by = actor  # acknowledging, or waiting on or resolving an open issue
+                if action == "resolve":
                     i.resolved_by, i.resolution = actor, note
                     detail, extra = {"note": note}, escape(note)
-                    if i.acknowledged_by is None:
-                        i.acknowledged_by = actor
             i.version += 1
             i.changed_at = now
             s.add(i)
@@ -771,7 +769,8 @@ class IssueService:
             now = ctx.now
             if level == Level.WARN:
                 plan_notices(s, subject_id=part.id or 0, people=self._owners_or_partnership(s, row, part), now=now,
-                             key=f"{key}:dm", text=iblocks.warn_text(row, part.name, clock, format_left(left), link))
+                             key=f"{key}:dm", text=iblocks.warn_text(row, part.name, clock, format_left(left),
+                                                                     left <= timedelta(0), link))
             elif level == Level.BREACH:
                 people = list(dict.fromkeys([*self._issue_owners(row), *self.partnerships.owners(s, part.id)]))
                 plan_notices(s, subject_id=part.id or 0, people=people, now=now, key=f"{key}:dm",
