@@ -18,7 +18,7 @@ from blocks import issues as iblocks
 from blocks.text import escape
 from handlers.commands import COMMAND, CommandCall, CommandRouter, Usage
 from handlers.common import Reply, guarded, plain_text, under_inputs, view_metadata, view_values
-from models.issue import IssueSource
+from models.issue import ESCALATION_NOTE_MAX, RESOLUTION_MAX, IssueSource
 from services.confirmations import button_id
 from services.container import Services
 from services.errors import Invalid, NotFound
@@ -66,7 +66,8 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
 
     def open_form(trigger_id: str, pre: Prefill, actor: str, response_url: str | None) -> None:
         meta = {"partnership_id": pre.partnership.id, "source": pre.source.value, "link": pre.source_link,
-                "reporter": pre.reporter, "response_url": response_url}
+                "message_ts": pre.message_ts, "channel_id": pre.partnership.channel_id, "reporter": pre.reporter,
+                "response_url": response_url}
         slack.open_view(trigger_id, iblocks.issue_modal(
             partnership=pre.partnership.name, meta=meta, severities=SEVERITY_CHOICES, title=pre.title,
             description=pre.description, reporter=pre.reporter if pre.reporter != actor else None))
@@ -127,15 +128,10 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         with guarded(reply, "log the message as an issue"):
             channel_id = _channel_of(body) or ""
             message = body.get("message") if isinstance(body.get("message"), dict) else {}
-            link = None
-            if message.get("ts") and services.partnerships.by_channel(channel_id) is not None:
-                try:
-                    link = slack.permalink(channel_id, str(message["ts"]))
-                except SlackError as exc:  # the issue is logged without its link
-                    log.info("no link to the message to log as an issue: %s", exc.code)
             pre = svc.prefill_from_message(channel_id=channel_id, actor=reply.user_id,
-                                           text=plain_text(str(message.get("text") or "")), link=link)
-            open_form(body["trigger_id"], pre, reply.user_id, body.get("response_url"))
+                                           text=plain_text(str(message.get("text") or "")),
+                                           message_ts=str(message.get("ts") or "") or None)
+            open_form(body["trigger_id"], pre, reply.user_id, body.get("response_url"))  # the link comes later
 
     @app.action(ids.ISSUE_FROM_ANSWER)
     def _from_answer(ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -192,9 +188,15 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
                 raise under_inputs(exc, _FIELDS) from None
             source = meta.get("source") if meta.get("source") in IssueSource.__members__.values() else "form"
             reply.ack()  # closes the form; logging checks again (in its transaction)
+            link = meta.get("link") or None
+            if not link and meta.get("message_ts") and meta.get("channel_id"):  # the message shortcut's message
+                try:
+                    link = slack.permalink(str(meta["channel_id"]), str(meta["message_ts"]))
+                except SlackError as exc:  # logged without its link
+                    log.info("no link to the message logged as an issue: %s", exc.code)
             reply(svc.log(partnership_id=partnership_id, actor=reply.user_id, inp=inp,
-                          creation_key=f"view:{view.get('id')}", source=IssueSource(source),
-                          source_link=meta.get("link") or None, reporter=meta.get("reporter") or None).text())
+                          creation_key=f"view:{view.get('id')}", source=IssueSource(source), source_link=link,
+                          reporter=meta.get("reporter") or None).text())
 
     def issue_form(callback_id: str, what: str, field: str, run: Callable[[str, dict[str, Any], dict[str, Any]], Any],
                    check: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None) -> None:
@@ -220,13 +222,9 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
                 values.get(ids.F_ISSUE_OWNER_PARTNER, {}).get("selected_user") or None)
 
     def check_resolve(actor: str, meta: dict[str, Any], values: dict[str, Any]) -> None:
-        from models.issue import RESOLUTION_MAX
-
         svc.check_note(note_of(values), limit=RESOLUTION_MAX, field="note", required=True)
 
     def check_escalate(actor: str, meta: dict[str, Any], values: dict[str, Any]) -> None:
-        from models.issue import ESCALATION_NOTE_MAX
-
         svc.check_note(note_of(values), limit=ESCALATION_NOTE_MAX, field="note", required=False)
 
     def check_assign(actor: str, meta: dict[str, Any], values: dict[str, Any]) -> None:

@@ -32,9 +32,11 @@ from sqlmodel import Session, col, func, select
 
 from adapters.clock import Clock
 from adapters.slack import SlackError, SlackGateway
+from blocks import ids
 from blocks import issues as iblocks
 from blocks.kit import section
 from blocks.text import escape, mention
+from models.checkin import CheckinAnswer, CheckinRound
 from models.db import UnitOfWork
 from models.issue import (
     ESCALATION_NOTE_MAX,
@@ -289,6 +291,7 @@ class Prefill:
     reporter: str | None = None
     source: IssueSource = IssueSource.FORM
     source_link: str | None = None
+    message_ts: str | None = None  # the message shortcut's message (its link is asked of Slack on submission)
 
 
 class IssueService:
@@ -380,8 +383,6 @@ class IssueService:
         """The form's contents for a check-in answer's "Log as issue" button: the answer's first line as title,
         the question and the answer as description, the answer's author as reporter. Only people recorded in the
         answer's partnership may."""
-        from models.checkin import CheckinAnswer, CheckinRound  # the check-in tables; nothing else of check-ins
-
         with self.uow(read_only=True) as s:
             a = s.get(CheckinAnswer, answer_id) if answer_id else None
             r = s.get(CheckinRound, a.round_id) if a is not None else None
@@ -396,7 +397,7 @@ class IssueService:
             return Prefill(p, title=title[:150], description=f"{r.questions[question]}\n{text}"[:3000],
                            reporter=a.user_id, source=IssueSource.CHECKIN)
 
-    def prefill_from_message(self, *, channel_id: str, actor: str, text: str, link: str | None) -> Prefill:
+    def prefill_from_message(self, *, channel_id: str, actor: str, text: str, message_ts: str | None) -> Prefill:
         """The form's contents for the message shortcut, in a partnership channel only."""
         detail = self.partnerships.by_channel(channel_id)
         if detail is None or detail.partnership.status != PartnershipStatus.ACTIVE:
@@ -405,7 +406,8 @@ class IssueService:
         p = detail.partnership
         self.partnerships.require_member(channel_id, actor, "log issues")
         first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-        return Prefill(p, title=first[:150], description=text[:3000], source=IssueSource.SHORTCUT, source_link=link)
+        return Prefill(p, title=first[:150], description=text[:3000], source=IssueSource.SHORTCUT,
+                       message_ts=message_ts)
 
     # -- finding and showing -----------------------------------------------------------------------------------------
     def find(self, *, channel_id: str, actor: str, ref: str) -> int:
@@ -612,8 +614,6 @@ class IssueService:
     def parse_sla(self, raw: dict[str, tuple[str, str]], business_hours: bool, days: str, start: str,
                   end: str) -> tuple[dict[str, list[int]], WorkingHours]:
         """The form's targets (severity -> (acknowledge, resolve) as typed) and hours; Invalid under the inputs."""
-        from blocks import ids
-
         targets: dict[str, list[int]] = {}
         errors: dict[str, str] = {}
         for sev in SEVERITY_ORDER:
