@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from models.checkin import WEEKDAYS
@@ -60,6 +61,9 @@ def parse_local_time(text: str) -> time:
     return value
 
 
+# The time conversions are pure and cached: a planner converts the same few dates, times and zones for thousands
+# of schedules (a zone's rules come with tzdata, which does not change while the process runs).
+@lru_cache(maxsize=4096)
 def local_to_utc(day: date, at: time, zone: str) -> datetime:
     """The UTC instant of wall time `at` on local date `day` (first instance when ambiguous,
     shifted past the gap when it does not exist)."""
@@ -68,10 +72,12 @@ def local_to_utc(day: date, at: time, zone: str) -> datetime:
     return datetime.combine(day, at, tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
+@lru_cache(maxsize=4096)
 def local_date(moment: datetime, zone: str) -> date:
     return moment.astimezone(ZoneInfo(zone)).date()
 
 
+@lru_cache(maxsize=4096)
 def end_of_local_day(day: date, zone: str) -> datetime:
     """The first UTC instant of the next local day (exclusive end of `day`)."""
     return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
