@@ -29,6 +29,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 import time
@@ -328,25 +329,33 @@ def _rows(rows: Sequence[dict[str, Any]], now: datetime) -> list[dict[str, Any]]
 
 
 @functools.cache
-def _planned_statement(dialect: str) -> Any:
-    """The key, revision and state of the occurrences with the given keys. The keys are one parameter (an array on
-    PostgreSQL, a JSON array on SQLite), so any number of keys is one statement within the drivers' limits."""
+def _changing_statement(dialect: str, upsert: bool) -> Any:
+    """Which of the given rows (by their position) would change something: their key is not planned yet, or (with
+    `upsert`, as `upsert_planned` decides) it is pending or obsolete under an older revision. The rows' keys and
+    revisions are one or two parameters (a JSON array on SQLite, arrays on PostgreSQL), so any number of rows is
+    one statement, and the answer holds only what changes (nothing, in a pass where nothing changed)."""
+    older = (f" OR (o.state IN ('{OccurrenceState.PENDING.value}', '{OccurrenceState.OBSOLETE.value}')"
+             " AND o.revision < {revision})") if upsert else ""
     if dialect == "postgresql":
-        wanted: Any = _OCC.c.key == sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(sa.String)))
-    else:
-        keys = sa.func.json_each(sa.bindparam("keys", type_=sa.JSON)).table_valued("value")
-        wanted = _OCC.c.key.in_(sa.select(keys.c.value))
-    return sa.select(_OCC.c.key, _OCC.c.revision, sa.type_coerce(_OCC.c.state, sa.String)).where(wanted)
+        sql = (f"SELECT u.i - 1 FROM unnest(CAST(:keys AS text[]), CAST(:revisions AS integer[])) "
+               f"WITH ORDINALITY AS u(key, revision, i) LEFT JOIN {_OCC.name} AS o ON o.key = u.key "
+               f"WHERE o.id IS NULL" + older.format(revision="u.revision"))
+    else:  # json_each: `key` is the position in the array, `value` a [key, revision] pair
+        sql = (f"SELECT CAST(j.key AS INTEGER) FROM json_each(:rows) AS j LEFT JOIN {_OCC.name} AS o "
+               f"ON o.key = json_extract(j.value, '$[0]') "
+               f"WHERE o.id IS NULL" + older.format(revision="json_extract(j.value, '$[1]')"))
+    return sa.text(sql)
 
 
 def _unplanned(session: Session, rows: Sequence[dict[str, Any]], *, upsert: bool) -> list[dict[str, Any]]:
-    """The rows whose insert (or, with `upsert`, upsert_planned) would change something: their key is not planned
-    yet, or (upsert) it is pending or obsolete under an older revision. One read for all of them."""
-    found = {key: (revision, state) for key, revision, state in session.connection().execute(
-        _planned_statement(session.get_bind().dialect.name), {"keys": [r["key"] for r in rows]}).all()}
-    changing = (OccurrenceState.PENDING.value, OccurrenceState.OBSOLETE.value)
-    return [r for r in rows if (f := found.get(r["key"])) is None
-            or (upsert and f[1] in changing and f[0] < r.get("revision", 0))]
+    """The rows whose insert (or, with `upsert`, upsert_planned) would change something. One read for all."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        params: dict[str, Any] = {"keys": [r["key"] for r in rows], "revisions": [r.get("revision", 0) for r in rows]}
+    else:
+        params = {"rows": json.dumps([[r["key"], r.get("revision", 0)] for r in rows])}
+    changing = session.connection().execute(_changing_statement(dialect, upsert), params).scalars().all()
+    return [rows[i] for i in sorted(changing)]
 
 
 def insert_new(session: Session, rows: Sequence[dict[str, Any]], now: datetime, *, skip_planned: bool = False) -> None:
