@@ -47,7 +47,7 @@ from models.scheduling import Occurrence, OccurrenceState
 from services.errors import Invalid, NotFound
 from services.inputs import ScheduleInput, validate, validate_questions
 from services.partnerships import Outcome, PartnershipService, advice
-from services.recurrence import Slot, end_of_local_day, local_date, parse_local_time, slots
+from services.recurrence import Slot, end_of_local_day, local_date, parse_local_time, slots_between
 from services.scheduling import (
     CHECKIN_CLOSE,
     CHECKIN_PROMPT,
@@ -685,8 +685,8 @@ class CheckinService:
                                                                        now + PLAN_HORIZON)]
 
     def _slots(self, sched: CheckinSchedule | sa.Row[Any], start: datetime, end: datetime) -> list[Slot]:
-        return list(slots(sched.weekdays.split(","), parse_local_time(sched.local_time), sched.timezone,
-                          start=start, end=end))
+        return list(slots_between(tuple(sched.weekdays.split(",")), parse_local_time(sched.local_time),
+                                  sched.timezone, start, end))
 
     def _prompt_row(self, sched: CheckinSchedule | sa.Row[Any], slot: Slot) -> Row:
         """The occurrence of one slot: keyed by local date, runnable until grace or the local day's end."""

@@ -54,7 +54,14 @@ from models.scheduling import Occurrence, OccurrenceState
 from services.errors import Invalid, NotFound
 from services.inputs import PulseScheduleInput
 from services.partnerships import Outcome, PartnershipService, advice
-from services.recurrence import Cadence, Slot, cadence_slots, end_of_local_day, local_date, parse_local_time
+from services.recurrence import (
+    Cadence,
+    Slot,
+    cadence_slots_between,
+    end_of_local_day,
+    local_date,
+    parse_local_time,
+)
 from services.scheduling import (
     KINDS,
     PULSE_ANSWERS,
@@ -530,8 +537,8 @@ class PulseService:
 
     # `sched`: a schedule, or a row of the columns planning reads (`_PLANNED_SCHEDULES`).
     def _slots(self, sched: PulseSchedule | sa.Row[Any], start: datetime, end: datetime) -> list[Slot]:
-        return list(cadence_slots(cadence_of(sched), parse_local_time(sched.local_time), sched.timezone,
-                                  start=start, end=end))
+        return list(cadence_slots_between(cadence_of(sched), parse_local_time(sched.local_time), sched.timezone,
+                                          start, end))
 
     def _planned_rows(self, sched: PulseSchedule | sa.Row[Any], now: datetime) -> list[Row]:
         grace = KINDS[PULSE_OPEN].policy.grace

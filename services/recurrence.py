@@ -104,6 +104,12 @@ def slots(
         day += timedelta(days=1)
 
 
+@lru_cache(maxsize=1024)
+def slots_between(weekdays: tuple[str, ...], at: time, zone: str, start: datetime, end: datetime) -> tuple[Slot, ...]:
+    """`slots`, cached: in a planning pass most schedules share their days, time, zone and window."""
+    return tuple(slots(weekdays, at, zone, start=start, end=end))
+
+
 
 # -- cadences of rarer events (pulse surveys): every N weeks, or the Nth / last weekday of the month ----------
 LAST = -1  # `Cadence.nth` for the last such weekday of the month
@@ -157,6 +163,12 @@ def nth_weekday(year: int, month: int, weekday: int, nth: int) -> date:
         return end - timedelta(days=(end.weekday() - weekday) % 7)
     first = date(year, month, 1)
     return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (nth - 1))
+
+
+@lru_cache(maxsize=1024)
+def cadence_slots_between(cadence: Cadence, at: time, zone: str, start: datetime, end: datetime) -> tuple[Slot, ...]:
+    """`cadence_slots`, cached: in a planning pass most schedules share their cadence, time, zone and window."""
+    return tuple(cadence_slots(cadence, at, zone, start=start, end=end))
 
 
 def cadence_slots(cadence: Cadence, at: time, zone: str, *, start: datetime, end: datetime) -> Iterator[Slot]:
