@@ -679,20 +679,30 @@ def recap_due(month_first: date, zone: str) -> datetime:
     return local_to_utc(first_working_day(month_first.year, month_first.month), NINE, zone)
 
 
+@functools.lru_cache(maxsize=256)  # pure: a planning pass asks it for every partnership with the same `now`
+def _recap_months(zone: str, now: datetime) -> tuple[tuple[date, datetime, date, str], ...]:
+    """The recaps runnable now or due within 2 days in `zone`: (the month's first day, when it is due, the month
+    recapped, that month as in the key)."""
+    this_month = month_start(local_date(now, zone))
+    grace = KINDS[WINS_RECAP].policy.grace or timedelta(0)
+    found = []
+    for first in (this_month, month_start(this_month, 1)):
+        due = recap_due(first, zone)
+        if due + grace < now or due - now > timedelta(days=2):
+            continue
+        recapped = month_start(first, -1)
+        found.append((first, due, recapped, f"{recapped:%Y-%m}"))
+    return tuple(found)
+
+
 def recap_rows(p: Partnership | sa.Row[Any], now: datetime) -> list[Row]:
     """This month's recap (of last month), while still runnable, and next month's once it is near. Not for months
     that ended before the partnership began."""
     rows: list[Row] = []
-    this_month = month_start(local_date(now, p.timezone))
-    grace = KINDS[WINS_RECAP].policy.grace or timedelta(0)
-    for first in (this_month, month_start(this_month, 1)):
-        due = recap_due(first, p.timezone)
-        if due + grace < now or due - now > timedelta(days=2):
-            continue
+    for first, due, recapped, month in _recap_months(p.timezone, now):
         if local_to_utc(first, time(0, 0), p.timezone) <= p.created_at:
             continue  # the partnership began after the month recapped ended
-        recapped = month_start(first, -1)
-        rows.append({"key": f"{WINS_RECAP}:{p.id}:{recapped:%Y-%m}", "kind": WINS_RECAP, "subject_id": p.id,
+        rows.append({"key": f"{WINS_RECAP}:{p.id}:{month}", "kind": WINS_RECAP, "subject_id": p.id,
                      "due_at": due, "payload": {"month": recapped.isoformat()}})
     return rows
 
