@@ -23,7 +23,7 @@ What it does:
   - tick: `Dispatcher.tick` with nothing due (the heartbeat and the claim query over every pending row), timed
     T times after one untimed tick (the first compiles its statements), the median counts.
   For each: wall seconds and SQL statements (a SQLAlchemy `before_cursor_execute` listener: one per statement
-  sent to the driver, an executemany of many rows counts once, BEGIN and COMMIT count too).
+  sent to the driver, an executemany of many rows counts once; SQLite's BEGIN counts, COMMIT does not reach it).
 
 It prints a few human-readable lines, then as its last line:
 
