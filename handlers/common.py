@@ -84,7 +84,8 @@ def user_id_from_mention(token: str) -> str | None:
 
 
 def after_ack(pool: Executor, work: Callable[[], None]) -> None:
-    """Do the rest of a listener's work on `pool` (Services.after_ack) once it has acked. Bolt runs every
+    """Do the rest of a listener's work on `pool` (Services.after_ack: HTTP_THREADS // 2 threads, at least 2; few,
+    so that the work competes little with the acks for the interpreter) once it has acked. Bolt runs every
     listener, and so every ack, on one thread pool: a listener that keeps its thread through database writes and
     Slack calls makes the next requests' acks wait behind it (a vote storm). `work` answers its own errors
     (`guarded`); anything that still escapes is logged rather than lost in a Future."""

@@ -47,7 +47,7 @@ from models.scheduling import Occurrence, OccurrenceState
 from services.errors import Invalid, NotFound
 from services.inputs import ScheduleInput, validate, validate_questions
 from services.partnerships import Outcome, PartnershipService, advice
-from services.recurrence import Slot, end_of_local_day, local_date, parse_local_time, slots
+from services.recurrence import Slot, end_of_local_day, local_date, parse_local_time, slots_between
 from services.scheduling import (
     CHECKIN_CLOSE,
     CHECKIN_PROMPT,
@@ -73,7 +73,6 @@ DELAY_NOTE_AFTER = timedelta(minutes=5)  # a prompt posted later than this says 
 MANUAL_GRACE = timedelta(hours=1)  # a `/partner checkin now` that cannot run within this is dropped
 HISTORY_ROUNDS = 10
 AWAY_MAX_DAYS = 366
-UPSERT_BATCH = 500
 
 Row = dict[str, Any]  # an occurrence to plan
 
@@ -126,6 +125,14 @@ _AWAY_OR_LEFT = sa.union_all(  # of chosen people: who is away on `day`, and who
                                                       _M.c.left_at.is_not(None)),
 )
 _INSERT_ROUND = sa.insert(_R).returning(_R.c.id)
+# What planning reads of every active schedule (`_planned_rows`), as Core rows: for thousands of schedules,
+# building ORM objects costs more than planning their prompts.
+_PLANNED_SCHEDULES = (
+    sa.select(_S.c.partnership_id, _S.c.weekdays, _S.c.local_time, _S.c.timezone, _S.c.version,
+              _S.c.effective_from)
+    .join_from(_S, _P, _P.c.id == _S.c.partnership_id)
+    .where(_P.c.status == PartnershipStatus.ACTIVE, _S.c.paused.is_(False), _P.c.channel_archived_at.is_(None))
+)
 
 
 @dataclass
@@ -437,15 +444,10 @@ class CheckinService:
         now = now or self.clock.now()
         with self.uow() as s:
             rows = []
-            for sched, _partnership in s.exec(
-                select(CheckinSchedule, Partnership)
-                .join(Partnership, col(Partnership.id) == col(CheckinSchedule.partnership_id))
-                .where(Partnership.status == PartnershipStatus.ACTIVE, col(CheckinSchedule.paused).is_(False),
-                       col(Partnership.channel_archived_at).is_(None))
-            ).all():
+            for sched in s.connection().execute(_PLANNED_SCHEDULES):
                 rows += self._planned_rows(sched, now)
-            for start in range(0, len(rows), UPSERT_BATCH):
-                upsert_planned(s, rows[start : start + UPSERT_BATCH], now)
+            # Two statements for any number of schedules: nearly every row is planned already.
+            upsert_planned(s, rows, now, skip_planned=True)
         return len(rows)
 
     def prefetch_prompts(self, occs: Sequence[Occurrence]) -> dict[Any, Any]:
@@ -675,17 +677,18 @@ class CheckinService:
         if not sched.paused:
             upsert_planned(s, self._planned_rows(sched, now), now)
 
-    def _planned_rows(self, sched: CheckinSchedule, now: datetime) -> list[Row]:
+    # `sched`: a schedule, or a row of the columns planning reads (`_PLANNED_SCHEDULES`).
+    def _planned_rows(self, sched: CheckinSchedule | sa.Row[Any], now: datetime) -> list[Row]:
         grace = KINDS[CHECKIN_PROMPT].policy.grace
         assert grace is not None
         return [self._prompt_row(sched, slot) for slot in self._slots(sched, max(now - grace, sched.effective_from),
                                                                        now + PLAN_HORIZON)]
 
-    def _slots(self, sched: CheckinSchedule, start: datetime, end: datetime) -> list[Slot]:
-        return list(slots(sched.weekdays.split(","), parse_local_time(sched.local_time), sched.timezone,
-                          start=start, end=end))
+    def _slots(self, sched: CheckinSchedule | sa.Row[Any], start: datetime, end: datetime) -> list[Slot]:
+        return list(slots_between(tuple(sched.weekdays.split(",")), parse_local_time(sched.local_time),
+                                  sched.timezone, start, end))
 
-    def _prompt_row(self, sched: CheckinSchedule, slot: Slot) -> Row:
+    def _prompt_row(self, sched: CheckinSchedule | sa.Row[Any], slot: Slot) -> Row:
         """The occurrence of one slot: keyed by local date, runnable until grace or the local day's end."""
         return {
             "key": prompt_key(sched.partnership_id, slot.local_date), "kind": CHECKIN_PROMPT,

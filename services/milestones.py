@@ -12,6 +12,7 @@ owners or status; its pending reminders are then marked obsolete and the new one
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -77,9 +79,21 @@ NINE = time(9, 0)  # reminders, overdue notes and the recap go out at 09:00 in t
 REMIND_DAYS = (7, 1)
 WINDOWS = {"30d": 30, "90d": 90, "all": None}
 DEFAULT_WINDOW = "90d"
-UPSERT_BATCH = 500
 CHANNEL_GONE = frozenset({"is_archived", "channel_not_found"})
 _VALUE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+# What the planner reads (`milestone_rows`, `recap_rows`) of every open milestone and active partnership, as Core
+# rows: for thousands of them, building ORM objects costs more than planning their occurrences.
+_P: sa.Table = Partnership.__table__  # type: ignore[attr-defined]
+_MS: sa.Table = Milestone.__table__  # type: ignore[attr-defined]
+_PLANNED_MILESTONES = (
+    sa.select(_MS.c.id, _MS.c.status, _MS.c.due_date, _MS.c.owners, _MS.c.version, _MS.c.changed_at,
+              _P.c.timezone.label("zone"))
+    .join_from(_MS, _P, _P.c.id == _MS.c.partnership_id)
+    .where(_MS.c.status == MilestoneStatus.OPEN, _P.c.status == PartnershipStatus.ACTIVE)
+)
+_RECAPPED = sa.select(_P.c.id, _P.c.timezone, _P.c.created_at).where(
+    _P.c.status == PartnershipStatus.ACTIVE, _P.c.channel_archived_at.is_(None))
 VALUES_USAGE = "`/partner values #trust #delivery #speed` (or `/partner values default` for the defaults)"
 # Under the form's Owners input (plain text, at most 150 characters): what is wrong and what to do.
 OWNERS_OUTSIDE = ("Only people recorded in the partnership (either side) can own a milestone; an owner adds them "
@@ -485,20 +499,16 @@ class MilestoneService:
         now = now or self.clock.now()
         with self.uow() as s:
             rows: list[Row] = []
-            for m, p in s.exec(
-                select(Milestone, Partnership).join(Partnership, col(Partnership.id) == col(Milestone.partnership_id))
-                .where(Milestone.status == MilestoneStatus.OPEN, Partnership.status == PartnershipStatus.ACTIVE)
-            ).all():
-                rows += [r for r in milestone_rows(m, p.timezone, m.changed_at)
+            conn = s.connection()
+            for m in conn.execute(_PLANNED_MILESTONES):
+                rows += [r for r in milestone_rows(m, m.zone, m.changed_at)
                          if r.get("not_after") is None or r["not_after"] > now]
-            for start in range(0, len(rows), UPSERT_BATCH):
-                upsert_planned(s, rows[start : start + UPSERT_BATCH], now)
+            # A few statements for any number of milestones and partnerships: nearly every row is planned already.
+            upsert_planned(s, rows, now, skip_planned=True)
             recaps: list[Row] = []
-            for p in s.exec(select(Partnership).where(Partnership.status == PartnershipStatus.ACTIVE,
-                                                      col(Partnership.channel_archived_at).is_(None))).all():
+            for p in conn.execute(_RECAPPED):
                 recaps += recap_rows(p, now)
-            for start in range(0, len(recaps), UPSERT_BATCH):
-                insert_new(s, recaps[start : start + UPSERT_BATCH], now)
+            insert_new(s, recaps, now, skip_planned=True)
         return len(rows) + len(recaps)
 
     def run_reminder(self, occ: Occurrence, ctx: RunContext) -> Completion:
@@ -640,7 +650,7 @@ class MilestoneService:
                         "payload": {"text": text, "blocks": blocks or mblocks.note_blocks(text)}}], now)
 
 
-def milestone_rows(m: Milestone, zone: str, since: datetime) -> list[Row]:
+def milestone_rows(m: Milestone | sa.Row[Any], zone: str, since: datetime) -> list[Row]:
     """An open milestone's occurrences: a reminder to each owner 7 days and 1 day before at 09:00 local, runnable
     until the end of that local day, and the overdue note at 09:00 the day after the due date. Keys carry the due
     date, so a reschedule plans new rows; reminders due before `since` (the change) are not planned at all."""
@@ -663,25 +673,36 @@ def milestone_rows(m: Milestone, zone: str, since: datetime) -> list[Row]:
     return rows
 
 
+@functools.lru_cache(maxsize=1024)  # pure: the planner asks it for the same months and zones for every partnership
 def recap_due(month_first: date, zone: str) -> datetime:
     """When the recap of the month before `month_first`'s month is posted: its first working day, 09:00 local."""
     return local_to_utc(first_working_day(month_first.year, month_first.month), NINE, zone)
 
 
-def recap_rows(p: Partnership, now: datetime) -> list[Row]:
+@functools.lru_cache(maxsize=256)  # pure: a planning pass asks it for every partnership with the same `now`
+def _recap_months(zone: str, now: datetime) -> tuple[tuple[date, datetime, date, str], ...]:
+    """The recaps runnable now or due within 2 days in `zone`: (the month's first day, when it is due, the month
+    recapped, that month as in the key)."""
+    this_month = month_start(local_date(now, zone))
+    grace = KINDS[WINS_RECAP].policy.grace or timedelta(0)
+    found = []
+    for first in (this_month, month_start(this_month, 1)):
+        due = recap_due(first, zone)
+        if due + grace < now or due - now > timedelta(days=2):
+            continue
+        recapped = month_start(first, -1)
+        found.append((first, due, recapped, f"{recapped:%Y-%m}"))
+    return tuple(found)
+
+
+def recap_rows(p: Partnership | sa.Row[Any], now: datetime) -> list[Row]:
     """This month's recap (of last month), while still runnable, and next month's once it is near. Not for months
     that ended before the partnership began."""
     rows: list[Row] = []
-    this_month = month_start(local_date(now, p.timezone))
-    grace = KINDS[WINS_RECAP].policy.grace or timedelta(0)
-    for first in (this_month, month_start(this_month, 1)):
-        due = recap_due(first, p.timezone)
-        if due + grace < now or due - now > timedelta(days=2):
-            continue
+    for first, due, recapped, month in _recap_months(p.timezone, now):
         if local_to_utc(first, time(0, 0), p.timezone) <= p.created_at:
             continue  # the partnership began after the month recapped ended
-        recapped = month_start(first, -1)
-        rows.append({"key": f"{WINS_RECAP}:{p.id}:{recapped:%Y-%m}", "kind": WINS_RECAP, "subject_id": p.id,
+        rows.append({"key": f"{WINS_RECAP}:{p.id}:{month}", "kind": WINS_RECAP, "subject_id": p.id,
                      "due_at": due, "payload": {"month": recapped.isoformat()}})
     return rows
 

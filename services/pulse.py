@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -53,7 +54,14 @@ from models.scheduling import Occurrence, OccurrenceState
 from services.errors import Invalid, NotFound
 from services.inputs import PulseScheduleInput
 from services.partnerships import Outcome, PartnershipService, advice
-from services.recurrence import Cadence, Slot, cadence_slots, end_of_local_day, local_date, parse_local_time
+from services.recurrence import (
+    Cadence,
+    Slot,
+    cadence_slots_between,
+    end_of_local_day,
+    local_date,
+    parse_local_time,
+)
 from services.scheduling import (
     KINDS,
     PULSE_ANSWERS,
@@ -94,10 +102,23 @@ def manual_key(partnership_id: int, request_key: str) -> str:
     return f"pulse:{partnership_id}:now:{request_key[:120]}"
 
 
-def cadence_of(s: PulseSchedule) -> Cadence:
+def cadence_of(s: PulseSchedule | sa.Row[Any]) -> Cadence:
+    """A schedule's cadence (`s`: a schedule, or a row of its cadence columns)."""
     if s.cadence == CadenceKind.WEEKS:
         return Cadence(s.weekday, every_weeks=s.every_weeks, anchor=s.anchor_date)
     return Cadence(s.weekday, nth=s.nth)
+
+
+_P: sa.Table = Partnership.__table__  # type: ignore[attr-defined]
+_S: sa.Table = PulseSchedule.__table__  # type: ignore[attr-defined]
+# What planning reads of every active schedule (`_planned_rows`), as Core rows: for thousands of schedules,
+# building ORM objects costs more than planning their rounds.
+_PLANNED_SCHEDULES = (
+    sa.select(_S.c.partnership_id, _S.c.cadence, _S.c.every_weeks, _S.c.nth, _S.c.weekday, _S.c.anchor_date,
+              _S.c.local_time, _S.c.timezone, _S.c.version, _S.c.effective_from)
+    .join_from(_S, _P, _P.c.id == _S.c.partnership_id)
+    .where(_P.c.status == PartnershipStatus.ACTIVE, _S.c.paused.is_(False), _P.c.channel_archived_at.is_(None))
+)
 
 
 @dataclass
@@ -294,14 +315,9 @@ class PulseService:
         now = now or self.clock.now()
         with self.uow() as s:
             rows: list[Row] = []
-            for sched in s.exec(
-                select(PulseSchedule)
-                .join(Partnership, col(Partnership.id) == col(PulseSchedule.partnership_id))
-                .where(Partnership.status == PartnershipStatus.ACTIVE, col(PulseSchedule.paused).is_(False),
-                       col(Partnership.channel_archived_at).is_(None))
-            ).all():
+            for sched in s.connection().execute(_PLANNED_SCHEDULES):
                 rows += self._planned_rows(sched, now)
-            upsert_planned(s, rows, now)
+            upsert_planned(s, rows, now, skip_planned=True)  # nearly every row is planned already
         return len(rows)
 
     def run_open(self, occ: Occurrence, ctx: RunContext) -> Completion:
@@ -519,17 +535,18 @@ class PulseService:
         if not sched.paused:
             upsert_planned(s, self._planned_rows(sched, now), now)
 
-    def _slots(self, sched: PulseSchedule, start: datetime, end: datetime) -> list[Slot]:
-        return list(cadence_slots(cadence_of(sched), parse_local_time(sched.local_time), sched.timezone,
-                                  start=start, end=end))
+    # `sched`: a schedule, or a row of the columns planning reads (`_PLANNED_SCHEDULES`).
+    def _slots(self, sched: PulseSchedule | sa.Row[Any], start: datetime, end: datetime) -> list[Slot]:
+        return list(cadence_slots_between(cadence_of(sched), parse_local_time(sched.local_time), sched.timezone,
+                                          start, end))
 
-    def _planned_rows(self, sched: PulseSchedule, now: datetime) -> list[Row]:
+    def _planned_rows(self, sched: PulseSchedule | sa.Row[Any], now: datetime) -> list[Row]:
         grace = KINDS[PULSE_OPEN].policy.grace
         assert grace is not None
         return [self._open_row(sched, slot)
                 for slot in self._slots(sched, max(now - grace, sched.effective_from), now + PLAN_HORIZON)]
 
-    def _open_row(self, sched: PulseSchedule, slot: Slot) -> Row:
+    def _open_row(self, sched: PulseSchedule | sa.Row[Any], slot: Slot) -> Row:
         return {
             "key": open_key(sched.partnership_id, slot.local_date), "kind": PULSE_OPEN,
             "subject_id": sched.partnership_id, "due_at": slot.due_at, "revision": sched.version,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from models.checkin import WEEKDAYS
@@ -60,6 +61,9 @@ def parse_local_time(text: str) -> time:
     return value
 
 
+# The time conversions are pure and cached: a planner converts the same few dates, times and zones for thousands
+# of schedules (a zone's rules come with tzdata, which does not change while the process runs).
+@lru_cache(maxsize=4096)
 def local_to_utc(day: date, at: time, zone: str) -> datetime:
     """The UTC instant of wall time `at` on local date `day` (first instance when ambiguous,
     shifted past the gap when it does not exist)."""
@@ -68,10 +72,12 @@ def local_to_utc(day: date, at: time, zone: str) -> datetime:
     return datetime.combine(day, at, tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
+@lru_cache(maxsize=4096)
 def local_date(moment: datetime, zone: str) -> date:
     return moment.astimezone(ZoneInfo(zone)).date()
 
 
+@lru_cache(maxsize=4096)
 def end_of_local_day(day: date, zone: str) -> datetime:
     """The first UTC instant of the next local day (exclusive end of `day`)."""
     return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
@@ -96,6 +102,12 @@ def slots(
             if start <= due < end:
                 yield Slot(day, due)
         day += timedelta(days=1)
+
+
+@lru_cache(maxsize=1024)
+def slots_between(weekdays: tuple[str, ...], at: time, zone: str, start: datetime, end: datetime) -> tuple[Slot, ...]:
+    """`slots`, cached: in a planning pass most schedules share their days, time, zone and window."""
+    return tuple(slots(weekdays, at, zone, start=start, end=end))
 
 
 
@@ -151,6 +163,12 @@ def nth_weekday(year: int, month: int, weekday: int, nth: int) -> date:
         return end - timedelta(days=(end.weekday() - weekday) % 7)
     first = date(year, month, 1)
     return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (nth - 1))
+
+
+@lru_cache(maxsize=1024)
+def cadence_slots_between(cadence: Cadence, at: time, zone: str, start: datetime, end: datetime) -> tuple[Slot, ...]:
+    """`cadence_slots`, cached: in a planning pass most schedules share their cadence, time, zone and window."""
+    return tuple(cadence_slots(cadence, at, zone, start=start, end=end))
 
 
 def cadence_slots(cadence: Cadence, at: time, zone: str, *, start: datetime, end: datetime) -> Iterator[Slot]:

@@ -29,6 +29,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 import time
@@ -342,54 +343,105 @@ def _rows(rows: Sequence[dict[str, Any]], now: datetime) -> list[dict[str, Any]]
     return out
 
 
-def insert_new(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> None:
-    """Insert occurrences whose key does not exist yet (others are left as they are)."""
+@functools.cache
+def _changing_statement(dialect: str, upsert: bool) -> Any:
+    """Which of the given rows (by their position) would change something: their key is not planned yet, or (with
+    `upsert`, as `upsert_planned` decides) it is pending or obsolete under an older revision. The rows' keys and
+    revisions are one or two parameters (a JSON array on SQLite, arrays on PostgreSQL), so any number of rows is
+    one statement, and the answer holds only what changes (nothing, in a pass where nothing changed)."""
+    older = (f" OR (o.state IN ('{OccurrenceState.PENDING.value}', '{OccurrenceState.OBSOLETE.value}')"
+             " AND o.revision < {revision})") if upsert else ""
+    if dialect == "postgresql":
+        sql = (f"SELECT u.i - 1 FROM unnest(CAST(:keys AS text[]), CAST(:revisions AS integer[])) "
+               f"WITH ORDINALITY AS u(key, revision, i) LEFT JOIN {_OCC.name} AS o ON o.key = u.key "
+               f"WHERE o.id IS NULL" + older.format(revision="u.revision"))
+    else:  # json_each: `key` is the position in the array, `value` a [key, revision] pair
+        sql = (f"SELECT CAST(j.key AS INTEGER) FROM json_each(:rows) AS j LEFT JOIN {_OCC.name} AS o "
+               f"ON o.key = json_extract(j.value, '$[0]') "
+               f"WHERE o.id IS NULL" + older.format(revision="json_extract(j.value, '$[1]')"))
+    return sa.text(sql)
+
+
+def _unplanned(session: Session, rows: Sequence[dict[str, Any]], *, upsert: bool) -> list[dict[str, Any]]:
+    """The rows whose insert (or, with `upsert`, upsert_planned) would change something. One read for all."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        params: dict[str, Any] = {"keys": [r["key"] for r in rows], "revisions": [r.get("revision", 0) for r in rows]}
+    else:
+        params = {"rows": json.dumps([[r["key"], r.get("revision", 0)] for r in rows])}
+    changing = session.connection().execute(_changing_statement(dialect, upsert), params).scalars().all()
+    return [rows[i] for i in sorted(changing)]
+
+
+def insert_new(session: Session, rows: Sequence[dict[str, Any]], now: datetime, *, skip_planned: bool = False) -> None:
+    """Insert occurrences whose key does not exist yet (others are left as they are). `skip_planned`: first read
+    which keys exist, in one statement, and send only the others (for a planner's full pass, where nearly every
+    row is planned already: reading a key costs far less than writing its row)."""
+    if rows and skip_planned:
+        rows = _unplanned(session, rows, upsert=False)
     if rows:  # executemany, on the Core table: one compiled statement for any number of rows
         session.connection().execute(_insert_new_statement(session.get_bind().dialect.name), _rows(rows, now))
 
 
-def upsert_planned(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> None:
-    """Insert planned occurrences, or move not-yet-run ones (pending or obsolete) to their new time when
-    the plan is newer than theirs (a higher revision). Re-planning the same revision changes nothing, so
-    a retry's backoff survives the planner; rows that ran, were skipped, or are claimed are never touched."""
-    if not rows:
-        return
-    stmt = _insert(session)(Occurrence)
-    stmt = stmt.on_conflict_do_update(
+@functools.cache
+def _upsert_planned_statement(dialect: str) -> Any:
+    """On the Core table, not the ORM entity: the ORM's bulk insert leaves None values out, so it splits rows that
+    differ only in which values are None (a reminder with `not_after`, an overdue note without) into a statement
+    each. Built once per dialect; `updated_at` is the planning time every row carries (`_rows`)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(_OCC)
+    return stmt.on_conflict_do_update(
         index_elements=["key"],
         set_={
             "due_at": stmt.excluded.due_at, "run_at": stmt.excluded.run_at, "not_after": stmt.excluded.not_after,
             "payload": stmt.excluded.payload, "revision": stmt.excluded.revision,
-            "state": OccurrenceState.PENDING.value, "last_error": None, "updated_at": now,
+            "state": OccurrenceState.PENDING.value, "last_error": None, "updated_at": stmt.excluded.updated_at,
         },
         where=sa.and_(
-            sa.or_(col(Occurrence.state) == OccurrenceState.PENDING.value,  # not IN: no expanding with executemany
-                   col(Occurrence.state) == OccurrenceState.OBSOLETE.value),
-            col(Occurrence.revision) < stmt.excluded.revision,
+            sa.or_(_OCC.c.state == OccurrenceState.PENDING.value,  # not IN: no expanding with executemany
+                   _OCC.c.state == OccurrenceState.OBSOLETE.value),
+            _OCC.c.revision < stmt.excluded.revision,
         ),
     )
-    session.execute(stmt, _rows(rows, now))
+
+
+def upsert_planned(
+    session: Session, rows: Sequence[dict[str, Any]], now: datetime, *, skip_planned: bool = False,
+) -> None:
+    """Insert planned occurrences, or move not-yet-run ones (pending or obsolete) to their new time when
+    the plan is newer than theirs (a higher revision). Re-planning the same revision changes nothing, so
+    a retry's backoff survives the planner; rows that ran, were skipped, or are claimed are never touched.
+    Any number of rows is one statement (an executemany). `skip_planned`: first read the rows' keys, in one
+    statement, and send only the rows that change something (for a planner's full pass)."""
+    if rows and skip_planned:
+        rows = _unplanned(session, rows, upsert=True)
+    if rows:
+        session.connection().execute(_upsert_planned_statement(session.get_bind().dialect.name), _rows(rows, now))
+
+
+@functools.cache
+def _request_run_statement(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(_OCC)
+    running = _OCC.c.state == OccurrenceState.CLAIMED.value
+    return stmt.on_conflict_do_update(
+        index_elements=["key"],
+        set_={
+            "revision": _OCC.c.revision + 1,
+            "state": sa.case((running, OccurrenceState.CLAIMED.value), else_=OccurrenceState.PENDING.value),
+            "run_at": sa.case((running, _OCC.c.run_at), else_=stmt.excluded.run_at),
+            "failures": sa.case((running, _OCC.c.failures), else_=0),
+            "payload": stmt.excluded.payload, "updated_at": stmt.excluded.updated_at,
+        },
+    )
 
 
 def request_run(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> None:
     """Have these occurrences run (again) soon: insert them, or put one that already ran back to pending
     (its failure count starts again; its "may have been posted" mark stays). One that is running now is
     left to its holder, with its revision moved on, so that it runs once more as soon as it completes."""
-    if not rows:
-        return
-    stmt = _insert(session)(Occurrence)
-    running = col(Occurrence.state) == OccurrenceState.CLAIMED.value
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["key"],
-        set_={
-            "revision": Occurrence.revision + 1,
-            "state": sa.case((running, OccurrenceState.CLAIMED.value), else_=OccurrenceState.PENDING.value),
-            "run_at": sa.case((running, Occurrence.run_at), else_=stmt.excluded.run_at),
-            "failures": sa.case((running, Occurrence.failures), else_=0),
-            "payload": stmt.excluded.payload, "updated_at": now,
-        },
-    )
-    session.execute(stmt, _rows(rows, now))
+    if rows:
+        session.connection().execute(_request_run_statement(session.get_bind().dialect.name), _rows(rows, now))
 
 
 # A message kept up to date in place (a poll's live tally, an issue's card) is updated at most about this often.

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from adapters.slack import SlackGateway, make_client
 from models.db import make_uow
@@ -259,6 +260,78 @@ def test_replanning_moves_pending_rows_but_never_back_to_an_older_plan(env: Env)
         upsert_planned(s, [{**row, "due_at": now + timedelta(hours=4), "revision": 3}], now)
     occ = env.occ("p")
     assert occ.state == OccurrenceState.PENDING and occ.due_at == now + timedelta(hours=4)
+
+
+class Statements:
+    """The INSERT, UPDATE and SELECT statements an engine sends to its driver (an executemany counts once)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.sent: list[str] = []
+        self.engine = engine
+        sa.event.listen(engine, "before_cursor_execute", self._on)
+
+    def _on(self, _conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "SELECT"):
+            self.sent.append(statement)
+
+    def take(self) -> list[str]:
+        sent, self.sent = self.sent, []
+        return sent
+
+
+@pytest.mark.parametrize("database", ["engine", "pg_engine"])
+def test_a_full_planning_pass_writes_only_what_changes_in_one_read_and_one_write(
+    request: pytest.FixtureRequest, database: str,
+) -> None:
+    engine: Engine = request.getfixturevalue(database)
+    uow = make_uow(engine)
+    now = T0
+
+    def row(key: str, hours: int, revision: int, **extra: Any) -> dict[str, Any]:
+        return {"key": key, "kind": KIND, "subject_id": 1, "due_at": now + timedelta(hours=hours),
+                "revision": revision, **extra}
+
+    with uow() as s:
+        upsert_planned(s, [row("same", 1, 2), row("older", 1, 1), row("ran", 1, 1), row("obsolete", 1, 1)], now)
+        insert_new(s, [row("recap", 1, 0)], now)
+    with uow() as s:
+        s.execute(sa.update(Occurrence).where(col(Occurrence.key) == "ran").values(state=OccurrenceState.DONE.value))
+        mark_obsolete(s, kinds=[KIND], subject_id=1, now=now, note="changed", due_after=now)
+        s.execute(sa.update(Occurrence).where(col(Occurrence.key).in_(["same", "older"]))
+                  .values(state=OccurrenceState.PENDING.value))
+    statements = Statements(engine)
+    later = now + timedelta(minutes=5)
+    # Rows with and without a not_after, as a planner plans a reminder and an overdue note together.
+    planned = [row("same", 9, 2), row("older", 2, 2, not_after=now + timedelta(hours=3)), row("ran", 2, 2),
+               row("obsolete", 2, 2), row("new", 4, 1, not_after=now + timedelta(hours=5)), row("new-2", 5, 1)]
+    with uow() as s:
+        upsert_planned(s, planned, later, skip_planned=True)
+        insert_new(s, [row("recap", 7, 0), row("recap-2", 7, 0)], later, skip_planned=True)
+    sent = statements.take()
+    assert len(sent) == 4, sent  # per call: one read of the keys, one write of the rows that change
+
+    with uow() as s:
+        got = {o.key: o for o in s.exec(select(Occurrence)).all()}
+    assert got["same"].due_at == now + timedelta(hours=1)  # the same revision: left as it was
+    assert (got["older"].due_at, got["older"].revision, got["older"].not_after) == (
+        now + timedelta(hours=2), 2, now + timedelta(hours=3))  # a newer plan moves it
+    assert got["ran"].state == OccurrenceState.DONE and got["ran"].revision == 1  # what ran is never touched
+    assert got["obsolete"].state == OccurrenceState.PENDING and got["obsolete"].revision == 2
+    assert got["new"].not_after == now + timedelta(hours=5) and got["new-2"].not_after is None
+    assert got["new-2"].created_at == later and got["older"].updated_at == later
+    assert got["recap"].due_at == now + timedelta(hours=1) and got["recap-2"].due_at == now + timedelta(hours=7)
+
+    statements.take()
+    with uow() as s:  # the same pass again: nothing changes, nothing is written
+        upsert_planned(s, planned, later, skip_planned=True)
+        insert_new(s, [row("recap", 7, 0), row("recap-2", 7, 0)], later, skip_planned=True)
+    assert [q.lstrip().split(None, 1)[0].upper() for q in statements.take()] == ["SELECT", "SELECT"]
+
+    with uow() as s:  # a run requested again: the row that ran is pending once more, under a new revision
+        request_run(s, [row("ran", 0, 0)], later)
+    with uow() as s:
+        ran = s.exec(select(Occurrence).where(Occurrence.key == "ran")).one()
+    assert (ran.state, ran.revision, ran.run_at) == (OccurrenceState.PENDING, 2, now)
 
 
 def test_health_reports_last_tick_and_due_but_unclaimed(env: Env) -> None:
