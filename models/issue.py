@@ -64,6 +64,9 @@ class Issue(SQLModel, table=True):
     card_refreshed_at: datetime | None = None
     # Bumped on every change that re-plans its timers (planned occurrences carry it as their revision).
     version: int = 1
+    # The version whose timers are planned (set in the transaction of the change that planned them): the periodic
+    # planner only looks at issues where it is behind, so a pass with nothing changed costs one query.
+    planned_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
     changed_at: datetime = Field(default_factory=utcnow)
     acknowledged_at: datetime | None = None

@@ -24,9 +24,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from typing import Any
+from datetime import date, datetime, time, timedelta
+from typing import Any, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -99,6 +100,27 @@ LIST_FILTERS = ("open", "mine", "all", "critical")
 UPSERT_BATCH = 500
 CLOCKS = ("ack", "resolve")
 
+_ISSUE: sa.Table = Issue.__table__  # type: ignore[attr-defined]
+_P: sa.Table = Partnership.__table__  # type: ignore[attr-defined]
+_SET: sa.Table = IssueSlaSettings.__table__  # type: ignore[attr-defined]
+# What the planner reads: the clock columns of every unresolved issue of an open partnership, with the partnership's
+# zone and hours (no settings row: every hour counts).
+_PLANNED_ISSUES = (
+    sa.select(_ISSUE.c.id, _ISSUE.c.status, _ISSUE.c.version, _ISSUE.c.due_date, _ISSUE.c.res_run,
+              _ISSUE.c.ack_target_s, _ISSUE.c.ack_consumed_s, _ISSUE.c.ack_running_since, _ISSUE.c.ack_stopped_at,
+              _ISSUE.c.res_target_s, _ISSUE.c.res_consumed_s, _ISSUE.c.res_running_since, _ISSUE.c.res_stopped_at,
+              _P.c.timezone.label("zone"), sa.func.coalesce(_SET.c.business_hours, False).label("business_hours"),
+              _SET.c.days, _SET.c.start, _SET.c.end)
+    .join_from(_ISSUE, _P, _P.c.id == _ISSUE.c.partnership_id)
+    .outerjoin(_SET, _SET.c.partnership_id == _ISSUE.c.partnership_id)
+    .where(_ISSUE.c.planned_version < _ISSUE.c.version, _ISSUE.c.status != IssueStatus.RESOLVED.value,
+           _P.c.status == PartnershipStatus.ACTIVE.value)
+)
+# After a pass: every issue's timers are planned for its current version (a resolved issue, or one of a closed
+# partnership, needs none).
+_MARK_PLANNED = sa.update(_ISSUE).where(_ISSUE.c.planned_version < _ISSUE.c.version).values(
+    planned_version=_ISSUE.c.version)
+
 # What may be done to an issue in which status (the state machine); see `transition`.
 ACTIONS: dict[str, frozenset[IssueStatus]] = {
     "acknowledge": frozenset({IssueStatus.OPEN}),
@@ -117,21 +139,40 @@ WORDS = {"acknowledge": ("acknowledge it", "acknowledged"), "assign": ("assign i
 
 
 # -- the clocks on an issue's columns ----------------------------------------------------------------------------
+class IssueClocks(Protocol):
+    """What the clocks and the timers read of an issue: an `Issue`, or the planner's Core row of its columns."""
+
+    id: int | None
+    status: str
+    version: int
+    due_date: date | None
+    res_run: int
+    ack_target_s: int
+    ack_consumed_s: int
+    ack_running_since: datetime | None
+    ack_stopped_at: datetime | None
+    res_target_s: int
+    res_consumed_s: int
+    res_running_since: datetime | None
+    res_stopped_at: datetime | None
+
+
+
 def _seconds(amount: timedelta) -> int:
     return round(amount.total_seconds())
 
 
-def ack_clock(i: Issue) -> SlaClock:
+def ack_clock(i: IssueClocks) -> SlaClock:
     return SlaClock(timedelta(seconds=i.ack_target_s), timedelta(seconds=i.ack_consumed_s), i.ack_running_since,
                     i.ack_stopped_at)
 
 
-def resolve_clock(i: Issue) -> SlaClock:
+def resolve_clock(i: IssueClocks) -> SlaClock:
     return SlaClock(timedelta(seconds=i.res_target_s), timedelta(seconds=i.res_consumed_s), i.res_running_since,
                     i.res_stopped_at)
 
 
-def clock_of(i: Issue, name: str) -> SlaClock:
+def clock_of(i: IssueClocks, name: str) -> SlaClock:
     return ack_clock(i) if name == "ack" else resolve_clock(i)
 
 
@@ -145,7 +186,7 @@ def _set_resolve(i: Issue, c: SlaClock) -> None:
     i.res_running_since, i.res_stopped_at = c.running_since, c.stopped_at
 
 
-def run_of(i: Issue, clock: str) -> int:
+def run_of(i: IssueClocks, clock: str) -> int:
     return 1 if clock == "ack" else i.res_run
 
 
@@ -188,7 +229,7 @@ def _not_now(i: Issue, action: str) -> str:
     return f"Issue #{i.number} is {status}, so you cannot {WORDS[action][0]} now."
 
 
-def sla_rows(i: Issue, zone: str, hours: WorkingHours | None) -> list[Row]:
+def sla_rows(i: IssueClocks, zone: str, hours: WorkingHours | None) -> list[Row]:
     """The issue's timers: the ladder of each running clock (keys per issue, clock, run and level) and, with a due
     date and not resolved, the reminder the day before (runnable until the end of that day) and the overdue note
     the day after, at 09:00 local."""
@@ -670,25 +711,27 @@ class IssueService:
 
     # -- scheduled work ----------------------------------------------------------------------------------------------
     def plan(self, now: datetime | None = None) -> int:
-        """Plan (idempotently) the timers of every unresolved issue of open partnerships, in one query for the
-        issues and one for the settings (batched, never one query per partnership). Changes plan them at once
-        too; this catches what a crash between may have missed."""
+        """Plan the timers of the unresolved issues of open partnerships whose current version is not planned yet
+        (every change plans its issue's timers in its own transaction and records it in `planned_version`, so
+        this is a safety net: normally one query that finds nothing). One query reads the issues' clock columns
+        with their partnership's zone and hours (Core rows), one statement finds the rows that change, one
+        writes them and one records the versions as planned, for any number of partnerships."""
         now = now or self.clock.now()
+        hours: dict[tuple[Any, ...], WorkingHours | None] = {}
+        rows: list[Row] = []
         with self.uow() as s:
-            pairs = s.exec(
-                select(Issue, Partnership).join(Partnership, col(Partnership.id) == col(Issue.partnership_id))
-                .where(Issue.status != IssueStatus.RESOLVED, Partnership.status == PartnershipStatus.ACTIVE)
-            ).all()
-            ids_ = list({p.id for _, p in pairs})
-            settings = {st.partnership_id: st for st in s.exec(select(IssueSlaSettings).where(
-                col(IssueSlaSettings.partnership_id).in_(ids_))).all()} if ids_ else {}
-            hours = {pid: hours_of(st) for pid, st in settings.items()}
-            rows: list[Row] = []
-            for i, p in pairs:
-                rows += [r for r in sla_rows(i, p.timezone, hours.get(p.id or 0))
+            conn = s.connection()
+            found = False
+            for i in conn.execute(_PLANNED_ISSUES):
+                found = True
+                rule = (i.business_hours, i.days, i.start, i.end)
+                if rule not in hours:
+                    hours[rule] = parse_working_hours(i.days, i.start, i.end) if i.business_hours else None
+                rows += [r for r in sla_rows(i, i.zone, hours[rule])
                          if r.get("not_after") is None or r["not_after"] > now]
-            for start in range(0, len(rows), UPSERT_BATCH):
-                upsert_planned(s, rows[start: start + UPSERT_BATCH], now)
+            if found:
+                upsert_planned(s, rows, now, skip_planned=True)
+                conn.execute(_MARK_PLANNED)
         return len(rows)
 
     def run_card(self, occ: Occurrence, ctx: RunContext) -> Completion:
@@ -863,6 +906,7 @@ class IssueService:
     def _replan(self, s: Session, i: Issue, p: Partnership, hours: WorkingHours | None, now: datetime) -> None:
         """A change of state: drop the pending timers and plan the current ones at once (same transaction)."""
         assert i.id is not None
+        i.planned_version = i.version
         mark_obsolete(s, kinds=[ISSUE_SLA, ISSUE_DUE], subject_id=i.id, now=now, note="the issue changed")
         upsert_planned(s, [r for r in sla_rows(i, p.timezone, hours)
                            if r.get("not_after") is None or r["not_after"] > now], now)

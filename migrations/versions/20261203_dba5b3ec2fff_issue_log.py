@@ -37,6 +37,7 @@ def upgrade() -> None:
     sa.Column('message_ts', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('card_refreshed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('planned_version', sa.Integer(), server_default='0', nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('changed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('acknowledged_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from models import OccurrenceState, Partnership
+from models import Occurrence, OccurrenceState, Partnership
 from models.issue import Issue, IssueStatus
 from models.partnership import Role
 from services.errors import Forbidden, Invalid
@@ -277,3 +277,34 @@ def test_the_same_request_logs_one_issue_and_numbers_follow_per_partnership(st: 
     assert p.channel_id
     cards = [m for m in st.fake.messages(p.channel_id) if m.get("text", "").startswith("Issue #")]
     assert sorted(m["text"].split(":")[0] for m in cards) == ["Issue #1", "Issue #2"]  # posted in parallel
+
+
+def test_the_planner_plans_again_what_a_crash_lost_with_the_partnerships_hours(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.issues
+    targets, _ = svc.parse_sla({"critical": ("1h", "1 day"), "high": ("4h", "3d"), "normal": ("1 day", "7 days"),
+                                "low": ("3 days", "30 days")}, True, "mon-fri", "09:00", "17:00")
+    svc.save_sla(partnership_id=p.id or 0, actor=ALICE, targets=targets, business_hours=True, days="mon-fri",
+                 start="09:00", end="17:00")
+    st.clock.set(berlin(2026, 3, 6, 16, 30))  # Friday 16:30
+    i = log(st, p, due=date(2026, 3, 20))
+    planned = pending(st) | pending(st, ISSUE_DUE)
+    assert svc.plan() == 0  # the change planned its timers (and said so): a pass finds nothing to do
+    with st.services.uow() as s:  # timers lost (say, the issue was written by a version that planned fewer)
+        for o in s.exec(select(Occurrence).where(Occurrence.subject_id == i.id)).all():
+            if o.kind in (ISSUE_SLA, ISSUE_DUE):
+                s.delete(o)
+        row = s.get(Issue, i.id)
+        assert row is not None
+        row.planned_version = 0
+    assert pending(st) == {}
+    assert svc.plan() == len(planned)
+    assert pending(st) | pending(st, ISSUE_DUE) == planned
+    assert planned[f"issue_sla:{i.id}:ack:1:breach"] == berlin(2026, 3, 9, 9, 30)  # 30 min on Friday, 30 on Monday
+    assert svc.plan() == 0
+    resolved = log(st, p, "Done already", key="k2")
+    svc.resolve(issue_id=resolved.id or 0, actor=BOB, note="fixed")
+    with st.services.uow() as s:
+        for row in s.exec(select(Issue)).all():
+            row.planned_version = 0
+    assert svc.plan() == len(planned)  # nothing for a resolved issue
