@@ -33,6 +33,7 @@ from models.lock import AlreadyRunning, ProcessLock
 from models.migrate import upgrade
 from services.checkins import CheckinService
 from services.container import Services
+from services.issues import IssueService
 from services.milestones import MilestoneService
 from services.partnerships import PartnershipService
 from services.polls import PollService
@@ -165,6 +166,7 @@ def build(
         polls=PollService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships,
                           anonymity_key=anonymity_key(settings),
                           min_per_side=settings.poll_min_respondents_per_side, bot_user_id=bot_user_id),
+        issues=IssueService(uow=uow, slack=gateway, clock=clock, partnerships=partnerships, bot_user_id=bot_user_id),
     )
     dispatcher = Dispatcher(
         uow=uow, slack=scheduled_slack, clock=clock, executors=build_executors(services),
@@ -175,6 +177,7 @@ def build(
     services.pulse.wake = ticker.nudge
     services.milestones.wake = ticker.nudge
     services.polls.wake = ticker.nudge
+    services.issues.wake = ticker.nudge
     app = App(
         client=client,
         # Signatures are verified once, on the raw bytes, before Bolt sees a request (adapters/web.py,

@@ -103,6 +103,8 @@ class _InputState(_Shape):
     selected_option: _Option | None = None
     selected_options: list[_Option] | None = None
     selected_users: list[StrictStr] | None = None
+    selected_user: StrictStr | None = None
+    selected_date: StrictStr | None = None
     selected_time: StrictStr | None = None
 
 

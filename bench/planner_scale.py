@@ -14,8 +14,10 @@ What it does:
 - Seeds N active partnerships in bulk (Core inserts, straight into the database): each with an owner on our side
   and a contact on the partner's side, and one row set per feature in `SEEDERS`: a check-in schedule (Monday to
   Friday, 09:00 local), a weekly pulse survey (Wednesdays, 10:00), an open milestone due in 8 days, and an open
-  poll (already posted) with its close and one reminder per person pending. A feature with a planner hook adds
-  its seeding function to `SEEDERS` and nothing else: the passes below run every hook of `build_planners`.
+  poll (already posted) with its close and one reminder per person pending, and five open issues (logged ten
+  minutes before, both SLA clocks running, their ladders pending as logging planned them). A feature with a
+  planner hook adds its seeding function to `SEEDERS` and nothing else: the passes below run every hook of
+  `build_planners`.
 - Measures, through the code the running bot runs:
   - plan: one full planning pass from cold (nothing planned yet): `Ticker.plan`, every planner of
     `build_planners`, as at start-up and every few minutes after;
@@ -61,12 +63,15 @@ from bench.checkin_fanout import BOT_USER, SIGNING_SECRET, TEAM, TOKEN, ZONE, _f
 from bot import Partnerbot, build
 from config.settings import Settings
 from models.checkin import CheckinSchedule, ParticipantMode
+from models.issue import Issue, IssueSource, IssueStatus
 from models.milestone import Milestone, MilestoneStatus
 from models.partnership import Member, Partnership, PartnershipStatus, Role, Side
 from models.poll import Poll, PollAudience, PollKind, PollStatus, ResultsMode
 from models.pulse import Audience, CadenceKind, PulseSchedule
 from models.scheduling import Occurrence, OccurrenceState
+from services.issues import sla_rows
 from services.scheduling import POLL_CLOSE, POLL_POST, POLL_REMIND
+from services.sla import DEFAULT_TARGETS, Severity
 
 # A Tuesday, 05:00 in Berlin: nothing is due yet; today's and tomorrow's check-ins, tomorrow's pulse round and the
 # monthly recap of the first working day (Wednesday 1 May) are within the planners' horizons.
@@ -185,12 +190,48 @@ def occurrence(key: str, kind: str, subject_id: int, due_at: datetime, *, state:
             "failures": 0, "revision": 0, "payload": payload or {}, "created_at": due_at, "updated_at": due_at}
 
 
-# Every feature's rows. The issue log adds `seed_issues` (open issues with their SLA clocks) here.
+ISSUES_EACH = 5
+ISSUE_SEVERITIES = (Severity.CRITICAL, Severity.HIGH, Severity.NORMAL, Severity.LOW, Severity.NORMAL)
+ISSUE_BATCH = 2000  # issues whose timers are built and inserted at a time (bounded memory)
+
+
+def seed_issues(conn: sa.Connection, seeded: Seeded) -> int:
+    """Five open issues each (critical, high, normal, low, normal), logged ten minutes ago, both SLA clocks running,
+    with their timers planned as logging them planned them (three levels per clock, all still to come, and the
+    version recorded as planned): the planner's pass finds nothing to do, and a tick nothing due."""
+    logged = seeded.now - timedelta(minutes=10)
+    _insert(conn, Issue.__table__, [  # type: ignore[attr-defined]
+        {"partnership_id": pid, "number": n + 1, "creation_key": f"bench-issue-{pid}-{n}", "title": "Invoices rejected",
+         "description": "", "severity": sev.value, "status": IssueStatus.OPEN, "reporter": partner,
+         "owner_ours": owner, "owner_partner": partner, "source": IssueSource.COMMAND,
+         "channel_id": f"CBENCH{pid:06d}", "message_ts": f"{logged.timestamp():.6f}", "version": 1,
+         "planned_version": 1, "created_at": logged, "changed_at": logged, "resolution": "", "escalations": 0,
+         "ack_target_s": int(DEFAULT_TARGETS[sev].acknowledge.total_seconds()), "ack_consumed_s": 0,
+         "ack_running_since": logged, "res_target_s": int(DEFAULT_TARGETS[sev].resolve.total_seconds()),
+         "res_consumed_s": 0, "res_running_since": logged, "res_run": 1}
+        for pid, (owner, partner) in seeded.people.items() for n, sev in enumerate(ISSUE_SEVERITIES[:ISSUES_EACH])])
+    t = Issue.__table__  # type: ignore[attr-defined]
+    last, issues, timers = 0, 0, 0
+    while True:  # a batch at a time, by id: bounded memory for any N
+        batch = conn.execute(sa.select(
+            t.c.id, t.c.status, t.c.version, t.c.due_date, t.c.res_run, t.c.ack_target_s, t.c.ack_consumed_s,
+            t.c.ack_running_since, t.c.ack_stopped_at, t.c.res_target_s, t.c.res_consumed_s, t.c.res_running_since,
+            t.c.res_stopped_at).where(t.c.id > last).order_by(t.c.id).limit(ISSUE_BATCH)).all()
+        if not batch:
+            return issues + timers
+        rows = [{**occurrence(r["key"], r["kind"], r["subject_id"], r["due_at"], payload=r["payload"]),
+                 "revision": r["revision"]} for issue in batch for r in sla_rows(issue, ZONE, None)]
+        timers += _insert(conn, Occurrence.__table__, rows)  # type: ignore[attr-defined]
+        issues, last = issues + len(batch), batch[-1].id
+
+
+# Every feature's rows.
 SEEDERS: dict[str, Seeder] = {
     "check-in schedules": seed_checkins,
     "pulse schedules": seed_pulse,
     "milestones": seed_milestones,
     "polls and their occurrences": seed_polls,
+    "open issues with running SLA clocks and their timers": seed_issues,
 }
 
 

@@ -165,6 +165,18 @@ AUDIT_LABELS = {
     "rejoined": "joined the channel again",
     "poll_created": "started poll #{number}",
     "poll_closed": "closed poll #{number} early",
+    "issue_logged": "logged issue #{issue}",
+    "issue_acknowledged": "acknowledged issue #{issue}",
+    "issue_assigned": "assigned issue #{issue}",
+    "issue_marked_waiting_on_the_partner": "marked issue #{issue} waiting on the partner",
+    "issue_resumed": "resumed issue #{issue}",
+    "issue_resolved": "resolved issue #{issue}",
+    "issue_reopened": "reopened issue #{issue}",
+    "issue_escalated": "escalated issue #{issue} to the sponsors",
+    "issue_sla_warn": "reminded the owners of issue #{issue} of its SLA",
+    "issue_sla_breach": "flagged issue #{issue} past its SLA target",
+    "issue_sla_escalate": "escalated issue #{issue} to the sponsors (twice its SLA target)",
+    "issue_sla_changed": "changed the issue SLA targets",
 }
 SIDE_NAMES = {Side.OURS.value: "our", Side.PARTNER.value: "the partner's"}
 RECENT_CHANGES = 8

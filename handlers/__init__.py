@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import checkins, commands, milestones, partnerships, polls, pulse
+from handlers import checkins, commands, issues, milestones, partnerships, polls, pulse
 from services.container import Services
 
 
@@ -16,4 +16,5 @@ def register_all(app: App, services: Services) -> commands.CommandRouter:
     pulse.register(app, services, router)
     milestones.register(app, services, router)
     polls.register(app, services, router)
+    issues.register(app, services, router)
     return router

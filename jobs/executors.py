@@ -16,6 +16,10 @@ from services.scheduling import (
     CHECKIN_PROMPT,
     CHECKIN_REMIND,
     CHECKIN_REPLY,
+    ISSUE_CARD,
+    ISSUE_DUE,
+    ISSUE_NOTE,
+    ISSUE_SLA,
     KINDS,
     MILESTONE_OVERDUE,
     MILESTONE_REMIND,
@@ -49,6 +53,7 @@ def build_executors(services: Services) -> dict[str, Executor]:
     pulse = services.pulse
     milestones = services.milestones
     polls = services.polls
+    issues = services.issues
 
     def executor(kind: str, run: Callable[[Occurrence, RunContext], Completion],
                  on_failure: Callable[[Session, Occurrence, str], None] | None = None,
@@ -78,8 +83,15 @@ def build_executors(services: Services) -> dict[str, Executor]:
         # A failed update is only logged: the next vote, or the close, shows the tally again.
         POLL_REFRESH: executor(POLL_REFRESH, polls.run_refresh),
         POLL_REMIND: executor(POLL_REMIND, polls.run_reminder),
+        # A card or thread note that cannot be posted for good: a channel gone is recorded; the ladder's direct
+        # messages are notices of their own, so an archived channel stops none of them.
+        ISSUE_CARD: executor(ISSUE_CARD, issues.run_card, issues.on_failure),
+        ISSUE_NOTE: executor(ISSUE_NOTE, issues.run_note, issues.on_failure),
+        ISSUE_SLA: executor(ISSUE_SLA, issues.run_sla, issues.on_failure),
+        ISSUE_DUE: executor(ISSUE_DUE, issues.run_due, issues.on_failure),
     }
 
 
 def build_planners(services: Services) -> dict[str, Planner]:
-    return {"checkins": services.checkins.plan, "pulse": services.pulse.plan, "milestones": services.milestones.plan}
+    return {"checkins": services.checkins.plan, "pulse": services.pulse.plan, "milestones": services.milestones.plan,
+            "issues": services.issues.plan}

@@ -2,6 +2,7 @@
 
 from models.base import utcnow
 from models.checkin import Away, CheckinAnswer, CheckinRound, CheckinSchedule, ParticipantMode, RoundStatus
+from models.issue import Issue, IssueEvent, IssueSlaSettings, IssueSource, IssueStatus
 from models.milestone import Kudos, KudosReceiver, Milestone, MilestoneStatus, PartnershipValues
 from models.partnership import (
     AuditEvent,
@@ -25,6 +26,11 @@ __all__ = [
     "CheckinRound",
     "CheckinSchedule",
     "InvitationStatus",
+    "Issue",
+    "IssueEvent",
+    "IssueSlaSettings",
+    "IssueSource",
+    "IssueStatus",
     "Kudos",
     "KudosReceiver",
     "Member",

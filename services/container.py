@@ -12,6 +12,7 @@ from adapters.slack import SlackGateway
 from config.settings import Settings
 from models.db import UnitOfWork
 from services.checkins import CheckinService
+from services.issues import IssueService
 from services.milestones import MilestoneService
 from services.partnerships import PartnershipService
 from services.polls import PollService
@@ -30,6 +31,7 @@ class Services:
     pulse: PulseService
     milestones: MilestoneService
     polls: PollService
+    issues: IssueService
     bot_user_id: str
     # Where listeners do what follows their ack (handlers.common.after_ack): not Bolt's listener pool, which
     # also runs every ack.

@@ -23,6 +23,7 @@ from models.checkin import (
     ParticipantMode,
     Question,
 )
+from models.issue import ISSUE_DESCRIPTION_MAX, ISSUE_TITLE_MAX
 from models.milestone import DONE_MEANS_MAX, TITLE_MAX
 from models.partnership import EMAIL_MAX, GOALS_MAX, NAME_MAX, PARTNER_ORG_MAX, REASON_MAX, Role
 from models.poll import (
@@ -48,6 +49,7 @@ from models.pulse import (
 )
 from services.errors import Invalid
 from services.recurrence import LAST, Cadence, parse_local_time, parse_weekdays
+from services.sla import Severity
 
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -458,6 +460,53 @@ class MilestoneInput(BaseModel):
     @classmethod
     def _owners(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(v for v in value if _USER_ID.match(v)))
+
+
+class IssueInput(BaseModel):
+    """An issue as logged (command, form, message shortcut, check-in answer): its title, description, severity,
+    an owner on each side (optional) and a due date (optional)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    title: str
+    description: str = ""
+    severity: Severity = Severity.NORMAL
+    owner_ours: str | None = None
+    owner_partner: str | None = None
+    due_date: date | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        if not value:
+            raise ValueError("Give the issue a title")
+        return _limit("The title", value, ISSUE_TITLE_MAX)
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        return _limit("The description", value, ISSUE_DESCRIPTION_MAX)
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, value: object) -> Severity:
+        text = str(value or Severity.NORMAL.value).strip().lower()
+        try:
+            return Severity(text)
+        except ValueError:
+            raise ValueError(f"'{text[:20]}' is not a severity: use {', '.join(s.value for s in Severity)}") from None
+
+    @field_validator("owner_ours", "owner_partner", mode="before")
+    @classmethod
+    def _owner(cls, value: object) -> str | None:
+        return str(value) if value and _USER_ID.match(str(value)) else None
+
+    @field_validator("due_date", mode="before")
+    @classmethod
+    def _due(cls, value: object) -> date | None:
+        if isinstance(value, date) or value is None:
+            return value
+        return parse_date(str(value)) if str(value).strip() else None
 
 
 def validate(model: type[T], **data: object) -> T:

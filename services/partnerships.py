@@ -101,19 +101,24 @@ class Access(StrEnum):
 
 def check_access(
     p: Partnership, members: Sequence[Member], actor: str, what: str, *, need: Access,
-    also: Collection[str] = (), open_only: bool = True,
+    also: Collection[str] = (), also_who: str = "", open_only: bool = True,
 ) -> None:
     """The one permission check: may `actor` do `what` ("close it") to `p`, whose people are `members`?
 
-    `also`: people who count as recorded for this action besides the members (a check-in's chosen
-    participants). `open_only`: refuse on a closed partnership. Raises Forbidden or Invalid, saying
-    who can and what to do; returns when allowed.
+    `also`, with MEMBER: people who count as recorded for this action besides the members (a check-in's
+    chosen participants). With OWNER: people who may besides the owners while they are recorded in the
+    partnership (an issue's owners, its reporter), named in the refusal as `also_who` ("the owners of issue
+    #7 (<@U1>)"). `open_only`: refuse on a closed partnership. Raises Forbidden or Invalid, saying who can and
+    what to do; returns when allowed.
     """
     if open_only and p.status == PartnershipStatus.CLOSED:
         raise Invalid(f"*{escape(p.name)}* is closed, so nothing can be done in it any more.")
     role = next((m.role for m in members if m.user_id == actor), None)
-    if need == Access.OWNER and role != Role.OWNER:
+    if need == Access.OWNER and role != Role.OWNER and not (role is not None and actor in also):
         who = ", ".join(mention(m.user_id) for m in members if m.role == Role.OWNER) or "nobody"
+        if also_who:
+            raise Forbidden(f"Only {also_who} and the owners of *{escape(p.name)}* can {what}. Its owners: {who}; "
+                            "ask one of them.")
         raise Forbidden(f"Only owners of *{escape(p.name)}* can {what}. Its owners: {who}; ask one of them.")
     if need == Access.MEMBER and role is None and actor not in also:
         raise Forbidden(f"Only people in the *{escape(p.name)}* partnership can {what}. Ask one of its owners to "
@@ -750,11 +755,16 @@ class PartnershipService:
 
     def authorize(
         self, s: Session, p: Partnership, actor: str, what: str, *, need: Access = Access.MEMBER,
-        also: Collection[str] = (), open_only: bool = True,
+        also: Collection[str] = (), also_who: str = "", open_only: bool = True,
     ) -> None:
         """check_access inside a unit of work the caller holds (its answer holds until that commits)."""
         members = s.exec(select(Member).where(Member.partnership_id == p.id)).all()
-        check_access(p, members, actor, what, need=need, also=also, open_only=open_only)
+        check_access(p, members, actor, what, need=need, also=also, also_who=also_who, open_only=open_only)
+
+    def sponsors(self, s: Session, partnership_id: int | None) -> list[str]:
+        """The user ids of a partnership's sponsors (either side)."""
+        return list(s.exec(select(Member.user_id).where(Member.partnership_id == partnership_id,
+                                                        Member.role == Role.SPONSOR)).all())
 
     def _owner_count(self, s: Session, p: Partnership) -> int:
         return len(self.owners(s, p.id))

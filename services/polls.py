@@ -61,12 +61,13 @@ from services.scheduling import (
     insert_new,
     mark_obsolete,
     plan_notices,
+    refresh_too_soon,
+    request_refresh,
     request_run,
 )
 
 log = logging.getLogger(__name__)
 
-REFRESH_EVERY = timedelta(seconds=1)  # at most about one in-place update of a poll's message a second
 LATE_AFTER = timedelta(minutes=5)  # a close this much past its time says it closed late
 NO_REMINDER_WITHIN = timedelta(hours=1)  # a poll closing sooner gets no reminder
 LIST_CLOSED = 5  # `/partner poll list` shows this many closed polls
@@ -331,17 +332,13 @@ class PollService:
         return int(s.exec(select(func.count(func.distinct(PollVote.voter))).where(PollVote.poll_id == poll_id)).one())
 
     def _request_refresh(self, s: Session, poll: Poll, now: datetime) -> None:
-        """Have the poll's message show its tally within about a second: one occurrence per poll, re-armed
-        by each vote, due no sooner than a second after the last update."""
-        if poll.message_ts is None:
+        """Have the poll's message show its tally within about a second (the shared in-place refresh)."""
+        if poll.message_ts is None or poll.id is None:
             return  # the post shows the tally as it is then
-        key = f"{POLL_REFRESH}:{poll.id}"
-        if s.exec(select(Occurrence.state).where(Occurrence.key == key)).first() == OccurrenceState.PENDING:
-            # An update is already due: it reads the votes when it runs, after this one is saved (it first waits
-            # for the poll's row, which this vote holds), so a storm re-arms it once, not once per vote.
-            return
-        due = max(now, poll.refreshed_at + REFRESH_EVERY) if poll.refreshed_at else now
-        request_run(s, [{"key": key, "kind": POLL_REFRESH, "subject_id": poll.id, "due_at": due}], now)
+        # An update already due reads the votes when it runs, after this one is saved (it first waits for the
+        # poll's row, which this vote holds), so a storm re-arms it once, not once per vote.
+        request_refresh(s, kind=POLL_REFRESH, subject_id=poll.id, refreshed_at=poll.refreshed_at, now=now,
+                        unless_pending=True)
 
     def _closed(self, s: Session, poll: Poll, now: datetime, note: str) -> None:
         """The poll has just closed: no more reminders or live updates. One live update may be on its way to
@@ -527,15 +524,8 @@ class PollService:
             poll = s.get(Poll, occ.subject_id, with_for_update=True)
             if poll is None or not poll.message_ts:
                 return Completion.obsolete("the poll is not posted")
-            if (poll.status == PollStatus.OPEN and poll.refreshed_at is not None
-                    and ctx.now < poll.refreshed_at + REFRESH_EVERY):
-                due = poll.refreshed_at + REFRESH_EVERY  # run again after the one in between: not too soon
-
-                def later(s: Session) -> None:
-                    request_run(s, [{"key": occ.key, "kind": POLL_REFRESH, "subject_id": occ.subject_id,
-                                     "due_at": due}], ctx.now)
-
-                return Completion.skipped("too soon after the last update", apply=later)
+            if poll.status == PollStatus.OPEN and (later := refresh_too_soon(occ, poll.refreshed_at, ctx.now)):
+                return later  # runs again after the one in between: not too soon
             # Votes saved from here on re-arm this occurrence a second later (a storm costs about one update a
             # second, not one per vote); they wait for this short transaction, never for Slack.
             poll.refreshed_at = ctx.now

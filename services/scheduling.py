@@ -71,6 +71,10 @@ POLL_POST = "poll_post"  # a new poll's message in the channel
 POLL_REFRESH = "poll_refresh"  # the live tally, updated in place (requested after votes, ~1 s apart)
 POLL_REMIND = "poll_remind"  # one person's private reminder before the poll closes
 POLL_CLOSE = "poll_close"  # the final results, in place of the voting buttons
+ISSUE_CARD = "issue_card"  # an issue's card: posted once, then updated in place (requested after each change)
+ISSUE_NOTE = "issue_note"  # one line in the thread of an issue's card ("<@U1> acknowledged #7")
+ISSUE_SLA = "issue_sla"  # one level of an issue's SLA ladder (warn, breach, escalate) for one run of one clock
+ISSUE_DUE = "issue_due"  # an issue's due date: the reminder the day before, the overdue note the day after
 
 # Slack errors that retrying will not fix: give up at once and tell people (from Slack's documented errors
 # of chat.postMessage, chat.update, conversations.open and conversations.history).
@@ -124,6 +128,7 @@ class Subject(StrEnum):
     PULSE_ROUND = "pulseround"
     MILESTONE = "milestone"
     POLL = "poll"
+    ISSUE = "issue"
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,16 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
                                                    backoff_max=timedelta(minutes=1), max_failures=10)),
     # A reminder is pointless once the poll has closed (the planner sets not_after = closes_at).
     Kind(POLL_REMIND, Subject.POLL, MisfirePolicy(grace=None)),
+    # An issue's card is kept up to date like a poll's tally: one key per issue, re-armed by each change.
+    Kind(ISSUE_CARD, Subject.ISSUE, MisfirePolicy(grace=None, backoff_base=timedelta(seconds=2),
+                                                  backoff_max=timedelta(minutes=1), max_failures=10)),
+    # Thread notes wait (retrying) for the card to be posted; never skipped.
+    Kind(ISSUE_NOTE, Subject.ISSUE, MisfirePolicy(grace=None, max_failures=8)),
+    # SLA levels are never skipped for lateness: after a restart they fire late, once, after re-checking that
+    # their clock still runs. The due-date reminder's planner caps it at the end of its day; the overdue note is
+    # never skipped.
+    Kind(ISSUE_SLA, Subject.ISSUE, MisfirePolicy(grace=None, max_failures=8)),
+    Kind(ISSUE_DUE, Subject.ISSUE, MisfirePolicy(grace=None, max_failures=8)),
 )}
 
 
@@ -427,6 +442,42 @@ def request_run(session: Session, rows: Sequence[dict[str, Any]], now: datetime)
     left to its holder, with its revision moved on, so that it runs once more as soon as it completes."""
     if rows:
         session.connection().execute(_request_run_statement(session.get_bind().dialect.name), _rows(rows, now))
+
+
+# A message kept up to date in place (a poll's live tally, an issue's card) is updated at most about this often.
+REFRESH_EVERY = timedelta(seconds=1)
+
+
+def request_refresh(
+    session: Session, *, kind: str, subject_id: int, refreshed_at: datetime | None, now: datetime,
+    every: timedelta = REFRESH_EVERY, unless_pending: bool = False,
+) -> None:
+    """Have the message of `kind` about `subject_id`, kept up to date in place, show it as it is now: one
+    occurrence per subject (key `<kind>:<subject_id>`), re-armed by every change (`request_run`), due no sooner
+    than `every` after its last update (`refreshed_at`), so a burst of changes becomes about one update per
+    `every` and the last state always shows. `unless_pending`: leave an update that is already pending alone
+    (only when its executor waits for the subject's row, which the caller holds, so it reads this change)."""
+    key = f"{kind}:{subject_id}"
+    if unless_pending and session.exec(select(Occurrence.state).where(Occurrence.key == key)).first() == (
+            OccurrenceState.PENDING):
+        return
+    due = max(now, refreshed_at + every) if refreshed_at else now
+    request_run(session, [{"key": key, "kind": kind, "subject_id": subject_id, "due_at": due}], now)
+
+
+def refresh_too_soon(
+    occ: Occurrence, refreshed_at: datetime | None, now: datetime, every: timedelta = REFRESH_EVERY,
+) -> Completion | None:
+    """For the executor of such a refresh: when the last update was less than `every` ago, the completion that
+    skips this run and has it run again once `every` has passed (None: update now)."""
+    if refreshed_at is None or now >= refreshed_at + every:
+        return None
+    due = refreshed_at + every
+
+    def later(s: Session) -> None:
+        request_run(s, [{"key": occ.key, "kind": occ.kind, "subject_id": occ.subject_id, "due_at": due}], now)
+
+    return Completion.skipped("too soon after the last update", apply=later)
 
 
 def plan_notices(

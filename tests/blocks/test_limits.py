@@ -15,6 +15,7 @@ from zoneinfo import available_timezones
 import pytest
 
 from blocks import checkins as cb
+from blocks import issues as ib
 from blocks import milestones as mb
 from blocks import partnerships as pb
 from blocks import polls as pollb
@@ -33,6 +34,7 @@ from models.checkin import (
     questions_of,
     tally,
 )
+from models.issue import ISSUE_DESCRIPTION_MAX, ISSUE_TITLE_MAX, RESOLUTION_MAX, Issue, IssueEvent, IssueStatus
 from models.milestone import (
     DONE_MEANS_MAX,
     DONE_NOTE_MAX,
@@ -147,7 +149,7 @@ class Data:
         detail = {"user": "U0001", "role": "partner_contact", "email": self.text(EMAIL_MAX), "status": "failed",
                   "weekdays": "mon,tue,wed,thu,fri,sat,sun", "local_time": "09:30", "timezone": ZONE,
                   "cadence": f"monthly on the last Wednesday at 07:45 ({ZONE})",
-                  "reason": self.text(REASON_MAX), "number": 2**31, "kind": "multiple"}
+                  "reason": self.text(REASON_MAX), "number": 2**31, "kind": "multiple", "issue": 2**31}
         return [AuditEvent(partnership_id=1, actor_id="U0000", action=a, at=NOW, detail=detail) for a in AUDIT_LABELS]
 
     @property
@@ -247,6 +249,23 @@ class Data:
         link = "https://fake.slack.test/archives/C1/p" + "1" * 16
         return [Listed(self.poll(closed=i % 2 == 1, number=i), 40, link) for i in range(30)]
 
+    def issue(self, status: IssueStatus = IssueStatus.RESOLVED) -> Issue:
+        return Issue(id=2**31, partnership_id=1, number=10**6, title=self.text(ISSUE_TITLE_MAX),
+                     description=self.text(ISSUE_DESCRIPTION_MAX), severity="critical", status=status,
+                     reporter="U0000", owner_ours="U0001", owner_partner="U0002", due_date=date(2026, 3, 20),
+                     source_link="https://fake.slack.test/archives/C1/p" + "1" * 16, channel_id="C1", created_at=NOW,
+                     resolution=self.text(RESOLUTION_MAX), ack_target_s=3600, res_target_s=86400)
+
+    @property
+    def clocks(self) -> list[ib.ClockView]:
+        return [ib.ClockView("ack", "1 h", None, "1 h left", False, False, False, True),
+                ib.ClockView("resolve", "30 days", NOW, "29 days 23 h late", True, True, False, None)]
+
+    @property
+    def issue_events(self) -> list[IssueEvent]:
+        return [IssueEvent(issue_id=1, at=NOW, actor="U0000", action="resolved", detail={"note": self.text(500)})
+                for _ in range(100)]
+
     @property
     def listed(self) -> list[tuple[Partnership, Role]]:
         return [(self.partnership(id=i, status=PartnershipStatus.ACTIVE), Role.PARTNER_CONTACT) for i in range(120)]
@@ -293,6 +312,13 @@ MESSAGES: dict[str, Callable[[Data], list[dict[str, Any]]]] = {
                                                    d.poll_results(PollKind.TEXT)),
     "reminder_blocks[poll]": lambda d: pollb.reminder_blocks(d.poll(), d.name, "https://x.test/" + "p" * 3000),
     "list_blocks[poll]": lambda d: pollb.list_blocks(d.name, d.poll_listed()),
+    **{f"card_blocks[{st.value}]": (lambda d, st=st: ib.card_blocks(d.issue(st), d.name, d.clocks, now=NOW))
+       for st in IssueStatus},
+    "detail_blocks": lambda d: ib.detail_blocks(d.issue(), d.name, d.clocks, d.issue_events, now=NOW),
+    "list_blocks[issue]": lambda d: ib.list_blocks(d.name, "open", [
+        ib.list_line(d.issue(IssueStatus.OPEN), "acknowledge: 1 h left", "https://fake.slack.test/p1")] * 60, 60),
+    "stats_blocks": lambda d: ib.stats_blocks(d.name, [ib.FiguresView(
+        30, 10**6, [("critical", 10**6)], [("open", 10**6)], "1 day", "n/a", 0.5, None)]),
 }
 VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
     "new_partnership_modal": lambda d: pb.new_partnership_modal(default_timezone=ZONE, creator="U0000", name=d.name,
@@ -317,11 +343,22 @@ VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
                                            response_url=RESPONSE_URL, question=d.text(POLL_QUESTION_MAX),
                                            options=d.poll().options, anonymous=True, closes="2026-03-05 17:00"),
     "answer_modal[poll]": lambda d: pollb.answer_modal(d.poll(PollKind.TEXT), current=d.text(POLL_ANSWER_MAX)),
+    "issue_modal": lambda d: ib.issue_modal(partnership=d.name, meta={"response_url": RESPONSE_URL},
+                                            severities=["low", "normal", "high", "critical"],
+                                            title=d.text(ISSUE_TITLE_MAX), description=d.text(ISSUE_DESCRIPTION_MAX),
+                                            reporter="U0000"),
+    "assign_modal": lambda d: ib.assign_modal(d.issue(IssueStatus.OPEN), {"issue_id": 1}),
+    "resolve_modal": lambda d: ib.resolve_modal(d.issue(IssueStatus.OPEN), {"issue_id": 1}),
+    "escalate_modal": lambda d: ib.escalate_modal(d.issue(IssueStatus.OPEN), {"issue_id": 1}),
+    "sla_modal": lambda d: ib.sla_modal(d.name, [("critical", "1 h", "1 day")] * 4, True, "mon-fri", "09:00",
+                                        "17:00", {"partnership_id": 1}),
 }
 SHIFTS = [Data(shift) for shift in range(len(UNIT))]
 
-# Entities, mentions and channel links from ids, Slack date tokens, and links to the bot's own messages.
-_OURS = re.compile(r"&(?:amp|lt|gt);|<[@#][A-Z0-9]+>|<!date\^\d+\^[^|<>]+\|[^<>]+>|<https://[^|<>\s]+\|#\d+>")
+# Entities, mentions and channel links from ids, Slack date tokens, and links to the bot's own messages (labelled
+# with escaped text: a poll's number, an issue's title).
+_OURS = re.compile(r"&(?:amp|lt|gt);|<[@#][A-Z0-9]+>|<!date\^\d+\^[^|<>]+\|[^<>]+>"
+                   r"|<https://[^|<>\s]+\|(?:[^&<>|]|&(?:amp|lt|gt);)+>")
 
 
 def _escaped_whole(texts: str) -> bool:
@@ -330,7 +367,8 @@ def _escaped_whole(texts: str) -> bool:
 
 
 def test_every_builder_is_checked_here() -> None:
-    built = {name for module in (pb, cb, plb, mb, pollb) for name, fn in inspect.getmembers(module, inspect.isfunction)
+    modules = (pb, cb, plb, mb, pollb, ib)
+    built = {name for module in modules for name, fn in inspect.getmembers(module, inspect.isfunction)
              if fn.__module__ == module.__name__ and not name.startswith("_")
              and inspect.signature(fn).return_annotation in ("list[Block]", "dict[str, Any]")}
     renamed = {"pulse_reminder_blocks": "reminder_blocks", "pulse_overview_blocks": "overview_blocks",

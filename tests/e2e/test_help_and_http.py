@@ -14,7 +14,7 @@ SUBCOMMANDS = ["help", "new", "info", "list", "add", "remove", "invite", "close"
                "checkin history", "away", "back", "pulse", "pulse setup", "pulse now", "pulse pause",
                "milestone add", "milestone done", "milestone reschedule", "milestone cancel", "milestone reopen",
                "milestones", "kudos", "values", "wins", "poll", 'poll "', "poll list", "poll close",
-               "poll export"]
+               "poll export", "issue API", "issue 7", "issue sla", "issues mine", "issues stats"]
 
 
 def test_help_lists_every_subcommand_with_an_example(h: Harness) -> None:

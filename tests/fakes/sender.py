@@ -99,6 +99,21 @@ class SlackSender:
             payload["response_url"] = self.last_response_url
         return self._interactive(payload)
 
+    def message_shortcut(self, callback_id: str, message: dict[str, Any], *, user_id: str,
+                         channel_id: str) -> tuple[int, Any]:
+        """A message shortcut chosen from a message's menu (Slack's `message_action` payload)."""
+        self.last_trigger_id = self.fake.issue_trigger(user_id)
+        self.last_response_url = self.fake.new_response_url()
+        channel = self.fake.channels.get(channel_id)
+        return self._interactive({
+            "type": "message_action", "callback_id": callback_id, "team": {"id": self.team_id, "domain": "ours"},
+            "user": self._user(user_id), "channel": {"id": channel_id, "name": channel.name if channel else ""},
+            "message": {k: v for k, v in message.items() if k != "channel"}, "message_ts": message["ts"],
+            "trigger_id": self.last_trigger_id, "response_url": self.last_response_url,
+            "action_ts": f"{time.time():.6f}", "api_app_id": "A0PARTNERBOT", "token": "legacy-verification-token",
+            "is_enterprise_install": False,
+        })
+
     def submit_view(self, view: dict[str, Any], values: dict[str, Any], *, user_id: str) -> tuple[int, Any]:
         """Submit a modal the fake opened, with these input values (block_id -> action_id -> value)."""
         submitted = {**view, "state": {"values": values}}

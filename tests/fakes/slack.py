@@ -358,6 +358,19 @@ class FakeSlack:
         with self.lock:
             return next(m for m in self.channels[channel_id].messages if m["ts"] == ts)
 
+    def say(self, channel_id: str, user_id: str, text: str) -> dict[str, Any]:
+        """A person posts a message in a channel (as they would in Slack's client)."""
+        with self.lock:
+            message = {"type": "message", "ts": self._ts(), "user": user_id, "text": text, "channel": channel_id}
+            self.channels[channel_id].messages.append(message)
+            return message
+
+    def delete(self, channel_id: str, ts: str) -> None:
+        """A person deletes a message (chat.update then answers message_not_found)."""
+        with self.lock:
+            ch = self.channels[channel_id]
+            ch.messages = [m for m in ch.messages if m["ts"] != ts]
+
     def dm_channel(self, user_id: str) -> Channel | None:
         with self.lock:
             return next((c for c in self.channels.values() if c.is_im and c.im_user == user_id), None)

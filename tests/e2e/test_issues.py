@@ -1,0 +1,441 @@
+"""The issue log end to end: signed requests to the real HTTP endpoint, the scheduler driven with a frozen clock,
+and what people see in the fake Slack (the card, its thread, direct messages, private answers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.e2e.conftest import ALICE, BOB, CAROL, DAN, PARTNER_PAT, Harness, flatten, start_harness
+from tests.fakes import FakeSlack
+from tests.support.clock import FrozenClock
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def berlin(*args: int) -> datetime:
+    return datetime(*args, tzinfo=BERLIN)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(berlin(2026, 3, 2, 10, 0))  # Monday morning
+
+
+@pytest.fixture
+def hc(fake: FakeSlack, tmp_path: Any, clock: FrozenClock) -> Iterator[Harness]:
+    fake.clock = clock.epoch
+    harness = start_harness(fake, tmp_path, clock=clock)
+    yield harness
+    harness.close()
+
+
+def setup_partnership(h: Harness) -> str:
+    """Acme: Alice owns it, Bob and Carol are on our side, Pat on the partner's; Dan is not in it."""
+    h.command("new Acme")
+    cid = str(h.channel("partner-acme").id)
+    for user in (BOB, CAROL, PARTNER_PAT):
+        h.command(f"add <@{user}|{user.lower()}>", channel=cid)
+    return cid
+
+
+def cards(h: Harness, cid: str) -> list[dict[str, Any]]:
+    return [m for m in h.fake.messages(cid) if (m.get("text") or "").startswith("Issue #")]
+
+
+def card(h: Harness, cid: str, number: int = 1) -> dict[str, Any]:
+    [found] = [m for m in cards(h, cid) if m["text"].startswith(f"Issue #{number}:")]
+    return found
+
+
+def thread(h: Harness, cid: str, number: int = 1) -> list[str]:
+    return [m["text"] for m in h.fake.replies(cid, card(h, cid, number)["ts"])]
+
+
+def buttons(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["text"]["text"]: e for b in message.get("blocks", []) if b["type"] == "actions" for e in b["elements"]}
+
+
+def click(h: Harness, user: str, message: dict[str, Any], label: str, channel: str) -> str:
+    """Click a button on a message; returns what the person was told privately."""
+    button = buttons(message)[label]
+    h.sender.block_action(button["action_id"], button["value"], user_id=user, channel_id=channel, message=message)
+    h.wait()
+    return flatten(h.fake.responses(h.sender.last_response_url))
+
+
+def submit(h: Harness, user: str, values: dict[str, Any]) -> Any:
+    form = h.fake.open_views(user)[-1]["view"]
+    _, ack = h.sender.submit_view(form, values, user_id=user)
+    h.wait()
+    return ack
+
+
+def text_value(block: str, value: str) -> dict[str, Any]:
+    return {block: {block: {"type": "plain_text_input", "value": value}}}
+
+
+def test_log_by_command_acknowledge_and_resolve_with_permissions(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    said = h.command("issue Partner API returns 500 <!channel>", channel=cid, user=CAROL)
+    assert "Logged issue #1 *Partner API returns 500 @channel* (normal)" in said.text
+    h.tick()
+    c = card(h, cid)
+    shown = flatten(c)
+    assert "<!channel>" not in shown and "@channel" in shown  # no mention through a title
+    assert "normal" in shown and "open" in shown and f"reported by <@{CAROL}>" in shown
+    assert "nobody yet" in shown  # no owner yet
+    assert "Acknowledge by" in shown and "1 day left" in shown and "Resolve by" in shown and "7 days left" in shown
+    assert {"Acknowledge", "Assign", "Waiting on partner", "Resolve", "Escalate"} == set(buttons(c))
+
+    # Dan is not in the partnership: he cannot log; Bob (a member, not an owner of it) cannot acknowledge.
+    assert "Only people in the *Acme* partnership can log issues" in h.command("issue Nope", channel=cid, user=DAN).text
+    told = click(h, BOB, c, "Acknowledge", cid)
+    assert "Only the owners of issue #1 (it has none yet) and the owners of *Acme* can acknowledge it" in told
+    assert f"<@{ALICE}>" in told
+
+    # Alice (an owner of the partnership) acknowledges: the card is updated in place, the thread says who.
+    clock.advance(minutes=35)
+    told = click(h, ALICE, c, "Acknowledge", cid)
+    assert "Issue #1" in told and "acknowledged" in told
+    h.tick()
+    c = card(h, cid)
+    assert len(cards(h, cid)) == 1
+    assert "acknowledged" in flatten(c) and "acknowledged within its target" in flatten(c)
+    assert "Acknowledge" not in buttons(c)
+    assert thread(h, cid) == [f"<@{ALICE}> acknowledged #1"]
+
+    # Resolve: a form asking for the resolution note (empty is refused under the input); posted in the thread.
+    click(h, ALICE, c, "Resolve", cid)
+    ack = submit(h, ALICE, text_value("issue_note", "  "))
+    assert ack["response_action"] == "errors" and "Write what was done" in ack["errors"]["issue_note"]
+    ack = submit(h, ALICE, text_value("issue_note", "Rolled back the <b>proxy</b> config"))
+    assert not ack
+    clock.advance(seconds=30)
+    h.tick()
+    c = card(h, cid)
+    assert "resolved" in flatten(c) and set(buttons(c)) == {"Reopen"}
+    assert thread(h, cid)[-1] == f"<@{ALICE}> resolved #1: Rolled back the &lt;b&gt;proxy&lt;/b&gt; config"
+
+    # The history, privately, and the audit trail.
+    detail = h.command("issue 1", channel=cid, user=BOB).text
+    assert "History" in detail and "logged" in detail and "acknowledged" in detail and "resolved" in detail
+    p = h.bot.services.partnerships.by_channel(cid)
+    assert p is not None
+    actions = [e.action for e in h.bot.services.partnerships.audit_trail(p.partnership.id or 0)]
+    assert {"issue_logged", "issue_acknowledged", "issue_resolved"} <= set(actions)
+
+
+def issue_values(**fields: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "issue_title": {"type": "plain_text_input", "value": fields.get("title", "Invoices rejected")},
+        "issue_description": {"type": "plain_text_input", "value": fields.get("description", "Since Friday")},
+        "issue_severity": {"type": "static_select", "selected_option": {"value": fields.get("severity", "high")}},
+        "issue_owner_ours": {"type": "users_select", "selected_user": fields.get("ours", BOB)},
+        "issue_owner_partner": {"type": "users_select", "selected_user": fields.get("partner", PARTNER_PAT)},
+        "issue_due": {"type": "datepicker", "selected_date": fields.get("due")},
+    }
+    return {block: {block: value} for block, value in values.items()}
+
+
+def test_log_by_form_shortcut_and_checkin_answer_once_each(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    # The form: too long a title and an owner on the wrong side are refused under their inputs, keeping the form.
+    h.command("issue", channel=cid, user=PARTNER_PAT)
+    form = h.fake.open_views(PARTNER_PAT)[-1]["view"]
+    assert form["callback_id"] == "issue_new"
+    _, ack = h.sender.submit_view(form, issue_values(title="x" * 151), user_id=PARTNER_PAT)
+    assert ack["response_action"] == "errors" and "the limit is 150" in ack["errors"]["issue_title"]
+    _, ack = h.sender.submit_view(form, issue_values(description="d" * 3001), user_id=PARTNER_PAT)
+    assert "the limit is 3000" in ack["errors"]["issue_description"]
+    _, ack = h.sender.submit_view(form, issue_values(partner=CAROL), user_id=PARTNER_PAT)
+    assert "partner's side" in ack["errors"]["issue_owner_partner"]
+    # Sent twice (a double click, or Slack re-sending): one issue.
+    for _ in range(2):
+        _, ack = h.sender.submit_view(form, issue_values(), user_id=PARTNER_PAT)
+        h.wait()
+        assert not ack
+    clock.advance(seconds=5)
+    h.tick()
+    [c] = cards(h, cid)
+    shown = flatten(c)
+    assert "#1 Invoices rejected" in shown and "high" in shown and f"ours <@{BOB}> · partner <@{PARTNER_PAT}>" in shown
+    assert "4 h left" in shown and "3 days left" in shown
+
+    # The message shortcut in the partnership channel: the form is prefilled, and the issue keeps the link.
+    said = h.fake.say(cid, CAROL, "Shipment stuck at customs\nThe partner's broker has not answered since Monday.")
+    h.sender.message_shortcut("log_issue", said, user_id=CAROL, channel_id=cid)
+    h.wait()
+    form = h.fake.open_views(CAROL)[-1]["view"]
+    fields = {b["block_id"]: b["element"].get("initial_value") for b in form["blocks"] if b["type"] == "input"}
+    assert fields["issue_title"] == "Shipment stuck at customs"
+    assert "broker has not answered" in fields["issue_description"]
+    _, ack = h.sender.submit_view(form, issue_values(title=fields["issue_title"], ours=None, partner=None,
+                                                     severity="normal"), user_id=CAROL)
+    h.wait()
+    clock.advance(seconds=5)
+    h.tick()
+    shortcut_card = flatten(card(h, cid, 2))
+    assert "Shipment stuck at customs" in shortcut_card
+    assert f"https://fake.slack.test/archives/{cid}/p{said['ts'].replace('.', '')}" in shortcut_card
+    # …and elsewhere it says so, privately.
+    general_message = h.fake.say(h.general, CAROL, "Not a partnership thing")
+    h.sender.message_shortcut("log_issue", general_message, user_id=CAROL, channel_id=h.general)
+    h.wait()
+    assert "not in a partnership channel" in flatten(h.fake.responses(h.sender.last_response_url))
+
+    # A check-in blocker answer's "Log as issue" button: the form, prefilled, with the answer's author as reporter.
+    from models.checkin import CheckinAnswer, CheckinRound
+
+    p = h.bot.services.partnerships.by_channel(cid)
+    assert p is not None
+    with h.bot.services.uow() as s:
+        r = CheckinRound(key="checkin:test", partnership_id=p.partnership.id or 0, local_date=clock.now().date(),
+                         timezone="Europe/Berlin", scheduled_for=clock.now(), opened_at=clock.now(),
+                         closes_at=clock.now() + timedelta(hours=4), questions=["What went well?", "Any blockers?"],
+                         participants=[BOB], channel_id=cid)
+        s.add(r)
+        s.flush()
+        a = CheckinAnswer(round_id=r.id or 0, user_id=BOB, answers=["Demo", "Waiting on SSO certs\nsince last week"])
+        s.add(a)
+        s.flush()
+        answer_id = a.id
+    h.sender.block_action("issue_from_answer", f"{answer_id}:1", user_id=DAN, channel_id=cid)
+    h.wait()
+    assert "Only people in the *Acme* partnership" in flatten(h.fake.responses(h.sender.last_response_url))
+    h.sender.block_action("issue_from_answer", f"{answer_id}:1", user_id=ALICE, channel_id=cid)
+    h.wait()
+    form = h.fake.open_views(ALICE)[-1]["view"]
+    fields = {b["block_id"]: b["element"].get("initial_value") for b in form["blocks"] if b["type"] == "input"}
+    assert fields["issue_title"] == "Waiting on SSO certs"
+    assert fields["issue_description"] == "Any blockers?\nWaiting on SSO certs\nsince last week"
+    _, ack = h.sender.submit_view(form, issue_values(title=fields["issue_title"], ours=None, partner=None),
+                                  user_id=ALICE)
+    h.wait()
+    clock.advance(seconds=5)
+    h.tick()
+    assert f"reported by <@{BOB}>" in flatten(card(h, cid, 3))
+    listed = h.command("issues", channel=cid, user=PARTNER_PAT).text
+    # #1 and #3 are high, #2 normal: most severe first, then the oldest.
+    assert listed.index("*#1*") < listed.index("*#3*") < listed.index("*#2*")
+    assert "Issues of Acme* (open, 3)" in listed
+
+
+def test_assign_wait_resume_reopen_escalate_and_refusals(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command("issue SSO login loops", channel=cid, user=PARTNER_PAT)
+    h.tick()
+    # Assign: a form with the two owners (an owner on the wrong side is refused under its input).
+    click(h, ALICE, card(h, cid), "Assign", cid)
+    values = {"issue_owner_ours": {"issue_owner_ours": {"type": "users_select", "selected_user": PARTNER_PAT}},
+              "issue_owner_partner": {"issue_owner_partner": {"type": "users_select", "selected_user": None}}}
+    ack = submit(h, ALICE, values)
+    assert "our side" in ack["errors"]["issue_owner_ours"]
+    values["issue_owner_ours"]["issue_owner_ours"]["selected_user"] = CAROL
+    values["issue_owner_partner"]["issue_owner_partner"]["selected_user"] = PARTNER_PAT
+    assert not submit(h, ALICE, values)
+    clock.advance(minutes=10)
+    h.tick()
+    assert thread(h, cid)[-1] == f"<@{ALICE}> assigned #1: ours <@{CAROL}> · partner <@{PARTNER_PAT}>"
+
+    # Now Carol (an owner of the issue) may; Bob still may not, and his refusal names who may.
+    told = click(h, BOB, card(h, cid), "Waiting on partner", cid)
+    assert f"Only the owners of issue #1 (<@{CAROL}>, <@{PARTNER_PAT}>) and the owners of *Acme*" in told
+    click(h, CAROL, card(h, cid), "Waiting on partner", cid)
+    clock.advance(days=3)
+    h.tick()
+    c = card(h, cid)
+    assert "waiting on partner" in flatten(c) and "paused while waiting on the partner" in flatten(c)
+    assert "Resume" in buttons(c)
+    # Three days waiting do not count: resumed, the resolve clock has what was left (7 days - 10 min).
+    click(h, PARTNER_PAT, c, "Resume", cid)
+    clock.advance(seconds=5)
+    h.tick()
+    assert "6 days 23 h left" in flatten(card(h, cid))
+
+    # A button replayed from another channel is refused.
+    button = buttons(card(h, cid))["Resolve"]
+    h.sender.block_action(button["action_id"], button["value"], user_id=ALICE, channel_id=h.general)
+    h.wait()
+    assert "use it in" in flatten(h.fake.responses(h.sender.last_response_url))
+
+    # Resolve, then reopen: only the reporter (Pat) or a partnership owner; a new resolve clock starts.
+    click(h, CAROL, card(h, cid), "Resolve", cid)
+    assert not submit(h, CAROL, text_value("issue_note", "Fixed the redirect URI"))
+    clock.advance(seconds=5)
+    h.tick()
+    told = click(h, BOB, card(h, cid), "Reopen", cid)
+    assert f"Only its reporter (<@{PARTNER_PAT}>) and the owners of *Acme* can reopen it" in told
+    click(h, PARTNER_PAT, card(h, cid), "Reopen", cid)
+    clock.advance(seconds=5)
+    h.tick()
+    assert "7 days left" in flatten(card(h, cid))
+
+    # Escalate (any member, with an optional note): the sponsors hear at once; without sponsors, the owners.
+    h.command(f"add <@{DAN}|dan> sponsor", channel=cid)
+    click(h, BOB, card(h, cid), "Escalate", cid)
+    assert not submit(h, BOB, text_value("issue_note", "Customer demo on Friday"))
+    h.tick()
+    dm = h.dm_text(DAN)
+    assert "Escalation in *Acme*" in dm and "#1 *SSO login loops*" in dm and "Customer demo on Friday" in dm
+    assert [line.split(" ", 1)[1] for line in thread(h, cid)] == [
+        "assigned #1: ours <@UCAROL> · partner <@UPAT>", "marked waiting on the partner #1", "resumed #1",
+        "resolved #1: Fixed the redirect URI", "reopened #1", f"escalated #1 to <@{DAN}>: Customer demo on Friday"]
+
+
+def dms_with(h: Harness, user: str, text: str) -> list[str]:
+    return [flatten(m) for m in h.fake.dm_messages(user) if text in flatten(m)]
+
+
+def test_sla_ladder_each_level_once_deleted_card_and_archived_channel(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command(f"add <@{DAN}|dan> sponsor", channel=cid)
+    start = clock.now()
+    h.command("issue", channel=cid, user=CAROL)
+    assert not submit(h, CAROL, issue_values(title="Payments down", severity="critical", due=None))
+    h.tick()
+    assert "Acknowledge by" in flatten(card(h, cid)) and "1 h left" in flatten(card(h, cid))
+
+    # 80 % of the 1 h acknowledge target: one private reminder to the issue's owners, with the card's link.
+    clock.set(start + timedelta(minutes=47))
+    h.tick()
+    assert dms_with(h, BOB, "to acknowledge it") == []
+    clock.set(start + timedelta(minutes=48))
+    h.tick()
+    for owner in (BOB, PARTNER_PAT):
+        [reminder] = dms_with(h, owner, "to acknowledge it")
+        assert "#1 *Payments down*" in reminder and "12 min left" in reminder
+        assert f"https://fake.slack.test/archives/{cid}/" in reminder
+    assert dms_with(h, ALICE, "to acknowledge it") == []
+
+    # At the target: level 1, a thread note and direct messages to the issue's and the partnership's owners.
+    clock.set(start + timedelta(hours=1))
+    h.tick()
+    assert thread(h, cid) == [":rotating_light: #1 was not acknowledged within 1 h."]
+    for person in (BOB, PARTNER_PAT, ALICE):
+        assert len(dms_with(h, person, "#1 was not acknowledged within 1 h")) == 1
+    assert dms_with(h, DAN, "not acknowledged") == []
+    assert ":rotating_light:" in flatten(card(h, cid))  # the card shows it late
+
+    # Someone deletes the card: the next change posts it again.
+    h.fake.delete(cid, card(h, cid)["ts"])
+    # Twice the target, still not acknowledged: level 2, the sponsors (Dan) and a note in the thread.
+    clock.set(start + timedelta(hours=2))
+    h.tick()
+    [escalation] = dms_with(h, DAN, "Escalation in *Acme*")
+    assert "#1 was not acknowledged within 1 h, and it is still not after 2 h" in escalation
+    assert len(cards(h, cid)) == 1  # posted again
+    clock.advance(seconds=15)  # the note that went to the deleted card's thread is retried in the new one's
+    h.tick()
+    assert thread(h, cid) == [f":sos: #1 was escalated to <@{DAN}>."]
+
+    # Nothing fires twice, however often the scheduler runs.
+    clock.set(start + timedelta(hours=3))
+    h.tick()
+    h.tick()
+    assert len(dms_with(h, DAN, "Escalation")) == 1
+    assert len(dms_with(h, BOB, "to acknowledge it")) == 1
+    assert len(dms_with(h, ALICE, "was not acknowledged")) == 1
+
+    # Acknowledged: the acknowledge ladder is over; the resolve clock (1 day) still runs. The channel is archived:
+    # the card and thread cannot change any more, but the direct messages of the ladder still go out.
+    click(h, BOB, card(h, cid), "Acknowledge", cid)
+    h.tick()
+    h.fake.channels[cid].is_archived = True
+    clock.set(start + timedelta(hours=24))
+    h.tick()
+    for person in (BOB, PARTNER_PAT, ALICE):
+        assert len(dms_with(h, person, "#1 was not resolved within 1 day")) == 1
+    clock.set(start + timedelta(hours=48))
+    h.tick()
+    assert len(dms_with(h, DAN, "was not resolved within 1 day, and it is still not after 2 days")) == 1
+    assert len(dms_with(h, DAN, "Escalation")) == 2
+
+
+def test_lists_figures_sla_form_and_bad_input(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    assert "issue <title>" in h.command("help").text and "issues stats" in h.command("help").text
+    h.command("issue Low thing", channel=cid, user=BOB)
+    h.command("issue", channel=cid, user=BOB)
+    assert not submit(h, BOB, issue_values(title="Urgent thing", severity="critical", ours=BOB, partner=None))
+    h.tick()
+    listed = h.command("issues critical", channel=cid, user=CAROL).text
+    assert "Urgent thing" in listed and "Low thing" not in listed and "acknowledge: 1 h left" in listed
+    assert "Urgent thing" in h.command("issues mine", channel=cid, user=BOB).text
+    assert "has no mine issues" in h.command("issues mine", channel=cid, user=CAROL).text
+    assert "is not a list" in h.command("issues everything", channel=cid).text
+    # Unknown numbers, and numbers of another partnership, are refused.
+    assert "has no issue #9" in h.command("issue 9", channel=cid).text
+    h.command("new Globex")
+    other = str(h.channel("partner-globex").id)
+    assert "has no issue #2" in h.command("issue 2", channel=other).text
+    h.command("issue", channel=cid, user=BOB)
+    assert "Give the issue a title" in submit(h, BOB, issue_values(title="   "))["errors"]["issue_title"]
+    assert "the limit is 150" in h.command("issue " + "y" * 151, channel=cid).text
+
+    # The figures.
+    click(h, BOB, card(h, cid, 2), "Acknowledge", cid)
+    stats = h.command("issues stats", channel=cid, user=PARTNER_PAT).text
+    assert "Last 30 days* (2 issues)" in stats and "Last 90 days* (2 issues)" in stats
+    assert "critical 1, high 0, normal 1, low 0" in stats and "acknowledged 100 %" in stats
+
+    # The SLA targets: anyone sees them; an owner gets the form (a bad duration is refused under its input).
+    shown = h.command("issue sla", channel=cid, user=BOB).text
+    assert "critical*: acknowledge within 1 h, resolve within 1 day" in shown and "Owners of the partnership" in shown
+    assert [v for v in h.fake.open_views(BOB) if v["view"]["callback_id"] == "issue_sla_form"] == []
+    h.command("issue sla", channel=cid, user=ALICE)
+    form = h.fake.open_views(ALICE)[-1]["view"]
+    assert form["callback_id"] == "issue_sla_form"
+    values = {b["block_id"]: {b["block_id"]: {"type": "plain_text_input", "value": b["element"].get("initial_value")}}
+              for b in form["blocks"] if b["type"] == "input" and b["element"]["type"] == "plain_text_input"}
+    values["sla_ack_critical"]["sla_ack_critical"]["value"] = "soon"
+    _, ack = h.sender.submit_view(form, values, user_id=ALICE)
+    assert "90m" in ack["errors"]["sla_ack_critical"]
+    values["sla_ack_critical"]["sla_ack_critical"]["value"] = "30m"
+    business = {"type": "checkboxes", "selected_options": [{"value": "yes"}]}
+    values["sla_business_hours"] = {"sla_business_hours": business}
+    _, ack = h.sender.submit_view(form, values, user_id=ALICE)
+    h.wait()
+    assert not ack
+    shown = h.command("issue sla", channel=cid, user=BOB).text
+    assert "acknowledge within 30 min" in shown and "business hours only (Mon" in shown
+
+
+def test_log_as_issue_from_a_check_in_summary(hc: Harness, clock: FrozenClock) -> None:
+    from tests.e2e.test_checkins import answer_values, click_answer, prompt_message, setup_values
+
+    h = hc
+    cid = setup_partnership(h)
+    h.command("checkin setup", channel=cid)
+    assert not submit(h, ALICE, setup_values())
+    h.command("checkin now", channel=cid, user=BOB)
+    h.tick()
+    view = click_answer(h, BOB, prompt_message(h, cid), cid)
+    h.sender.submit_view(view, answer_values("pilot live", "Legal review stuck\nsince Tuesday", ""), user_id=BOB)
+    h.wait()
+    clock.advance(hours=5)
+    h.tick()
+    summary = prompt_message(h, cid)
+    [button] = [b["accessory"] for b in summary["blocks"] if b.get("accessory", {}).get("text", {}).get("text")
+                == "Log as issue"]
+    h.sender.block_action(button["action_id"], button["value"], user_id=CAROL, channel_id=cid, message=summary)
+    h.wait()
+    form = h.fake.open_views(CAROL)[-1]["view"]
+    fields = {b["block_id"]: b["element"].get("initial_value") for b in form["blocks"] if b["type"] == "input"}
+    assert fields["issue_title"] == "Legal review stuck"
+    assert fields["issue_description"] == "Any blockers?\nLegal review stuck\nsince Tuesday"
+    assert not submit(h, CAROL, issue_values(title=fields["issue_title"], description=fields["issue_description"],
+                                             ours=None, partner=None, severity="normal"))
+    clock.advance(seconds=5)
+    h.tick()
+    shown = flatten(card(h, cid))
+    assert "#1 Legal review stuck" in shown and f"reported by <@{BOB}>" in shown

@@ -1,0 +1,310 @@
+"""The issue log with a frozen clock against the fake Slack: the state machine, the SLA rules on issues (business
+hours across a weekend and a DST change, pause and resume, reopen), each ladder level exactly once, timers
+cancelled on acknowledge and resolve, a restart past a deadline (the escalation happens once, late), due-date
+reminders, changed SLA settings, and the figures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import select
+
+from models import Occurrence, OccurrenceState, Partnership
+from models.issue import Issue, IssueStatus
+from models.partnership import Role
+from services.errors import Forbidden, Invalid
+from services.inputs import IssueInput, validate
+from services.issues import ACTIONS, ack_clock, resolve_clock, sla_rows, transition
+from services.scheduling import ISSUE_DUE, ISSUE_SLA
+from services.sla import WorkingHours
+from tests.e2e.conftest import flatten
+from tests.support.stack import ALICE, BOB, CAROL, DAN, PAT, Stack, stack
+
+BERLIN = "Europe/Berlin"
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def berlin(*args: int) -> datetime:
+    return datetime(*args, tzinfo=ZoneInfo(BERLIN)).astimezone(UTC)
+
+
+@pytest.fixture
+def st(tmp_path: Path) -> Iterator[Stack]:
+    with stack(tmp_path, start=berlin(2026, 3, 2, 10, 0)) as s:  # Monday 10:00 in Berlin
+        yield s
+
+
+def acme(st: Stack, *, sponsor: bool = True) -> Partnership:
+    """Alice owns it; Bob and Carol on our side, Pat on the partner's, Dan a sponsor."""
+    p = st.partnership(members=[BOB, CAROL])
+    assert p.channel_id
+    st.services.partnerships.add_member(channel_id=p.channel_id, actor=ALICE, user_id=PAT, role=None)
+    if sponsor:
+        st.services.partnerships.add_member(channel_id=p.channel_id, actor=ALICE, user_id=DAN, role=Role.SPONSOR)
+    return p
+
+
+def log(st: Stack, p: Partnership, title: str = "Payments down", *, severity: str = "critical", key: str = "k1",
+        owners: tuple[str | None, str | None] = (BOB, PAT), due: date | None = None, actor: str = CAROL) -> Issue:
+    inp = validate(IssueInput, title=title, severity=severity, owner_ours=owners[0], owner_partner=owners[1],
+                   due_date=due)
+    st.services.issues.log(partnership_id=p.id or 0, actor=actor, inp=inp, creation_key=key)
+    return issue(st, key)
+
+
+def issue(st: Stack, key: str = "k1") -> Issue:
+    with st.services.uow() as s:
+        found = s.exec(select(Issue).where(Issue.creation_key == key)).one()
+        s.expunge(found)
+        return found
+
+
+def pending(st: Stack, kind: str = ISSUE_SLA) -> dict[str, datetime]:
+    return {o.key: o.due_at for o in st.occurrences(kind=kind) if o.state == OccurrenceState.PENDING}
+
+
+def dms(st: Stack, user: str, text: str) -> list[str]:
+    return [flatten(m) for m in st.fake.dm_messages(user) if text in flatten(m)]
+
+
+# -- the state machine, pure ------------------------------------------------------------------------------------------
+def bare(now: datetime) -> Issue:
+    return Issue(id=1, partnership_id=1, number=7, title="t", severity="high", reporter=ALICE, channel_id="C1",
+                 ack_target_s=4 * 3600, res_target_s=3 * 86400, ack_running_since=now, res_running_since=now,
+                 created_at=now)
+
+
+def test_state_machine_moves_the_clocks() -> None:
+    t0 = utc(2026, 3, 2, 9, 0)
+    i = bare(t0)
+    transition(i, "acknowledge", t0 + timedelta(hours=1), BERLIN, None)
+    assert i.status == IssueStatus.ACKNOWLEDGED and i.acknowledged_in_time is True
+    assert ack_clock(i).stopped_at == t0 + timedelta(hours=1) and resolve_clock(i).running
+    with pytest.raises(Invalid, match="#7 is acknowledged, so you cannot acknowledge it"):
+        transition(i, "acknowledge", t0, BERLIN, None)
+    transition(i, "wait", t0 + timedelta(hours=2), BERLIN, None)
+    assert i.status == IssueStatus.WAITING and resolve_clock(i).paused
+    assert resolve_clock(i).consumed == timedelta(hours=2)
+    transition(i, "resume", t0 + timedelta(days=5), BERLIN, None)  # five days waiting do not count
+    assert resolve_clock(i).left(t0 + timedelta(days=5), BERLIN, None) == timedelta(days=3, hours=-2)
+    transition(i, "resolve", t0 + timedelta(days=5, hours=1), BERLIN, None)
+    assert i.status == IssueStatus.RESOLVED and i.resolved_in_time is True
+    with pytest.raises(Invalid, match="already resolved"):
+        transition(i, "wait", t0, BERLIN, None)
+    transition(i, "reopen", t0 + timedelta(days=6), BERLIN, None)
+    assert i.status == IssueStatus.ACKNOWLEDGED and i.res_run == 2 and i.resolved_in_time is None
+    assert resolve_clock(i).left(t0 + timedelta(days=6), BERLIN, None) == timedelta(days=3)  # a new clock
+    with pytest.raises(Invalid, match="nothing to reopen"):
+        transition(i, "reopen", t0, BERLIN, None)
+    assert set(ACTIONS) == {"acknowledge", "assign", "wait", "resume", "resolve", "reopen", "escalate"}
+
+
+def test_waiting_on_an_open_issue_acknowledges_it_and_resolving_late_counts_late() -> None:
+    t0 = utc(2026, 3, 2, 9, 0)
+    i = bare(t0)
+    transition(i, "wait", t0 + timedelta(hours=5), BERLIN, None)
+    assert i.acknowledged_in_time is False and ack_clock(i).stopped_at is not None
+    transition(i, "resume", t0 + timedelta(hours=6), BERLIN, None)
+    transition(i, "resolve", t0 + timedelta(days=4), BERLIN, None)
+    assert i.resolved_in_time is False  # 4 days minus an hour waiting: over the 3-day target
+
+
+def test_business_hours_timers_across_a_weekend_and_a_dst_change() -> None:
+    # Friday 27 March 2026 16:00 in Berlin; the clocks change on Sunday 29 March. 4 h of business hours: Monday
+    # 12:00 local, which is 10:00 UTC after the change (it was UTC+1 on Friday, UTC+2 on Monday).
+    t0 = berlin(2026, 3, 27, 16, 0)
+    i = bare(t0)
+    rows = {r["key"]: r["due_at"] for r in sla_rows(i, BERLIN, WorkingHours())}
+    assert rows["issue_sla:1:ack:1:breach"] == utc(2026, 3, 30, 10, 0)
+    assert rows["issue_sla:1:ack:1:warn"] == berlin(2026, 3, 30, 11, 12)  # 80 % of 4 h: 3 h 12 min
+    assert rows["issue_sla:1:ack:1:escalate"] == berlin(2026, 3, 30, 16, 0)
+    # Without business hours: every minute counts.
+    rows = {r["key"]: r["due_at"] for r in sla_rows(i, BERLIN, None)}
+    assert rows["issue_sla:1:ack:1:breach"] == berlin(2026, 3, 27, 20, 0)
+
+
+# -- on the engine -------------------------------------------------------------------------------------------------
+def test_each_level_fires_once_and_acknowledging_cancels_the_rest(st: Stack) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p)
+    assert set(pending(st)) == {f"issue_sla:{i.id}:{c}:1:{lvl}" for c in ("ack", "resolve")
+                                for lvl in ("warn", "breach", "escalate")}
+    st.at(t0 + timedelta(minutes=48))
+    st.at(t0 + timedelta(minutes=50))
+    assert [len(dms(st, u, "to acknowledge it")) for u in (BOB, PAT, ALICE)] == [1, 1, 0]
+    st.at(t0 + timedelta(hours=1))
+    st.at(t0 + timedelta(hours=1, minutes=1))
+    assert [len(dms(st, u, "was not acknowledged within 1 h")) for u in (BOB, PAT, ALICE, DAN)] == [1, 1, 1, 0]
+    st.services.issues.acknowledge(issue_id=i.id or 0, actor=BOB)
+    # The acknowledge clock's escalation is cancelled; the resolve clock's ladder stays.
+    assert set(pending(st)) == {f"issue_sla:{i.id}:resolve:1:{lvl}" for lvl in ("warn", "breach", "escalate")}
+    st.at(t0 + timedelta(hours=3))
+    assert dms(st, DAN, "Escalation") == []
+    st.services.issues.resolve(issue_id=i.id or 0, actor=PAT, note="Restarted the gateway")
+    assert pending(st) == {}  # a resolved issue gets no reminder
+    st.at(t0 + timedelta(days=3))
+    assert dms(st, BOB, "to resolve it") == []
+
+
+def test_pause_and_resume_move_the_resolve_ladder_and_reopen_starts_a_new_run(st: Stack) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p, severity="normal")  # 1 day / 7 days
+    st.services.issues.wait(issue_id=i.id or 0, actor=BOB)
+    assert pending(st) == {}  # paused: no timer runs
+    st.clock.set(t0 + timedelta(days=2))
+    st.services.issues.resume(issue_id=i.id or 0, actor=PAT)
+    assert pending(st)[f"issue_sla:{i.id}:resolve:1:breach"] == t0 + timedelta(days=9)
+    st.clock.set(t0 + timedelta(days=3))
+    st.services.issues.resolve(issue_id=i.id or 0, actor=BOB, note="done")
+    st.clock.set(t0 + timedelta(days=4))
+    st.services.issues.reopen(issue_id=i.id or 0, actor=CAROL)  # Carol reported it
+    assert pending(st) == {f"issue_sla:{i.id}:resolve:2:{lvl}": t0 + timedelta(days=4) + timedelta(days=7) * f
+                           for lvl, f in (("warn", 0.8), ("breach", 1.0), ("escalate", 2.0))}
+
+
+def test_a_restart_past_a_deadline_escalates_once_late(st: Stack) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    log(st, p)
+    st.tick()
+    st.restart()  # the bot is down for five hours: past the warning, the breach and the escalation
+    st.at(t0 + timedelta(hours=5))
+    st.tick()
+    assert len(dms(st, DAN, "Escalation in *Acme*")) == 1
+    assert [len(dms(st, u, "was not acknowledged within 1 h")) for u in (BOB, PAT, ALICE)] == [1, 1, 1]
+    assert len(dms(st, BOB, "the target to acknowledge it has passed (4 h late)")) == 1  # the reminder, late
+    st.restart()
+    st.at(t0 + timedelta(hours=6))
+    assert len(dms(st, DAN, "Escalation")) == 1
+    # A level due while the bot was down whose clock stopped meanwhile is not sent.
+    j = log(st, p, "Second", key="k2")
+    st.services.issues.acknowledge(issue_id=j.id or 0, actor=ALICE)
+    st.at(t0 + timedelta(hours=9))
+    assert dms(st, BOB, "#2 was not acknowledged") == []
+
+
+def test_permissions_name_who_may(st: Stack) -> None:
+    p = acme(st)
+    i = log(st, p, owners=(None, None))
+    with pytest.raises(Forbidden, match=r"Only the owners of issue #1 \(it has none yet\) and the owners of \*Acme\*"):
+        st.services.issues.acknowledge(issue_id=i.id or 0, actor=BOB)
+    with pytest.raises(Forbidden, match="Only people in the"):
+        st.services.issues.escalate(issue_id=i.id or 0, actor="UNOBODY")
+    st.services.issues.assign(issue_id=i.id or 0, actor=ALICE, owner_ours=BOB, owner_partner=None)
+    st.services.issues.acknowledge(issue_id=i.id or 0, actor=BOB)  # now an owner of the issue
+    st.services.issues.resolve(issue_id=i.id or 0, actor=BOB, note="ok")
+    with pytest.raises(Forbidden, match=r"Only its reporter \(<@UCAROL>\)"):
+        st.services.issues.reopen(issue_id=i.id or 0, actor=BOB)
+    with pytest.raises(Invalid, match="Write what was done"):
+        st.services.issues.resolve(issue_id=i.id or 0, actor=BOB, note=" ")
+
+
+def test_due_date_reminder_and_overdue_note_at_nine(st: Stack) -> None:
+    p = acme(st)
+    i = log(st, p, severity="low", due=date(2026, 3, 10))
+    assert pending(st, ISSUE_DUE) == {f"issue_due:{i.id}:2026-03-10:remind": berlin(2026, 3, 9, 9, 0),
+                                      f"issue_due:{i.id}:2026-03-10:overdue": berlin(2026, 3, 11, 9, 0)}
+    st.at(berlin(2026, 3, 9, 9, 0))
+    assert len(dms(st, BOB, "is due tomorrow")) == 1
+    st.at(berlin(2026, 3, 11, 9, 0))
+    assert len(dms(st, PAT, "was due Tue 10 Mar 2026")) == 1
+    st.services.issues.resolve(issue_id=i.id or 0, actor=BOB, note="done")
+    assert pending(st, ISSUE_DUE) == {}
+
+
+def test_sla_settings_apply_to_running_clocks_and_new_issues(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.issues
+    targets, _ = svc.parse_sla({"critical": ("2h", "2 days"), "high": ("4h", "3d"), "normal": ("1 day", "7 days"),
+                                "low": ("3 days", "30 days")}, True, "mon-fri", "09:00", "17:00")
+    with pytest.raises(Invalid) as refused:
+        svc.parse_sla({"critical": ("0m", "1 day")}, False, "mon-fry", "09:00", "17:00")
+    assert "sla_ack_critical" in refused.value.fields and "sla_days" in refused.value.fields
+    i = log(st, p)  # Monday 10:00, critical: 1 h
+    svc.save_sla(partnership_id=p.id or 0, actor=ALICE, targets=targets, business_hours=True, days="mon-fri",
+                 start="09:00", end="17:00")
+    assert pending(st)[f"issue_sla:{i.id}:ack:1:breach"] == berlin(2026, 3, 2, 11, 0)  # its target stays 1 h
+    st.clock.set(berlin(2026, 3, 6, 16, 0))  # Friday 16:00
+    j = log(st, p, "Second", key="k2")
+    assert pending(st)[f"issue_sla:{j.id}:ack:1:breach"] == berlin(2026, 3, 9, 10, 0)  # 2 h, business hours
+    with pytest.raises(Forbidden):
+        svc.save_sla(partnership_id=p.id or 0, actor=BOB, targets=targets, business_hours=False, days="mon-fri",
+                     start="09:00", end="17:00")
+
+
+def test_figures_over_30_and_90_days(st: Stack) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    a = log(st, p, "A", key="a")  # critical: 1 h / 1 day
+    st.clock.set(t0 + timedelta(minutes=30))
+    st.services.issues.acknowledge(issue_id=a.id or 0, actor=BOB)
+    st.clock.set(t0 + timedelta(hours=30))
+    st.services.issues.resolve(issue_id=a.id or 0, actor=BOB, note="late")
+    b = log(st, p, "B", key="b", severity="low")
+    st.clock.set(t0 + timedelta(hours=32))
+    st.services.issues.acknowledge(issue_id=b.id or 0, actor=BOB)
+    assert p.channel_id
+    _, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
+    w30 = windows[0]
+    assert w30.days == 30 and w30.counted == 2
+    assert dict(w30.by_severity) == {"critical": 1, "high": 0, "normal": 0, "low": 1}
+    assert dict(w30.by_status) == {"open": 0, "acknowledged": 1, "waiting": 0, "resolved": 1}
+    assert (w30.mean_to_acknowledge, w30.mean_to_resolve) == ("75 min", "1 day 6 h")  # (30 min + 2 h) / 2; 30 h
+    assert w30.acknowledged_in_time == 1.0 and w30.resolved_in_time == 0.0
+    st.clock.set(t0 + timedelta(days=60))
+    _, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
+    assert [w.counted for w in windows] == [0, 2]
+
+
+def test_the_same_request_logs_one_issue_and_numbers_follow_per_partnership(st: Stack) -> None:
+    p = acme(st)
+    first = log(st, p, key="view:V1")
+    again = log(st, p, "Typed again", key="view:V1")
+    assert again.id == first.id and again.title == "Payments down"
+    other = st.partnership("Globex", owners=(CAROL,))
+    assert log(st, other, key="view:V2", owners=(None, None)).number == 1
+    assert log(st, p, key="cmd:T3").number == 2
+    st.tick()
+    assert p.channel_id
+    cards = [m for m in st.fake.messages(p.channel_id) if m.get("text", "").startswith("Issue #")]
+    assert sorted(m["text"].split(":")[0] for m in cards) == ["Issue #1", "Issue #2"]  # posted in parallel
+
+
+def test_the_planner_plans_again_what_a_crash_lost_with_the_partnerships_hours(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.issues
+    targets, _ = svc.parse_sla({"critical": ("1h", "1 day"), "high": ("4h", "3d"), "normal": ("1 day", "7 days"),
+                                "low": ("3 days", "30 days")}, True, "mon-fri", "09:00", "17:00")
+    svc.save_sla(partnership_id=p.id or 0, actor=ALICE, targets=targets, business_hours=True, days="mon-fri",
+                 start="09:00", end="17:00")
+    st.clock.set(berlin(2026, 3, 6, 16, 30))  # Friday 16:30
+    i = log(st, p, due=date(2026, 3, 20))
+    planned = pending(st) | pending(st, ISSUE_DUE)
+    assert svc.plan() == 0  # the change planned its timers (and said so): a pass finds nothing to do
+    with st.services.uow() as s:  # timers lost (say, the issue was written by a version that planned fewer)
+        for o in s.exec(select(Occurrence).where(Occurrence.subject_id == i.id)).all():
+            if o.kind in (ISSUE_SLA, ISSUE_DUE):
+                s.delete(o)
+        row = s.get(Issue, i.id)
+        assert row is not None
+        row.planned_version = 0
+    assert pending(st) == {}
+    assert svc.plan() == len(planned)
+    assert pending(st) | pending(st, ISSUE_DUE) == planned
+    assert planned[f"issue_sla:{i.id}:ack:1:breach"] == berlin(2026, 3, 9, 9, 30)  # 30 min on Friday, 30 on Monday
+    assert svc.plan() == 0
+    resolved = log(st, p, "Done already", key="k2")
+    svc.resolve(issue_id=resolved.id or 0, actor=BOB, note="fixed")
+    with st.services.uow() as s:
+        for row in s.exec(select(Issue)).all():
+            row.planned_version = 0
+    assert svc.plan() == len(planned)  # nothing for a resolved issue
