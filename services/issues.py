@@ -65,6 +65,7 @@ from services.scheduling import (
     insert_new,
     mark_obsolete,
     plan_notices,
+    planning_rows,
     refresh_too_soon,
     request_refresh,
     upsert_planned,
@@ -743,8 +744,8 @@ class IssueService:
         while True:
             with self.uow() as s:
                 conn = s.connection()
-                batch = conn.execute(_PLANNED_ISSUES.where(_ISSUE.c.id > after).order_by(_ISSUE.c.id)
-                                     .limit(ISSUE_PLAN_BATCH)).all()
+                batch = list(planning_rows(conn, _PLANNED_ISSUES.where(_ISSUE.c.id > after).order_by(_ISSUE.c.id)
+                                           .limit(ISSUE_PLAN_BATCH)))
                 if not batch:
                     return written
                 rows: list[Row] = []

@@ -35,7 +35,7 @@ import logging
 import threading
 import time
 import uuid
-from collections import deque
+from collections import deque, namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -606,6 +606,20 @@ def skip_by_key(session: Session, rows: Sequence[dict[str, Any]], now: datetime,
                col(Occurrence.state).in_([OccurrenceState.PENDING.value, OccurrenceState.OBSOLETE.value]))
         .values(state=OccurrenceState.SKIPPED.value, last_error=note, updated_at=now)
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _planning_row_type(columns: tuple[str, ...]) -> Callable[[Any], Any]:
+    return namedtuple("PlanningRow", columns)._make  # type: ignore[misc]
+
+
+def planning_rows(conn: sa.Connection, query: Any) -> Iterator[Any]:
+    """The rows of a planner's query (Core: the columns it plans from) as named tuples: SQLAlchemy's rows read a
+    column by name about ten times slower, and a planner reads a dozen of each row's."""
+    result = conn.execute(query)
+    make = _planning_row_type(tuple(result.keys()))
+    for row in result:
+        yield make(row)
 
 
 _gc_pauses = 0
