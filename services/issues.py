@@ -746,7 +746,9 @@ class IssueService:
                 conn = s.connection()
                 batch = list(planning_rows(conn, _PLANNED_ISSUES.where(_ISSUE.c.id > after).order_by(_ISSUE.c.id)
                                            .limit(ISSUE_PLAN_BATCH)))
-                if not batch:
+                if not batch:  # after full batches: the issues past them need no timers
+                    if after:
+                        conn.execute(_mark_planned(after, None))
                     return written
                 rows: list[Row] = []
                 for i in batch:
