@@ -229,28 +229,44 @@ def _share(value: float | None) -> str:
 
 
 @dataclass(frozen=True)
+class CountsView:
+    """The issues as they stand now, whatever their age (`/partner issues stats`)."""
+
+    unresolved: int
+    total: int
+    unresolved_by_severity: Sequence[tuple[str, int]]
+    by_status: Sequence[tuple[str, int]]
+
+
+@dataclass(frozen=True)
 class FiguresView:
-    """One window of `/partner issues stats`, formatted by the service."""
+    """One window of `/partner issues stats`, formatted by the service: the issues logged in it."""
 
     days: int
     counted: int
     by_severity: Sequence[tuple[str, int]]
-    by_status: Sequence[tuple[str, int]]
     mean_to_acknowledge: str  # "n/a" when nothing to count
     mean_to_resolve: str
     acknowledged_in_time: float | None
     resolved_in_time: float | None
 
 
-def stats_blocks(partnership: str, windows: Sequence[FiguresView]) -> list[Block]:
-    blocks: list[Block] = [section(f"*Issue figures of {escape(partnership)}*")]
+def stats_blocks(partnership: str, now: CountsView, windows: Sequence[FiguresView]) -> list[Block]:
+    """The current counts first (every issue, whatever its age), then one section per window."""
+    sev = ", ".join(f"{name} {n}" for name, n in now.unresolved_by_severity)
+    status = ", ".join(f"{STATUS_LABEL[IssueStatus(k)]} {v}" for k, v in now.by_status)
+    blocks: list[Block] = [
+        section(f"*Issue figures of {escape(partnership)}*"),
+        section(f"*Now* ({now.total} issues in all, {now.unresolved} not resolved)\n"
+                f"Not resolved, by severity: {sev}\nBy status: {status}"),
+    ]
     for f in windows:
-        sev = ", ".join(f"{name} {n}" for name, n in f.by_severity)
-        status = ", ".join(f"{STATUS_LABEL[IssueStatus(k)]} {v}" for k, v in f.by_status if v)
+        logged = ", ".join(f"{name} {n}" for name, n in f.by_severity)
         blocks.append(section(
-            f"*Last {f.days} days* ({f.counted} issues)\nBy severity: {sev}\nBy status: {status or 'none'}\n"
+            f"*Last {f.days} days* ({f.counted} issues logged: {logged})\n"
             f"Mean time to acknowledge: {f.mean_to_acknowledge} · to resolve: {f.mean_to_resolve}\n"
-            f"Within target: acknowledged {_share(f.acknowledged_in_time)} · resolved {_share(f.resolved_in_time)}"))
+            f"Within target: acknowledged {_share(f.acknowledged_in_time)} · resolved {_share(f.resolved_in_time)}"
+            " (a clock still running past its target counts as missed)"))
     return blocks
 
 

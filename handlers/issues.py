@@ -106,14 +106,14 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     @router.add("issues", usage="issues [open|mine|all|critical]",
                 summary="the issues, most severe first, then oldest (default: open ones)",
                 example=f"{COMMAND} issues mine",
-                more=(Usage("issues stats", "counts, mean times to acknowledge and resolve, and SLA compliance over "
-                            "30 and 90 days", f"{COMMAND} issues stats"),))
+                more=(Usage("issues stats", "the issues as they stand now; mean times to acknowledge and resolve, and "
+                            "SLA compliance over 30 and 90 days", f"{COMMAND} issues stats"),))
     def _issues(call: CommandCall) -> None:
         which = plain_text(call.args).lower()
         where = {"channel_id": call.channel_id, "actor": call.user_id}
         if which == "stats":
-            p, windows = svc.stats(**where)
-            call.reply(f"Issue figures of {escape(p.name)}", iblocks.stats_blocks(p.name, windows))
+            p, now, windows = svc.stats(**where)
+            call.reply(f"Issue figures of {escape(p.name)}", iblocks.stats_blocks(p.name, now, windows))
             return
         call.reply.ack()  # links come from Slack, one call per card: answered through the response URL
         p, rows, label = svc.listing(which=which or "open", **where)

@@ -72,6 +72,7 @@ from services.sla import (
     DEFAULT_TARGETS,
     LEVEL_FRACTION,
     SEVERITY_ORDER,
+    IssueCounts,
     IssueFacts,
     IssueFigures,
     Level,
@@ -81,6 +82,7 @@ from services.sla import (
     WorkingHours,
     format_left,
     format_target,
+    issue_counts,
     issue_figures,
     ladder,
     parse_target,
@@ -271,7 +273,7 @@ def figures_view(days: int, f: IssueFigures) -> iblocks.FiguresView:
 
     return iblocks.FiguresView(
         days=days, counted=f.counted, by_severity=[(sev.value, f.by_severity.get(sev, 0)) for sev in SEVERITY_ORDER],
-        by_status=[(k, v) for k, v in f.by_status.items()], mean_to_acknowledge=mean(f.mean_to_acknowledge),
+        mean_to_acknowledge=mean(f.mean_to_acknowledge),
         mean_to_resolve=mean(f.mean_to_resolve), acknowledged_in_time=f.acknowledged_in_time,
         resolved_in_time=f.resolved_in_time)
 
@@ -285,10 +287,24 @@ def targets_rows(targets: dict[Severity, Targets]) -> list[tuple[str, str, str]]
 SEVERITY_CHOICES = tuple(s.value for s in (Severity.LOW, Severity.NORMAL, Severity.HIGH, Severity.CRITICAL))
 
 
-def facts_of(i: Issue) -> IssueFacts:
+def _overdue(c: SlaClock, now: datetime, zone: str, hours: WorkingHours | None) -> bool:
+    """Not stopped yet (running or paused) and already past its target."""
+    return c.stopped_at is None and c.left(now, zone, hours) < timedelta(0)
+
+
+def facts_of(i: Issue, now: datetime, zone: str, hours: WorkingHours | None) -> IssueFacts:
     return IssueFacts(severity=Severity(i.severity), status=i.status.value, created_at=i.created_at,
                       acknowledged_at=i.acknowledged_at, resolved_at=i.resolved_at,
-                      acknowledged_in_time=i.acknowledged_in_time, resolved_in_time=i.resolved_in_time)
+                      acknowledged_in_time=i.acknowledged_in_time, resolved_in_time=i.resolved_in_time,
+                      acknowledge_overdue=_overdue(ack_clock(i), now, zone, hours),
+                      resolve_overdue=_overdue(resolve_clock(i), now, zone, hours))
+
+
+def counts_view(c: IssueCounts) -> iblocks.CountsView:
+    return iblocks.CountsView(
+        unresolved=c.unresolved, total=c.total,
+        unresolved_by_severity=[(sev.value, c.unresolved_by_severity.get(sev, 0)) for sev in SEVERITY_ORDER],
+        by_status=list(c.by_status.items()))
 
 
 def hours_of(settings: IssueSlaSettings | None) -> WorkingHours | None:
@@ -622,12 +638,18 @@ class IssueService:
     def link(self, i: Issue) -> str | None:
         return self._link(i)
 
-    def stats(self, *, channel_id: str, actor: str) -> tuple[Partnership, list[iblocks.FiguresView]]:
+    def stats(self, *, channel_id: str, actor: str) -> tuple[Partnership, iblocks.CountsView,
+                                                             list[iblocks.FiguresView]]:
+        """`/partner issues stats`: every issue as it stands now (whatever its age), then the figures of the issues
+        logged in the last 30 and 90 days (a clock still running past its target counts as missed)."""
         p = self.partnerships.require(channel_id, actor, "see its issue figures", open_only=False).partnership
         now = self.clock.now()
         with self.uow(read_only=True) as s:
-            facts = [facts_of(i) for i in s.exec(select(Issue).where(Issue.partnership_id == p.id)).all()]
-        return p, [figures_view(days, issue_figures(facts, now, days)) for days in FIGURE_WINDOWS]
+            hours = hours_of(s.get(IssueSlaSettings, p.id))
+            facts = [facts_of(i, now, p.timezone, hours)
+                     for i in s.exec(select(Issue).where(Issue.partnership_id == p.id)).all()]
+        return (p, counts_view(issue_counts(facts)),
+                [figures_view(days, issue_figures(facts, now, days)) for days in FIGURE_WINDOWS])
 
     # -- SLA settings ------------------------------------------------------------------------------------------------
     def sla(self, *, channel_id: str, actor: str) -> SlaView:

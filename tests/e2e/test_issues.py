@@ -385,8 +385,19 @@ def test_lists_figures_sla_form_and_bad_input(hc: Harness, clock: FrozenClock) -
     # The figures.
     click(h, BOB, card(h, cid, 2), "Acknowledge", cid)
     stats = h.command("issues stats", channel=cid, user=PARTNER_PAT).text
-    assert "Last 30 days* (2 issues)" in stats and "Last 90 days* (2 issues)" in stats
+    assert "Last 30 days* (2 issues logged" in stats and "Last 90 days* (2 issues logged" in stats
     assert "critical 1, high 0, normal 1, low 0" in stats and "acknowledged 100 %" in stats
+    assert "Now* (2 issues in all, 2 not resolved)" in stats and "By status: open 1, acknowledged 1" in stats
+    # Three days on, nobody has acknowledged "Low thing" (normal: within 1 day): missed, not left out.
+    clock.advance(days=3)
+    stats = h.command("issues stats", channel=cid, user=PARTNER_PAT).text
+    assert "acknowledged 50 %" in stats
+    # A hundred days on, both are outside the windows but still there, as they stand.
+    clock.advance(days=97)
+    stats = h.command("issues stats", channel=cid, user=PARTNER_PAT).text
+    assert "Last 30 days* (0 issues logged" in stats and "Last 90 days* (0 issues logged" in stats
+    assert "Now* (2 issues in all, 2 not resolved)" in stats
+    assert "Not resolved, by severity: critical 1, high 0, normal 1, low 0" in stats
 
     # The SLA targets: anyone sees them; an owner gets the form (a bad duration is refused under its input).
     shown = h.command("issue sla", channel=cid, user=BOB).text

@@ -253,16 +253,42 @@ def test_figures_over_30_and_90_days(st: Stack) -> None:
     st.clock.set(t0 + timedelta(hours=32))
     st.services.issues.acknowledge(issue_id=b.id or 0, actor=BOB)
     assert p.channel_id
-    _, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
+    _, now, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
     w30 = windows[0]
     assert w30.days == 30 and w30.counted == 2
     assert dict(w30.by_severity) == {"critical": 1, "high": 0, "normal": 0, "low": 1}
-    assert dict(w30.by_status) == {"open": 0, "acknowledged": 1, "waiting": 0, "resolved": 1}
+    assert dict(now.by_status) == {"open": 0, "acknowledged": 1, "waiting": 0, "resolved": 1}
     assert (w30.mean_to_acknowledge, w30.mean_to_resolve) == ("75 min", "1 day 6 h")  # (30 min + 2 h) / 2; 30 h
     assert w30.acknowledged_in_time == 1.0 and w30.resolved_in_time == 0.0
     st.clock.set(t0 + timedelta(days=60))
-    _, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
+    _, now, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
     assert [w.counted for w in windows] == [0, 2]
+    # B's resolve clock (low: 30 days) is still running past its target: missed already, not left out.
+    assert windows[1].resolved_in_time == 0.0
+    # 100 days on, B is outside both windows but still counts among the issues as they stand.
+    st.clock.set(t0 + timedelta(days=100))
+    _, now, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
+    assert [w.counted for w in windows] == [0, 0]
+    assert (now.unresolved, now.total) == (1, 2)
+    assert dict(now.unresolved_by_severity) == {"critical": 0, "high": 0, "normal": 0, "low": 1}
+    assert dict(now.by_status)["acknowledged"] == 1
+
+
+def test_compliance_counts_clocks_running_past_their_target_as_missed(st: Stack) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    on_time = log(st, p, "On time", key="a")  # critical: acknowledge within 1 h
+    st.clock.set(t0 + timedelta(minutes=10))
+    st.services.issues.acknowledge(issue_id=on_time.id or 0, actor=BOB)
+    for n in range(3):  # nobody acknowledges these
+        log(st, p, f"Ignored {n}", key=f"ignored{n}")
+    assert p.channel_id
+    st.clock.set(t0 + timedelta(minutes=40))  # the ignored ones are still within their hour: not counted yet
+    _, _, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
+    assert windows[0].acknowledged_in_time == 1.0
+    st.clock.set(t0 + timedelta(days=3))  # three days unacknowledged: missed
+    _, _, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
+    assert windows[0].acknowledged_in_time == 0.25
 
 
 def test_the_same_request_logs_one_issue_and_numbers_follow_per_partnership(st: Stack) -> None:
