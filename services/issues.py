@@ -221,6 +221,16 @@ def transition(i: Issue, action: str, now: datetime, zone: str, hours: WorkingHo
         i.status, i.resolved_at, i.resolved_by, i.resolved_in_time = IssueStatus.ACKNOWLEDGED, None, None, None
 
 
+def recount_from(i: Issue, now: datetime, zone: str, before: WorkingHours | None) -> None:
+    """The partnership's hours change at `now`: each running clock keeps the time it used so far as counted under
+    the hours `before`, and counts under the new ones from `now` on (paused and resumed at the change). Paused and
+    stopped clocks keep what they had."""
+    for name, setter in (("ack", _set_ack), ("resolve", _set_resolve)):
+        c = clock_of(i, name)
+        if c.running:
+            setter(i, c.pause(now, zone, before).resume(now))
+
+
 def _not_now(i: Issue, action: str) -> str:
     status = iblocks.STATUS_LABEL[i.status]
     if action == "reopen":
@@ -704,7 +714,9 @@ class IssueService:
     def save_sla(self, *, partnership_id: int, actor: str, targets: dict[str, list[int]], business_hours: bool,
                  days: str, start: str, end: str) -> Outcome:
         """Owners change the targets (for issues logged from now on) and whether clocks count business hours only
-        (for every running clock: their timers are planned again at once)."""
+        (and which). A change of hours applies to running clocks from now on: the time they used so far stays as
+        it was counted under the old hours (each is paused and resumed at the change), and their timers are
+        planned again at once."""
         now = self.clock.now()
         with self.uow() as s:
             p = s.get(Partnership, partnership_id, with_for_update=True)
@@ -712,6 +724,7 @@ class IssueService:
                 raise NotFound("That partnership no longer exists.")
             self.partnerships.authorize(s, p, actor, "change its SLA targets", need=Access.OWNER)
             settings = s.get(IssueSlaSettings, partnership_id) or IssueSlaSettings(partnership_id=partnership_id)
+            before = hours_of(settings)
             settings.targets, settings.business_hours = targets, business_hours
             settings.days, settings.start, settings.end = days, start, end
             settings.updated_by, settings.updated_at = actor, now
@@ -720,6 +733,8 @@ class IssueService:
             hours = hours_of(settings)
             for i in s.exec(select(Issue).where(Issue.partnership_id == partnership_id,
                                                 Issue.status != IssueStatus.RESOLVED)).all():
+                if hours != before:
+                    recount_from(i, now, p.timezone, before)
                 i.version += 1
                 s.add(i)
                 s.flush()

@@ -20,7 +20,7 @@ from services.errors import Forbidden, Invalid
 from services.inputs import IssueInput, validate
 from services.issues import ACTIONS, ack_clock, resolve_clock, sla_rows, transition
 from services.scheduling import ISSUE_DUE, ISSUE_SLA
-from services.sla import WorkingHours
+from services.sla import WorkingHours, format_left
 from tests.e2e.conftest import flatten
 from tests.support.stack import ALICE, BOB, CAROL, DAN, PAT, Stack, stack
 
@@ -239,6 +239,31 @@ def test_sla_settings_apply_to_running_clocks_and_new_issues(st: Stack) -> None:
     with pytest.raises(Forbidden):
         svc.save_sla(partnership_id=p.id or 0, actor=BOB, targets=targets, business_hours=False, days="mon-fri",
                      start="09:00", end="17:00")
+
+
+def test_changing_business_hours_keeps_the_time_running_clocks_used_so_far(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.issues
+
+    def hours(on: bool) -> None:
+        targets, _ = svc.parse_sla({"critical": ("1h", "1 day"), "high": ("4h", "3d"), "normal": ("1 day", "7 days"),
+                                    "low": ("3 days", "30 days")}, on, "mon-fri", "09:00", "17:00")
+        svc.save_sla(partnership_id=p.id or 0, actor=ALICE, targets=targets, business_hours=on, days="mon-fri",
+                     start="09:00", end="17:00")
+
+    i = log(st, p)  # Monday 10:00, every hour counts; resolve within 1 day (24 h)
+    st.clock.set(berlin(2026, 3, 2, 20, 0))  # 10 h used
+    hours(True)
+    # The 10 h stay used; the 14 h left count in business hours from now: Tuesday 8 h, Wednesday 6 h. (Counting
+    # Monday again under the new hours would give 7 h used and Thursday 10:00.)
+    assert pending(st)[f"issue_sla:{i.id}:resolve:1:breach"] == berlin(2026, 3, 4, 15, 0)
+    assert format_left(resolve_clock(issue(st)).left(st.clock.now(), BERLIN, WorkingHours())) == "14 h left"
+    st.clock.set(berlin(2026, 3, 3, 12, 0))  # Tuesday 12:00: 3 business hours more, 13 h used
+    hours(False)
+    # The 11 h left count every hour from now: Tuesday 23:00 (counting all of it as real time would make it late).
+    assert pending(st)[f"issue_sla:{i.id}:resolve:1:breach"] == berlin(2026, 3, 3, 23, 0)
+    hours(False)  # saving the same hours again changes nothing
+    assert pending(st)[f"issue_sla:{i.id}:resolve:1:breach"] == berlin(2026, 3, 3, 23, 0)
 
 
 def test_figures_over_30_and_90_days(st: Stack) -> None:
