@@ -335,7 +335,8 @@ def resolve_modal(i: Issue, meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def escalate_modal(i: Issue, meta: dict[str, Any]) -> dict[str, Any]:
-    blocks = [section(f"Escalate {ref(i)}: its sponsors on both sides get a direct message now."),
+    blocks = [section(f"Escalate {ref(i)}: its sponsors on both sides get a direct message now (on a side "
+                      "without a sponsor, its owners or partner contacts)."),
               _text_input(ids.F_ISSUE_NOTE, "Note for the sponsors", multiline=True, max_length=ESCALATION_NOTE_MAX,
                           optional=True)]
     return _modal(ids.ISSUE_ESCALATE_VIEW, "Escalate the issue", "Escalate", blocks, meta)

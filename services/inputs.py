@@ -25,7 +25,7 @@ from models.checkin import (
 )
 from models.issue import ISSUE_DESCRIPTION_MAX, ISSUE_TITLE_MAX
 from models.milestone import DONE_MEANS_MAX, TITLE_MAX
-from models.partnership import EMAIL_MAX, GOALS_MAX, NAME_MAX, PARTNER_ORG_MAX, REASON_MAX, Role
+from models.partnership import EMAIL_MAX, GOALS_MAX, NAME_MAX, PARTNER_ORG_MAX, REASON_MAX, Role, Side
 from models.poll import (
     POLL_AHEAD_MAX_DAYS,
     POLL_OPTION_MAX,
@@ -156,6 +156,22 @@ def parse_role(raw: str | None) -> Role | None:
         choices = ", ".join(r.value for r in Role)
         raise Invalid(f"'{escape(truncate(raw, 40))}' is not a role. Use one of: {choices}.") from None
 
+
+
+_SIDES = {"ours": Side.OURS, "our": Side.OURS, "us": Side.OURS, "partner": Side.PARTNER, "partners": Side.PARTNER,
+          "partner's": Side.PARTNER, "theirs": Side.PARTNER}
+
+
+def parse_side(raw: str | None) -> Side | None:
+    """A side from what the person typed ("ours", "partner", also "partner-side", "our side"); Invalid, echoing it
+    escaped, when it is none."""
+    if not raw:
+        return None
+    key = re.sub(r"[\s_-]*side$", "", raw.strip().lower().replace("\u2019", "'"))
+    if key in _SIDES:
+        return _SIDES[key]
+    raise Invalid(f"'{escape(truncate(raw, 40))}' is not a side. Use `ours` or `partner`, e.g. "
+                  "`/partner add @ana sponsor partner`.")
 
 class ScheduleInput(BaseModel):
     """A check-in schedule: weekdays and a local time in a zone, the questions, the response window,

@@ -9,10 +9,11 @@ change it shows:
 - `issue_note`: one line in the card's thread per change ("<@U1> acknowledged #7"), and the ladder's notes.
 - `issue_sla`: the ladder of each clock run: at 80 % of the target a private reminder to the issue's owners (the
   partnership's owners when it has none); at the target a thread note and direct messages to the issue's and the
-  partnership's owners; at twice the target direct messages to the sponsors on both sides (the owners when there
-  are none) and a thread note. Keys carry the issue, the clock, the clock's run and the level, so each level
-  fires once per run; a change of state marks the pending ones obsolete and plans the current ones at once. They
-  are never skipped for lateness: after a restart they fire late, once, after re-checking that the clock runs.
+  partnership's owners; at twice the target direct messages to the sponsors on both sides (a side without one:
+  its owners, or the partner's contacts) and a thread note naming the sides. Keys carry the issue, the clock, the
+  clock's run and the level, so each level fires once per run; a change of state marks the pending ones obsolete
+  and plans the current ones at once. They are never skipped for lateness: after a restart they fire late, once,
+  after re-checking that the clock runs.
 - `issue_due`: the reminder the day before a due date and the overdue note the day after, at 09:00 local.
 Direct messages are `notice` occurrences, so an archived channel stops none of them.
 
@@ -52,7 +53,7 @@ from models.partnership import Partnership, PartnershipStatus, Side
 from models.scheduling import Occurrence
 from services.errors import Forbidden, Invalid, NotFound
 from services.inputs import IssueInput
-from services.partnerships import Access, Outcome, PartnershipService, check_access
+from services.partnerships import Access, Escalated, Outcome, PartnershipService, check_access
 from services.recurrence import end_of_local_day, local_to_utc
 from services.scheduling import (
     ISSUE_CARD,
@@ -229,6 +230,18 @@ def recount_from(i: Issue, now: datetime, zone: str, before: WorkingHours | None
         c = clock_of(i, name)
         if c.running:
             setter(i, c.pause(now, zone, before).resume(now))
+
+
+def escalated_to(groups: list[Escalated]) -> str:
+    """"<@U1> (our sponsor) and <@U2> (the partner's contact)"; a side with nobody to tell says so, and how to
+    change it."""
+    told = " and ".join(f"{', '.join(mention(u) for u in g.people)} ({g.label()})" for g in groups if g.people)
+    missing = [g for g in groups if not g.people]
+    if missing:
+        sides = " and ".join(g.label() for g in missing)
+        told = (f"{told}; " if told else "") + (f"{sides} to tell (an owner records a sponsor there with "
+                                                f"`/partner add @person sponsor {missing[0].side.value}`)")
+    return told
 
 
 def _not_now(i: Issue, action: str) -> str:
@@ -568,7 +581,7 @@ class IssueService:
             settings = s.get(IssueSlaSettings, p.id)
             hours = hours_of(settings)
             detail: dict[str, Any] = {}
-            extra = ""
+            extra = told = ""
             if action == "assign":
                 assert owners is not None
                 self._check_owners(s, p, *owners)
@@ -585,10 +598,10 @@ class IssueService:
                 i.escalations += 1
                 i.escalated_at = now
                 why = f"escalated by {mention(actor)}" + (f": “{escape(note)}”" if note else ".")
-                people = self._escalation_dms(s, i, p, f"{ISSUE_SLA}:{i.id}:manual:{i.escalations}", why, link, now,
-                                              note=False)
+                people, told = self._escalation_dms(s, i, p, f"{ISSUE_SLA}:{i.id}:manual:{i.escalations}", why, link,
+                                                    now, note=False)
                 detail = {"note": note, "to": people}
-                extra = f"to {', '.join(mention(u) for u in people)}" + (f": {escape(note)}" if note else "")
+                extra = f"to {told}" + (f": {escape(note)}" if note else "")
             else:
                 transition(i, action, now, p.timezone, hours)
                 if i.acknowledged_at is not None and i.acknowledged_by is None:
@@ -607,7 +620,7 @@ class IssueService:
             self._note(s, i, f"{action}:{i.version}", line, now)
             number, title = i.number, i.title
         self.wake()
-        done = {"escalate": "its sponsors are told now"}.get(action, "the card shows it")
+        done = f"told now: {told}" if action == "escalate" else "the card shows it"
         return Outcome(f":white_check_mark: Issue #{number} *{escape(title)}* is {WORDS[action][1]}; {done}.",
                        partnership=p)
 
@@ -964,16 +977,19 @@ class IssueService:
         self.partnerships.audit(s, p, actor, f"issue_{action}"[:64], issue=i.number, **detail)
 
     def _escalation_dms(self, s: Session, i: Issue, p: Partnership, key: str, why: str, link: str | None,
-                        now: datetime, *, note: bool = True) -> list[str]:
-        """Level 2: the sponsors on both sides (the partnership's owners when it has none) by direct message, and
-        (`note`) a line in the thread. Returns who was told."""
-        people = self.partnerships.sponsors(s, p.id) or self.partnerships.owners(s, p.id)
+                        now: datetime, *, note: bool = True) -> tuple[list[str], str]:
+        """Level 2: the sponsors on both sides by direct message (a side without one: its owners, or on the
+        partner's side its partner contacts; see PartnershipService.escalation_people), and (`note`) a line in the
+        thread naming who heard it on which side. Returns who was told, and that as text."""
+        groups = self.partnerships.escalation_people(s, p.id)
+        people = list(dict.fromkeys(u for g in groups for u in g.people))
         plan_notices(s, subject_id=p.id or 0, people=people, now=now, key=f"{key}:dm",
                      text=iblocks.escalation_dm(i, p.name, why, link))
+        who = escalated_to(groups)
         if note:
-            self._note(s, i, key.removeprefix(f"{ISSUE_SLA}:{i.id}:"),
-                       f":sos: #{i.number} was escalated to {', '.join(mention(u) for u in people)}.", now)
-        return people
+            self._note(s, i, key.removeprefix(f"{ISSUE_SLA}:{i.id}:"), f":sos: #{i.number} was escalated to {who}.",
+                       now)
+        return people, who
 
     def _link(self, i: Issue, slack: SlackGateway | None = None) -> str | None:
         if not i.message_ts:

@@ -287,7 +287,9 @@ def test_assign_wait_resume_reopen_escalate_and_refusals(hc: Harness, clock: Fro
     assert "Escalation in *Acme*" in dm and "#1 *SSO login loops*" in dm and "Customer demo on Friday" in dm
     assert [line.split(" ", 1)[1] for line in thread(h, cid)] == [
         "assigned #1: ours <@UCAROL> · partner <@UPAT>", "marked waiting on the partner #1", "resumed #1",
-        "resolved #1: Fixed the redirect URI", "reopened #1", f"escalated #1 to <@{DAN}>: Customer demo on Friday"]
+        "resolved #1: Fixed the redirect URI", "reopened #1",
+            f"escalated #1 to <@{DAN}> (our sponsor) and <@{PARTNER_PAT}> (the partner's contact): Customer demo on "
+            "Friday"]
 
 
 def dms_with(h: Harness, user: str, text: str) -> list[str]:
@@ -335,7 +337,8 @@ def test_sla_ladder_each_level_once_deleted_card_and_archived_channel(hc: Harnes
     assert len(cards(h, cid)) == 1  # posted again
     clock.advance(seconds=15)  # the note that went to the deleted card's thread is retried in the new one's
     h.tick()
-    assert thread(h, cid) == [f":sos: #1 was escalated to <@{DAN}>."]
+    assert thread(h, cid) == [f":sos: #1 was escalated to <@{DAN}> (our sponsor) and <@{PARTNER_PAT}> (the partner's "
+                              "contact)."]
 
     # Nothing fires twice, however often the scheduler runs.
     clock.set(start + timedelta(hours=3))

@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from models import Occurrence, OccurrenceState, Partnership
 from models.issue import Issue, IssueStatus
-from models.partnership import Role
+from models.partnership import Role, Side
 from services.errors import Forbidden, Invalid
 from services.inputs import IssueInput, validate
 from services.issues import ACTIONS, ack_clock, resolve_clock, sla_rows, transition
@@ -180,7 +180,9 @@ def test_a_restart_past_a_deadline_escalates_once_late(st: Stack) -> None:
     st.at(t0 + timedelta(hours=5))
     st.tick()
     assert len(dms(st, DAN, "Escalation in *Acme*")) == 1
-    assert [len(dms(st, u, "was not acknowledged within 1 h")) for u in (BOB, PAT, ALICE)] == [1, 1, 1]
+    assert len(dms(st, PAT, "Escalation in *Acme*")) == 1  # the partner's side has no sponsor: its contact
+    assert [len(dms(st, u, ":rotating_light: #1 was not acknowledged within 1 h")) for u in (BOB, PAT, ALICE)] == [
+        1, 1, 1]
     assert len(dms(st, BOB, "the target to acknowledge it has passed (4 h late)")) == 1  # the reminder, late
     st.restart()
     st.at(t0 + timedelta(hours=6))
@@ -190,6 +192,29 @@ def test_a_restart_past_a_deadline_escalates_once_late(st: Stack) -> None:
     st.services.issues.acknowledge(issue_id=j.id or 0, actor=ALICE)
     st.at(t0 + timedelta(hours=9))
     assert dms(st, BOB, "#2 was not acknowledged") == []
+
+
+def test_level_2_reaches_both_sides_and_names_them(st: Stack) -> None:
+    p = acme(st)  # Dan sponsors on our side; the partner's side has only Pat, a partner contact
+    assert p.channel_id
+    i = log(st, p)
+    said = st.services.issues.escalate(issue_id=i.id or 0, actor=BOB).text()
+    assert f"<@{DAN}> (our sponsor) and <@{PAT}> (the partner's contact)" in said
+    st.tick()
+    assert [len(dms(st, u, "Escalation in *Acme*")) for u in (DAN, PAT, ALICE, CAROL)] == [1, 1, 0, 0]
+    # A sponsor of the partner's whom Slack shows as one of ours, recorded on their side: the sponsors hear it.
+    st.services.partnerships.add_member(channel_id=p.channel_id, actor=ALICE, user_id=CAROL, role=Role.SPONSOR,
+                                        side=Side.PARTNER)
+    said = st.services.issues.escalate(issue_id=i.id or 0, actor=BOB).text()
+    assert f"<@{DAN}> (our sponsor) and <@{CAROL}> (the partner's sponsor)" in said
+    st.tick()
+    assert [len(dms(st, u, "Escalation in *Acme*")) for u in (DAN, PAT, CAROL)] == [2, 1, 1]
+    # Nobody on the partner's side and no sponsor: our owners hear it, and the note says who is missing.
+    other = st.partnership("Globex", owners=(CAROL,))
+    j = log(st, other, key="g1", owners=(None, None))
+    said = st.services.issues.escalate(issue_id=j.id or 0, actor=CAROL).text()
+    assert f"<@{CAROL}> (our owner); nobody on the partner's side to tell" in said
+    assert "/partner add @person sponsor partner" in said
 
 
 def test_permissions_name_who_may(st: Stack) -> None:
