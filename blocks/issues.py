@@ -294,9 +294,15 @@ def _text_input(block_id: str, label: str, *, initial: str = "", multiline: bool
 
 def issue_modal(
     *, partnership: str, meta: dict[str, Any], severities: Sequence[str], title: str = "", description: str = "",
-    severity: str = "normal", reporter: str | None = None,
+    severity: str = "normal", reporter: str | None = None, cut_from: int | None = None, linked: bool = False,
 ) -> dict[str, Any]:
-    """The form that logs an issue (also prefilled from a message or a check-in answer)."""
+    """The form that logs an issue (also prefilled from a message or a check-in answer; `cut_from`: the whole
+    length of a text the description holds only the start of, said in its hint; `linked`: the issue will link
+    to the message it came from)."""
+    cut = ""
+    if cut_from:
+        cut = f" The text is {cut_from:,} characters long: only its start fits here (it ends with “…”)" + (
+            "; the issue keeps the link to the whole message." if linked else ".")
     sev_options = [option(s, s) for s in severities]
     blocks: list[Block] = [
         section(f"Log an issue in *{escape(partnership)}*"
@@ -305,7 +311,7 @@ def issue_modal(
                     hint=f"Up to {ISSUE_TITLE_MAX} characters."),
         _text_input(ids.F_ISSUE_DESCRIPTION, "Description", initial=description, multiline=True,
                     max_length=ISSUE_DESCRIPTION_MAX + 500, optional=True,
-                    hint=f"Up to {ISSUE_DESCRIPTION_MAX:,} characters."),
+                    hint=f"Up to {ISSUE_DESCRIPTION_MAX:,} characters.{cut}"),
         input_block(ids.F_ISSUE_SEVERITY, "Severity", {"type": "static_select", "options": sev_options,
                                                        "initial_option": option(severity, severity)}),
         input_block(ids.F_ISSUE_OWNER_OURS, "Owner on our side", {"type": "users_select"}, optional=True),

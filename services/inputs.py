@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
@@ -141,6 +142,32 @@ class CloseRequest(BaseModel):
     def _reason(cls, value: str) -> str:
         return _limit("The reason", value.strip(), REASON_MAX)
 
+
+_SLACK_ENTITY = re.compile(r"<([@#!])([^>|]*)(?:\|([^>]*))?>|<(?:mailto:)?([^>|]*)(?:\|([^>]*))?>")
+_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|)?>")
+
+
+def slack_plain(text: str | None, names: Mapping[str, str] | None = None) -> str:
+    """Slack-formatted text as a person reads it, as plain text: `<@U1|ana>` -> `@ana` (`<@U1>` -> `@` and its
+    name in `names`, else its id), `<!channel>` -> `@channel`, `<#C1|x>` -> `#x`, links -> their label, and the
+    &amp; &lt; &gt; entities -> characters. Escape the result again wherever the bot shows it."""
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(1):
+            sigil, target, label = m.group(1), m.group(2), m.group(3)
+            if sigil == "!":
+                return "@" + (label or target.split("^")[0])
+            if sigil == "@" and not label and names:
+                return "@" + names.get(target, target)
+            return ("@" if sigil == "@" else "#") + (label or target)
+        return m.group(5) or m.group(4) or ""
+
+    return html.unescape(_SLACK_ENTITY.sub(repl, text or "")).strip()
+
+
+def mentioned_users(text: str | None) -> list[str]:
+    """The people mentioned by id alone (`<@U1>`, no name beside it) in Slack-formatted text, once each, in order."""
+    return list(dict.fromkeys(_USER_MENTION.findall(text or "")))
 
 def parse_role(raw: str | None) -> Role | None:
     """A role from what the person typed (plain text); Invalid, echoing it escaped, when it is none."""

@@ -42,6 +42,8 @@ from models.checkin import CheckinAnswer, CheckinRound
 from models.db import UnitOfWork
 from models.issue import (
     ESCALATION_NOTE_MAX,
+    ISSUE_DESCRIPTION_MAX,
+    ISSUE_TITLE_MAX,
     RESOLUTION_MAX,
     Issue,
     IssueEvent,
@@ -52,7 +54,7 @@ from models.issue import (
 from models.partnership import Partnership, PartnershipStatus, Side
 from models.scheduling import Occurrence
 from services.errors import Forbidden, Invalid, NotFound
-from services.inputs import IssueInput
+from services.inputs import IssueInput, mentioned_users, slack_plain
 from services.partnerships import Access, Escalated, Outcome, PartnershipService, check_access
 from services.recurrence import end_of_local_day, local_to_utc
 from services.scheduling import (
@@ -372,6 +374,17 @@ class Prefill:
     source: IssueSource = IssueSource.FORM
     source_link: str | None = None
     message_ts: str | None = None  # the message shortcut's message (its link is asked of Slack on submission)
+    cut_from: int | None = None  # the text's whole length, when the description holds only its start
+
+
+MENTIONS_NAMED_MAX = 20  # the message shortcut asks Slack the names of at most this many people mentioned by id
+
+
+def _description(text: str) -> tuple[str, int | None]:
+    """`text` within the description's limit, ending in "…" when cut, and its whole length when it was."""
+    if len(text) <= ISSUE_DESCRIPTION_MAX:
+        return text, None
+    return text[:ISSUE_DESCRIPTION_MAX - 1].rstrip() + "…", len(text)
 
 
 class IssueService:
@@ -474,20 +487,26 @@ class IssueService:
             if not text:
                 raise Invalid("That answer is empty: there is nothing to log.")
             title = text.splitlines()[0].strip()
-            return Prefill(p, title=title[:150], description=f"{r.questions[question]}\n{text}"[:3000],
-                           reporter=a.user_id, source=IssueSource.CHECKIN)
+            description, cut_from = _description(f"{r.questions[question]}\n{text}")
+            return Prefill(p, title=title[:ISSUE_TITLE_MAX], description=description, reporter=a.user_id,
+                           source=IssueSource.CHECKIN, cut_from=cut_from)
 
     def prefill_from_message(self, *, channel_id: str, actor: str, text: str, message_ts: str | None) -> Prefill:
-        """The form's contents for the message shortcut, in a partnership channel only."""
+        """The form's contents for the message shortcut, in a partnership channel only. `text` is the message as
+        Slack sends it: mentions become readable (a person mentioned by id gets their Slack name, a channel its
+        name, a link its text); a message over the description's limit is cut with "…" and `cut_from` says how
+        long it was (the issue keeps the link to the whole message)."""
         detail = self.partnerships.by_channel(channel_id)
         if detail is None or detail.partnership.status != PartnershipStatus.ACTIVE:
             raise NotFound("This message is not in a partnership channel: issues are logged in a partnership's "
                            "#partner-… channel (see `/partner list` for yours).")
         p = detail.partnership
         self.partnerships.require_member(channel_id, actor, "log issues")
-        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-        return Prefill(p, title=first[:150], description=text[:3000], source=IssueSource.SHORTCUT,
-                       message_ts=message_ts)
+        readable = slack_plain(text, self.partnerships.names(mentioned_users(text)[:MENTIONS_NAMED_MAX]))
+        first = next((line.strip() for line in readable.splitlines() if line.strip()), "")
+        description, cut_from = _description(readable)
+        return Prefill(p, title=first[:ISSUE_TITLE_MAX], description=description, source=IssueSource.SHORTCUT,
+                       message_ts=message_ts, cut_from=cut_from)
 
     # -- finding and showing -----------------------------------------------------------------------------------------
     def find(self, *, channel_id: str, actor: str, ref: str) -> int:

@@ -522,6 +522,17 @@ class PartnershipService:
             query = query.where(Member.user_id == user_id)
         return set(s.exec(query).all())
 
+    def names(self, users: Sequence[str]) -> dict[str, str]:
+        """Each person's Slack name (users.info), by user id; their id when Slack cannot say."""
+        names = {}
+        for user in users:
+            try:
+                names[user] = self.slack.user_info(user).name
+            except SlackError as exc:
+                log.info("no name for a person: %s", exc.code)
+                names[user] = user
+        return names
+
     def side_of(self, s: Session, partnership_id: int, user_id: str) -> Side | None:
         """The side a person is recorded on in the partnership (also after they left the channel, so their
         earlier answers keep their side), or None when they are not recorded."""

@@ -453,3 +453,32 @@ def test_log_as_issue_from_a_check_in_summary(hc: Harness, clock: FrozenClock) -
     h.tick()
     shown = flatten(card(h, cid))
     assert "#1 Legal review stuck" in shown and f"reported by <@{BOB}>" in shown
+
+
+def test_the_shortcut_keeps_mentions_readable_and_says_when_it_cut_the_message(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    text = (f"<@{PARTNER_PAT}> says the export fails\nAsk <@{BOB}> and <@UNOBODY> in <#C0GENERAL|general> about "
+            "<https://runbook.test/x|the runbook> or <https://bare.test/y> &amp; <!here>\n" + "x" * 3100 + " END")
+    said = h.fake.say(cid, CAROL, text)
+    h.sender.message_shortcut("log_issue", said, user_id=CAROL, channel_id=cid)
+    h.wait()
+    form = h.fake.open_views(CAROL)[-1]["view"]
+    inputs = {b["block_id"]: b for b in form["blocks"] if b["type"] == "input"}
+    assert inputs["issue_title"]["element"]["initial_value"] == "@pat says the export fails"
+    description = inputs["issue_description"]["element"]["initial_value"]
+    assert ("Ask @bob and @UNOBODY in #general about the runbook or https://bare.test/y & @here\nxxx"
+            in description)  # a person Slack does not know keeps their id
+    assert len(description) == 3000 and description.endswith("…") and "END" not in description
+    hint = inputs["issue_description"]["hint"]["text"]
+    assert "3,2" in hint and "characters long: only its start fits here" in hint
+    assert "the issue keeps the link to the whole message" in hint
+    # Logged as it stands: the card shows the readable text (escaped) and links to the whole message.
+    assert not submit(h, CAROL, issue_values(title="@pat says the export fails", description=description, ours=None,
+                                             partner=None, severity="normal"))
+    clock.advance(seconds=5)
+    h.tick()
+    shown = card(h, cid)
+    assert "Ask @bob and @UNOBODY in #general" in flatten(shown) and "&amp; @here" in flatten(shown)
+    assert f"https://fake.slack.test/archives/{cid}/p{said['ts'].replace('.', '')}" in flatten(shown)
+    assert "<!here>" not in str(shown["blocks"])
