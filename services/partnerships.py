@@ -795,23 +795,21 @@ class PartnershipService:
 
     def escalation_people(self, s: Session, partnership_id: int | None) -> list[Escalated]:
         """Who hears an escalation, side by side (ours first): that side's sponsors; without one, that side's
-        owners; on the partner's side without either, its partner contacts still in the channel. Our side without
-        sponsors or owners there falls back to the partnership's owners. A side with nobody has `people` empty."""
+        owners; on the partner's side without either, its partner contacts still in the channel. A side with nobody
+        has `people` empty (and `role` None)."""
         members = list(s.exec(select(Member).where(Member.partnership_id == partnership_id)
                               .order_by(col(Member.id))).all())
 
-        def of(side: Side | None, role: Role, *, present: bool = False) -> list[str]:
-            return [m.user_id for m in members if m.role == role and (side is None or m.side == side)
-                    and not (present and m.left_at is not None)]
+        def of(side: Side, role: Role, *, present: bool) -> list[str]:
+            return [m.user_id for m in members
+                    if m.role == role and m.side == side and not (present and m.left_at is not None)]
 
         out = []
-        for side, chain in ((Side.OURS, ((Side.OURS, Role.SPONSOR, False), (Side.OURS, Role.OWNER, False),
-                                         (None, Role.OWNER, False))),
-                            (Side.PARTNER, ((Side.PARTNER, Role.SPONSOR, False), (Side.PARTNER, Role.OWNER, False),
-                                            (Side.PARTNER, Role.PARTNER_CONTACT, True)))):
+        for side, chain in ((Side.OURS, ((Role.SPONSOR, False), (Role.OWNER, False))),
+                            (Side.PARTNER, ((Role.SPONSOR, False), (Role.OWNER, False), (Role.PARTNER_CONTACT, True)))):
             found = Escalated(side, None, [])
-            for where, role, present in chain:
-                if people := of(where, role, present=present):
+            for role, present in chain:
+                if people := of(side, role, present=present):
                     found = Escalated(side, role, people)
                     break
             out.append(found)
