@@ -95,7 +95,8 @@ def clock_line(c: ClockView) -> str:
 
 
 def card_text(i: Issue) -> str:
-    return f"Issue #{i.number}: {truncate(i.title, 100)} ({i.severity}, {STATUS_LABEL[i.status]})"
+    """The card's message text (Slack's fallback and notification text): the title escaped like everywhere."""
+    return f"Issue #{i.number}: {escape(truncate(i.title, 100))} ({i.severity}, {STATUS_LABEL[i.status]})"
 
 
 def card_blocks(
@@ -172,12 +173,9 @@ def link_text(link: str | None) -> str:
     return f" <{link}|Open the card>" if link else ""
 
 
-def warn_text(i: Issue, partnership: str, clock: str, left: str, late: bool, link: str | None) -> str:
-    """The reminder at 80 % of a target (`late`: sent after the target passed, e.g. after the bot was down)."""
+def warn_text(i: Issue, partnership: str, clock: str, left: str, link: str | None) -> str:
+    """The reminder at 80 % of a target (never sent once the target has passed: the breach says it then)."""
     verb = "acknowledge" if clock == "ack" else "resolve"
-    if late:
-        return (f":hourglass_flowing_sand: {ref(i)} in *{escape(partnership)}*: the target to {verb} it has "
-                f"passed ({left}).{link_text(link)}")
     return (f":hourglass_flowing_sand: {ref(i)} in *{escape(partnership)}*: {left} to {verb} it "
             f"within its target.{link_text(link)}")
 
@@ -211,13 +209,16 @@ def list_line(i: Issue, sla: str, link: str | None) -> str:
             f"{owners_text(i)} · {sla}")
 
 
+LIST_SHOWN = MESSAGE_BLOCKS_MAX - 2  # the list's lines in one message (with its heading and the "…and N more")
+
+
 def list_blocks(partnership: str, label: str, lines: Sequence[str], total: int) -> list[Block]:
-    """The compact list; over Slack's block limit it says how many more there are."""
+    """The compact list: at most LIST_SHOWN lines; over Slack's block limit it says how many more there are."""
     if not lines:
         return [section(f"*{escape(partnership)}* has no {label} issues. Log one with `/partner issue &lt;title&gt;`.")]
     blocks: list[Block] = [section(f"*Issues of {escape(partnership)}* ({label}, {total}): most severe first, "
                                    "then oldest")]
-    room = MESSAGE_BLOCKS_MAX - 2
+    room = LIST_SHOWN
     blocks += [section(line) for line in lines[:room]]
     if total > room:
         blocks.append(context(f"…and {total - room} more. `/partner issue &lt;number&gt;` shows one."))
@@ -270,12 +271,15 @@ def stats_blocks(partnership: str, now: CountsView, windows: Sequence[FiguresVie
     return blocks
 
 
-def sla_text(partnership: str, targets: Sequence[tuple[str, str, str]], hours: str | None) -> str:
+def sla_text(partnership: str, targets: Sequence[tuple[str, str, str]], hours: str | None,
+             day: str | None = None) -> str:
     """`targets`: (severity, acknowledge within, resolve within), most urgent first; `hours`: the business hours
-    the clocks count ("Mon-Fri 09:00-17:00" style), None: every hour."""
+    the clocks count ("Mon-Fri 09:00-17:00" style), None: every hour; `day`: a working day's length ("8 h")."""
     lines = [f"• *{sev}*: acknowledge within {ack}, resolve within {res}" for sev, ack, res in targets]
     counted = f"business hours only ({hours})" if hours else "every hour of every day"
-    return f"*SLA targets of {escape(partnership)}* (the clocks count {counted}):\n" + "\n".join(lines)
+    days = (f"\nA day in these targets is a working day ({day}) and a week the working days of a week, as in Jira "
+            "Service Management." if hours and day else "")
+    return f"*SLA targets of {escape(partnership)}* (the clocks count {counted}):\n" + "\n".join(lines) + days
 
 
 # -- forms ---------------------------------------------------------------------------------------------------------
@@ -352,7 +356,9 @@ def sla_modal(partnership: str, targets: Sequence[tuple[str, str, str]], busines
               end: str, meta: dict[str, Any]) -> dict[str, Any]:
     """`targets`: (severity, acknowledge within, resolve within) as the inputs start."""
     blocks: list[Block] = [section(f"SLA targets of *{escape(partnership)}*: durations such as `90m`, `4h`, `1 day`, "
-                                   "`2 days 4 hours`.")]
+                                   "`2 days 4 hours`. With business hours counted, a day is one working day (as "
+                                   "long as the opening hours: 8 h for 09:00\u201317:00) and a week the working "
+                                   "days of a week; otherwise a day is 24 h.")]
     for sev, ack, res in targets:
         blocks.append(_text_input(f"{ids.F_SLA_ACK}_{sev}", f"{sev.capitalize()}: acknowledge within", initial=ack,
                                   max_length=40))

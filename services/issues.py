@@ -56,7 +56,7 @@ from models.scheduling import Occurrence
 from services.errors import Forbidden, Invalid, NotFound
 from services.inputs import IssueInput, mentioned_users, slack_plain
 from services.partnerships import Access, Escalated, Outcome, PartnershipService, check_access
-from services.recurrence import end_of_local_day, local_to_utc
+from services.recurrence import end_of_local_day, local_date, local_to_utc
 from services.scheduling import (
     ISSUE_CARD,
     ISSUE_DUE,
@@ -83,6 +83,7 @@ from services.sla import (
     SlaClock,
     Targets,
     WorkingHours,
+    counted,
     format_left,
     format_target,
     issue_counts,
@@ -104,6 +105,7 @@ FIGURE_WINDOWS = (30, 90)
 LIST_FILTERS = ("open", "mine", "all", "critical")
 UPSERT_BATCH = 500
 CLOCKS = ("ack", "resolve")
+ESCALATED = "escalated"  # the history's action of a manual escalation (its detail: clock, run, request)
 
 _ISSUE: sa.Table = Issue.__table__  # type: ignore[attr-defined]
 _P: sa.Table = Partnership.__table__  # type: ignore[attr-defined]
@@ -286,8 +288,8 @@ def clock_views(i: Issue, now: datetime, zone: str, hours: WorkingHours | None) 
     for name in CLOCKS:
         c = clock_of(i, name)
         left = c.left(now, zone, hours)
-        out.append(iblocks.ClockView(name=name, target=format_target(c.target), due_at=c.due_at(zone, hours),
-                                     left=format_left(left), late=left <= timedelta(0), running=c.running,
+        out.append(iblocks.ClockView(name=name, target=format_target(c.target, hours), due_at=c.due_at(zone, hours),
+                                     left=format_left(left, hours), late=left <= timedelta(0), running=c.running,
                                      paused=c.paused, met=c.met()))
     return out
 
@@ -303,13 +305,22 @@ def figures_view(days: int, f: IssueFigures) -> iblocks.FiguresView:
         resolved_in_time=f.resolved_in_time)
 
 
-def targets_rows(targets: dict[Severity, Targets]) -> list[tuple[str, str, str]]:
-    """(severity, acknowledge within, resolve within), most urgent first: for the SLA listing and form."""
-    return [(sev.value, format_target(targets[sev].acknowledge), format_target(targets[sev].resolve))
+def targets_rows(targets: dict[Severity, Targets], hours: WorkingHours | None) -> list[tuple[str, str, str]]:
+    """(severity, acknowledge within, resolve within), most urgent first: for the SLA listing and form (days are
+    working days with business hours)."""
+    return [(sev.value, format_target(targets[sev].acknowledge, hours), format_target(targets[sev].resolve, hours))
             for sev in SEVERITY_ORDER]
 
 
 SEVERITY_CHOICES = tuple(s.value for s in (Severity.LOW, Severity.NORMAL, Severity.HIGH, Severity.CRITICAL))
+
+
+def sla_listing(name: str, settings: IssueSlaSettings | None) -> str:
+    """The SLA targets as `/partner issue sla` and the saved form say them: per severity, with what the clocks
+    count and, with business hours, how long a day of the targets is."""
+    hours = hours_of(settings)
+    return iblocks.sla_text(name, targets_rows(targets_of(settings), hours), hours.describe() if hours else None,
+                            format_target(hours.day_length) if hours else None)
 
 
 def _overdue(c: SlaClock, now: datetime, zone: str, hours: WorkingHours | None) -> bool:
@@ -339,7 +350,11 @@ def hours_of(settings: IssueSlaSettings | None) -> WorkingHours | None:
 
 
 def targets_of(settings: IssueSlaSettings | None) -> dict[Severity, Targets]:
-    targets = dict(DEFAULT_TARGETS)
+    """The targets as counted time: the saved ones (parsed with the partnership's hours when saved), else the
+    defaults, whose days are working days when the partnership counts business hours."""
+    hours = hours_of(settings)
+    targets = {sev: Targets(counted(t.acknowledge, hours), counted(t.resolve, hours))
+               for sev, t in DEFAULT_TARGETS.items()}
     for name, pair in (settings.targets if settings is not None else {}).items():
         if name in Severity.__members__.values() and len(pair) == 2:
             targets[Severity(name)] = Targets(timedelta(seconds=pair[0]), timedelta(seconds=pair[1]))
@@ -359,7 +374,7 @@ class SlaView:
     partnership: Partnership
     settings: IssueSlaSettings
     targets: list[tuple[str, str, str]]  # (severity, acknowledge within, resolve within), most urgent first
-    hours: str | None  # the business hours the clocks count; None: every hour
+    text: str  # the listing (targets, what the clocks count)
     may_change: bool  # the person asking is an owner
 
 
@@ -414,6 +429,15 @@ class IssueService:
                 raise NotFound("That partnership no longer exists.")
             self.partnerships.authorize(s, p, actor, "log issues")
             self._check_owners(s, p, inp.owner_ours, inp.owner_partner)
+            self._check_due(p, inp.due_date, self.clock.now())
+
+    def _check_due(self, p: Partnership, due: date | None, now: datetime) -> None:
+        """A due date is today or later in the partnership's time zone (a past one would be overdue at once)."""
+        today = local_date(now, p.timezone)
+        if due is not None and due < today:
+            problem = (f"{iblocks.day(due)} has passed (today is {iblocks.day(today)} in {p.timezone}): pick today "
+                       "or a later day, or leave it empty.")
+            raise Invalid(f"The due date {problem}", {"due_date": problem})
 
     def _check_owners(self, s: Session, p: Partnership, ours: str | None, partner: str | None) -> None:
         for user, side, field in ((ours, Side.OURS, "owner_ours"), (partner, Side.PARTNER, "owner_partner")):
@@ -447,6 +471,7 @@ class IssueService:
                     if not p.channel_id:
                         raise Invalid(f"*{escape(p.name)}* has no channel to post the issue in.")
                     self._check_owners(s, p, inp.owner_ours, inp.owner_partner)
+                    self._check_due(p, inp.due_date, now)
                     number = (s.exec(select(func.max(Issue.number)).where(Issue.partnership_id == p.id)).one()
                               or 0) + 1
                     settings = s.get(IssueSlaSettings, p.id)
@@ -570,11 +595,15 @@ class IssueService:
         text = self.check_note(note, limit=RESOLUTION_MAX, field="note", required=True)
         return self._change(issue_id, actor, "resolve", channel_id, note=text)
 
-    def escalate(self, *, issue_id: int, actor: str, note: str = "", channel_id: str | None = None) -> Outcome:
+    def escalate(self, *, issue_id: int, actor: str, note: str = "", channel_id: str | None = None,
+                 request_key: str | None = None) -> Outcome:
+        """Tell the sponsors now; the same request again (`request_key`: the form's view id) escalates nothing
+        more."""
         text = self.check_note(note, limit=ESCALATION_NOTE_MAX, field="note", required=False)
         with self.uow(read_only=True) as s:  # the card's link, asked of Slack before the transaction
             i, _ = self._load(s, issue_id)
-        return self._change(issue_id, actor, "escalate", channel_id, note=text, link=self._link(i))
+        return self._change(issue_id, actor, "escalate", channel_id, note=text, link=self._link(i),
+                            request_key=request_key)
 
     def assign(self, *, issue_id: int, actor: str, owner_ours: str | None, owner_partner: str | None,
                channel_id: str | None = None) -> Outcome:
@@ -588,7 +617,7 @@ class IssueService:
 
     def _change(
         self, issue_id: int, actor: str, action: str, channel_id: str | None, *, note: str = "",
-        owners: tuple[str | None, str | None] | None = None, link: str | None = None,
+        owners: tuple[str | None, str | None] | None = None, link: str | None = None, request_key: str | None = None,
     ) -> Outcome:
         now = self.clock.now()
         with self.uow() as s:
@@ -616,12 +645,18 @@ class IssueService:
             elif action == "escalate":
                 if i.status not in ACTIONS[action]:
                     raise Invalid(_not_now(i, action))
+                if request_key and any(d.get("request") == request_key for d in self._manual_escalations(s, i)):
+                    return Outcome(f"Issue #{i.number} is escalated: its sponsors are told.", partnership=p)
                 i.escalations += 1
                 i.escalated_at = now
                 why = f"escalated by {mention(actor)}" + (f": “{escape(note)}”" if note else ".")
                 people, told = self._escalation_dms(s, i, p, f"{ISSUE_SLA}:{i.id}:manual:{i.escalations}", why, link,
                                                     now, note=False)
-                detail = {"note": note, "to": people}
+                # The clock the issue waits on (acknowledge while open, else resolve) and its run: that run's
+                # automatic escalation is not sent again; other clocks and later runs keep theirs.
+                clock = "ack" if i.status == IssueStatus.OPEN else "resolve"
+                detail = {"note": note, "to": people, "clock": clock, "run": run_of(i, clock),
+                          "request": request_key}
                 extra = f"to {told}" + (f": {escape(note)}" if note else "")
             else:
                 transition(i, action, now, p.timezone, hours)
@@ -677,7 +712,7 @@ class IssueService:
         verb = "acknowledge" if name == "ack" else "resolve"
         if c.paused:
             return f"{verb}: paused"
-        return f"{verb}: {format_left(c.left(now, zone, hours))}"
+        return f"{verb}: {format_left(c.left(now, zone, hours), hours)}"
 
     def link(self, i: Issue) -> str | None:
         return self._link(i)
@@ -708,7 +743,7 @@ class IssueService:
         with self.uow(read_only=True) as s:
             settings = s.get(IssueSlaSettings, p.id) or IssueSlaSettings(partnership_id=p.id or 0)
         hours = hours_of(settings)
-        return SlaView(p, settings, targets_rows(targets_of(settings)), hours.describe() if hours else None,
+        return SlaView(p, settings, targets_rows(targets_of(settings), hours), sla_listing(p.name, settings),
                        may_change)
 
     def prepare_sla_form(self, *, partnership_id: int, actor: str) -> tuple[Partnership, IssueSlaSettings,
@@ -720,27 +755,29 @@ class IssueService:
 
     def parse_sla(self, raw: dict[str, tuple[str, str]], business_hours: bool, days: str, start: str,
                   end: str) -> tuple[dict[str, list[int]], WorkingHours]:
-        """The form's targets (severity -> (acknowledge, resolve) as typed) and hours; Invalid under the inputs."""
+        """The form's targets (severity -> (acknowledge, resolve) as typed) as counted seconds, and the hours;
+        Invalid under the inputs. With business hours, the days and weeks typed are working days and weeks."""
         targets: dict[str, list[int]] = {}
         errors: dict[str, str] = {}
+        try:
+            hours = parse_working_hours(days, start, end)
+        except ValueError as exc:
+            errors[ids.F_SLA_DAYS] = str(exc)
+            hours = WorkingHours()
+        counting = hours if business_hours else None
         for sev in SEVERITY_ORDER:
             ack_text, res_text = raw.get(sev.value, ("", ""))
             pair = []
             for text, field in ((ack_text, f"{ids.F_SLA_ACK}_{sev.value}"),
                                 (res_text, f"{ids.F_SLA_RESOLVE}_{sev.value}")):
                 try:
-                    pair.append(_seconds(parse_target(text)))
+                    pair.append(_seconds(parse_target(text, counting)))
                 except ValueError as exc:
                     errors[field] = str(exc)
             if len(pair) == 2:
                 if pair[0] > pair[1]:
                     errors[f"{ids.F_SLA_ACK}_{sev.value}"] = "Acknowledging cannot take longer than resolving."
                 targets[sev.value] = pair
-        try:
-            hours = parse_working_hours(days, start, end)
-        except ValueError as exc:
-            errors[ids.F_SLA_DAYS] = str(exc)
-            hours = WorkingHours()
         if errors:
             raise Invalid("Some targets are not right: " + " ".join(escape(e) for e in errors.values()), errors)
         return targets, hours
@@ -775,7 +812,7 @@ class IssueService:
                 self._replan(s, i, p, hours, now)
             self.partnerships.audit(s, p, actor, "issue_sla_changed", targets=targets, business_hours=business_hours,
                                     days=days, start=start, end=end)
-            text = iblocks.sla_text(p.name, targets_rows(targets_of(settings)), hours.describe() if hours else None)
+            text = sla_listing(p.name, settings)
         self.wake()
         return Outcome(f":white_check_mark: Saved. {text}\nNew targets apply to issues logged from now on.",
                        partnership=p)
@@ -864,13 +901,12 @@ class IssueService:
             p = s.get(Partnership, i.partnership_id) if i is not None else None
             if i is None or p is None or p.status != PartnershipStatus.ACTIVE:
                 return Completion.obsolete("the issue or its partnership is gone")
-            c = clock_of(i, clock)
-            if run != run_of(i, clock) or not c.running:
-                return Completion.obsolete("the clock stopped, paused or started again")
-            if level == Level.ESCALATE and i.escalated_at is not None and c.running_since is not None \
-                    and i.escalated_at >= c.running_since:
-                return Completion.skipped("escalated by hand during this run of the clock")
+            if (why_not := self._sla_stale(s, i, clock, run, level)) is not None:
+                return Completion.obsolete(why_not)
             hours = hours_of(s.get(IssueSlaSettings, p.id))
+            c = clock_of(i, clock)
+            if level == Level.WARN and (due := c.due_at(p.timezone, hours)) is not None and ctx.now >= due:
+                return Completion.skipped("the target has passed too: the breach says it")  # e.g. after a restart
             left = c.left(ctx.now, p.timezone, hours)
         link = self._link(i, ctx.slack)
         issue_id, key = i.id, f"{ISSUE_SLA}:{i.id}:{clock}:{run}:{level.value}"
@@ -878,27 +914,45 @@ class IssueService:
         def apply(s: Session) -> None:
             row = s.get(Issue, issue_id)
             part = s.get(Partnership, row.partnership_id) if row is not None else None
-            if row is None or part is None:
+            if row is None or part is None or part.status != PartnershipStatus.ACTIVE:
                 return
+            if self._sla_stale(s, row, clock, run, level) is not None:
+                return  # resolved, acknowledged, paused or escalated while Slack was asked for the link
             now = ctx.now
             if level == Level.WARN:
                 plan_notices(s, subject_id=part.id or 0, people=self._owners_or_partnership(s, row, part), now=now,
-                             key=f"{key}:dm", text=iblocks.warn_text(row, part.name, clock, format_left(left),
-                                                                     left <= timedelta(0), link))
+                             key=f"{key}:dm", text=iblocks.warn_text(row, part.name, clock, format_left(left, hours),
+                                                                     link))
             elif level == Level.BREACH:
                 people = list(dict.fromkeys([*self._issue_owners(row), *self.partnerships.owners(s, part.id)]))
                 plan_notices(s, subject_id=part.id or 0, people=people, now=now, key=f"{key}:dm",
-                             text=iblocks.breach_dm(row, part.name, clock, format_target(c.target), link))
+                             text=iblocks.breach_dm(row, part.name, clock, format_target(c.target, hours), link))
                 self._note(s, row, f"sla:{clock}:{run}:{level.value}",
-                           f":rotating_light: {iblocks.breach_text(row, clock, format_target(c.target))}.", now)
+                           f":rotating_light: {iblocks.breach_text(row, clock, format_target(c.target, hours))}.", now)
             else:
-                twice = format_target(c.target * LEVEL_FRACTION[Level.ESCALATE])
-                why = f"{iblocks.breach_text(row, clock, format_target(c.target))}, and it is still not after {twice}."
+                twice = format_target(c.target * LEVEL_FRACTION[Level.ESCALATE], hours)
+                why = (f"{iblocks.breach_text(row, clock, format_target(c.target, hours))}, and it is still not "
+                       f"after {twice}.")
                 self._escalation_dms(s, row, part, key, why, link, now)
             self._event(s, row, part, self.bot_user_id or "bot", f"sla_{level.value}", clock=clock, run=run)
             self._request_card(s, row, now)
 
         return Completion.done(apply=apply)
+
+    def _sla_stale(self, s: Session, i: Issue, clock: str, run: int, level: Level) -> str | None:
+        """Why a level of this run of this clock must not go out now (None: it must): the run is over (stopped,
+        paused, or a new run started), or, for the escalation, this run was escalated by hand already."""
+        if run != run_of(i, clock) or not clock_of(i, clock).running:
+            return "the clock stopped, paused or started again"
+        if level == Level.ESCALATE and any(d.get("clock") == clock and d.get("run") == run
+                                           for d in self._manual_escalations(s, i)):
+            return "escalated by hand during this run of the clock"
+        return None
+
+    def _manual_escalations(self, s: Session, i: Issue) -> list[dict[str, Any]]:
+        """The details of the issue's manual escalations (which clock and run, which request), from its history."""
+        return [e.detail for e in s.exec(select(IssueEvent).where(IssueEvent.issue_id == i.id,
+                                                                  IssueEvent.action == ESCALATED)).all()]
 
     def run_due(self, occ: Occurrence, ctx: RunContext) -> Completion:
         """The due-date reminder (the day before) or overdue note (the day after): direct messages to the issue's
@@ -917,8 +971,10 @@ class IssueService:
         def apply(s: Session) -> None:
             row = s.get(Issue, issue_id)
             part = s.get(Partnership, row.partnership_id) if row is not None else None
-            if row is None or part is None:
+            if row is None or part is None or part.status != PartnershipStatus.ACTIVE:
                 return
+            if row.status == IssueStatus.RESOLVED or row.due_date is None or row.due_date.isoformat() != due:
+                return  # resolved, or the due date changed, while Slack was asked for the link
             text = iblocks.due_text(row, part.name, overdue, link)
             plan_notices(s, subject_id=part.id or 0, people=self._owners_or_partnership(s, row, part), now=ctx.now,
                          key=f"{occ.key}:dm", text=text)

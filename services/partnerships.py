@@ -125,6 +125,20 @@ def check_access(
                         "add you with `/partner add @you`.")
 
 
+@dataclass(frozen=True)
+class Standing:
+    """One person's member row in a partnership, as a caller read it with another statement (a vote reads it
+    with its poll's row lock): their side (None: not recorded) and whether they left its channel (then they are
+    in no new audience: see PartnershipService.audience)."""
+
+    side: Side | None
+    left: bool
+
+    @classmethod
+    def of(cls, side: Side | None, left_at: datetime | None) -> Standing:
+        return cls(side, side is not None and left_at is not None)
+
+
 @dataclass
 class PartnershipDetail:
     partnership: Partnership

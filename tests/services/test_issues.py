@@ -183,7 +183,7 @@ def test_a_restart_past_a_deadline_escalates_once_late(st: Stack) -> None:
     assert len(dms(st, PAT, "Escalation in *Acme*")) == 1  # the partner's side has no sponsor: its contact
     assert [len(dms(st, u, ":rotating_light: #1 was not acknowledged within 1 h")) for u in (BOB, PAT, ALICE)] == [
         1, 1, 1]
-    assert len(dms(st, BOB, "the target to acknowledge it has passed (4 h late)")) == 1  # the reminder, late
+    assert dms(st, BOB, "to acknowledge it") == []  # no stale 80 % reminder after (or before) the breach
     st.restart()
     st.at(t0 + timedelta(hours=6))
     assert len(dms(st, DAN, "Escalation")) == 1
@@ -254,10 +254,13 @@ def test_sla_settings_apply_to_running_clocks_and_new_issues(st: Stack) -> None:
     with pytest.raises(Invalid) as refused:
         svc.parse_sla({"critical": ("0m", "1 day")}, False, "mon-fry", "09:00", "17:00")
     assert "sla_ack_critical" in refused.value.fields and "sla_days" in refused.value.fields
-    i = log(st, p)  # Monday 10:00, critical: 1 h
+    st.clock.set(berlin(2026, 3, 2, 16, 30))
+    i = log(st, p)  # Monday 16:30, critical: 1 h, due 17:30 while every hour counts
+    assert pending(st)[f"issue_sla:{i.id}:ack:1:breach"] == berlin(2026, 3, 2, 17, 30)
     svc.save_sla(partnership_id=p.id or 0, actor=ALICE, targets=targets, business_hours=True, days="mon-fri",
                  start="09:00", end="17:00")
-    assert pending(st)[f"issue_sla:{i.id}:ack:1:breach"] == berlin(2026, 3, 2, 11, 0)  # its target stays 1 h
+    # Its target stays 1 h, now counted in business hours: 30 min on Monday, 30 min on Tuesday morning.
+    assert pending(st)[f"issue_sla:{i.id}:ack:1:breach"] == berlin(2026, 3, 3, 9, 30)
     st.clock.set(berlin(2026, 3, 6, 16, 0))  # Friday 16:00
     j = log(st, p, "Second", key="k2")
     assert pending(st)[f"issue_sla:{j.id}:ack:1:breach"] == berlin(2026, 3, 9, 10, 0)  # 2 h, business hours
@@ -384,3 +387,70 @@ def test_the_planner_plans_again_what_a_crash_lost_with_the_partnerships_hours(s
         for row in s.exec(select(Issue)).all():
             row.planned_version = 0
     assert svc.plan() == len(planned)  # nothing for a resolved issue
+
+
+# -- the review's fixes ------------------------------------------------------------------------------------------------
+def test_an_early_manual_escalation_leaves_the_resolve_clocks_escalation(st: Stack) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p)  # critical: acknowledge within 1 h, resolve within 1 day
+    j = log(st, p, "Second", key="k2")
+    st.clock.set(t0 + timedelta(minutes=5))
+    st.services.issues.escalate(issue_id=i.id or 0, actor=CAROL, note="Customer is down")
+    st.services.issues.escalate(issue_id=j.id or 0, actor=CAROL)
+    st.at(t0 + timedelta(minutes=10))
+    st.services.issues.acknowledge(issue_id=i.id or 0, actor=BOB)
+    st.at(t0 + timedelta(hours=2))  # #2, escalated by hand while waiting for its acknowledgement: not again
+    assert dms(st, DAN, "#2 was not acknowledged within 1 h, and it is still not") == []
+    st.at(t0 + timedelta(days=2))  # #1's resolve clock was not the one escalated: its level 2 goes out
+    assert len(dms(st, DAN, "#1 was not resolved within 1 day, and it is still not after 2 days")) == 1
+    st.tick()
+    notes = [m["text"] for m in st.fake.replies(p.channel_id or "", issue(st).message_ts or "")]
+    assert f":sos: #1 was escalated to <@{DAN}> (our sponsor) and <@{PAT}> (the partner's contact)." in notes
+
+
+def test_a_resolve_while_slack_is_asked_for_the_link_stops_the_breach_and_the_overdue_note(
+    st: Stack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    log(st, p, due=date(2026, 3, 2))
+    log(st, p, "Second", severity="low", key="k2", due=date(2026, 3, 2))
+    st.tick()  # the cards are posted: the timers ask Slack for their link
+    svc = st.services.issues
+    asked = []
+
+    def link_then_resolved(issue: Issue, slack: object = None) -> str:
+        asked.append(issue.number)  # meanwhile someone resolves it
+        svc.resolve(issue_id=issue.id or 0, actor=BOB, note="fixed meanwhile")
+        return "https://fake.slack.test/card"
+
+    monkeypatch.setattr(svc, "_link", link_then_resolved)
+    st.at(t0 + timedelta(minutes=48))  # #1's 80 % reminder
+    st.at(berlin(2026, 3, 3, 9, 0))  # #2's overdue note (#1 is resolved already)
+    assert asked == [1, 2]
+    assert dms(st, BOB, "to acknowledge it") == [] and dms(st, BOB, "#2") == []
+    assert st.fake.dm_messages(PAT) == [] and dms(st, ALICE, "overdue") == []
+    assert {issue(st, k).status for k in ("k1", "k2")} == {IssueStatus.RESOLVED}
+
+
+def test_a_critical_issue_with_one_day_to_resolve_counts_a_working_day_in_business_hours(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.issues
+    st.clock.set(berlin(2026, 3, 6, 16, 0))  # Friday 16:00
+    plain = log(st, p)  # every hour counts: 1 day is 24 h
+    assert pending(st)[f"issue_sla:{plain.id}:resolve:1:breach"] == berlin(2026, 3, 7, 16, 0)
+    svc.resolve(issue_id=plain.id or 0, actor=BOB, note="ok")
+    targets, _ = svc.parse_sla({"critical": ("1h", "1 day"), "high": ("4h", "3d"), "normal": ("1 day", "1 week"),
+                                "low": ("3 days", "30 days")}, True, "mon-fri", "09:00", "17:00")
+    assert targets["critical"] == [3600, 8 * 3600] and targets["normal"] == [8 * 3600, 40 * 3600]
+    svc.save_sla(partnership_id=p.id or 0, actor=ALICE, targets=targets, business_hours=True, days="mon-fri",
+                 start="09:00", end="17:00")
+    i = log(st, p, "Counted in working days", key="k2")
+    # 1 h on Friday (16:00-17:00) and 7 h on Monday: Monday 16:00.
+    assert pending(st)[f"issue_sla:{i.id}:resolve:1:breach"] == berlin(2026, 3, 9, 16, 0)
+    assert p.channel_id
+    shown = svc.sla(channel_id=p.channel_id, actor=BOB).text
+    assert "*critical*: acknowledge within 1 h, resolve within 1 day" in shown
+    assert "*normal*: acknowledge within 1 day, resolve within 5 days" in shown
+    assert "a working day (8 h)" in shown

@@ -21,6 +21,7 @@ from services.sla import (
     Targets,
     WorkingHours,
     add_working,
+    counted,
     format_left,
     format_target,
     issue_counts,
@@ -280,6 +281,42 @@ def test_every_default_target_formats_and_parses_back() -> None:
 ])
 def test_format_left_is_coarse_and_says_late_when_negative(amount: timedelta, text: str) -> None:
     assert format_left(amount) == text
+
+
+@pytest.mark.parametrize(("text", "amount"), [
+    ("1 day", 8 * H), ("3d", 24 * H), ("1 week", 40 * H), ("2 days 4 hours", 20 * H), ("1.5 days", 12 * H),
+    ("24h", 24 * H), ("90m", 90 * M), ("365 days", 365 * 8 * H),
+])
+def test_with_business_hours_days_and_weeks_are_working_days_and_weeks(text: str, amount: timedelta) -> None:
+    assert parse_target(text, OFFICE) == amount  # a working day of 09:00-17:00 is 8 h, a week 5 of them
+
+
+def test_a_working_day_is_as_long_as_the_opening_and_a_week_has_the_working_days() -> None:
+    mornings = WorkingHours(frozenset({0, 1, 3}), time(8, 30), time(12, 0))
+    assert parse_target("1 day", mornings) == 3 * H + 30 * M and parse_target("1 week", mornings) == 10 * H + 30 * M
+    assert format_target(5 * H, mornings) == "1 day 1 h 30 min" and parse_target("1 day 1 h 30 min", mornings) == 5 * H
+    with pytest.raises(ValueError, match="at most 365 days"):
+        parse_target("366 days", mornings)
+
+
+@pytest.mark.parametrize(("amount", "text"), [
+    (8 * H, "1 day"), (24 * H, "3 days"), (20 * H, "2 days 4 h"), (4 * H, "4 h"), (90 * M, "90 min"),
+    (40 * H, "5 days"), (9 * H + 5 * M, "1 day 1 h 5 min"),
+])
+def test_with_business_hours_targets_read_back_in_working_days(amount: timedelta, text: str) -> None:
+    assert format_target(amount, OFFICE) == text
+    assert parse_target(text, OFFICE) == amount
+
+
+def test_time_left_in_working_days_with_business_hours_and_24_hour_days_without() -> None:
+    assert format_left(10 * H, OFFICE) == "1 day 2 h left" and format_left(-(17 * H), OFFICE) == "2 days 1 h late"
+    assert format_left(10 * H) == "10 h left" and format_left(26 * H) == "1 day 2 h left"
+
+
+def test_default_targets_count_their_days_as_working_days_with_business_hours() -> None:
+    assert counted(D, OFFICE) == 8 * H and counted(7 * D, OFFICE) == 56 * H and counted(4 * H, OFFICE) == 4 * H
+    assert counted(D, None) == D and counted(30 * D, None) == 30 * D
+    assert OFFICE.day_length == 8 * H
 
 
 # -- severities and targets -----------------------------------------------------------------------------------------
