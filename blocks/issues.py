@@ -230,28 +230,44 @@ def _share(value: float | None) -> str:
 
 
 @dataclass(frozen=True)
+class CountsView:
+    """The issues as they stand now, whatever their age (`/partner issues stats`)."""
+
+    unresolved: int
+    total: int
+    unresolved_by_severity: Sequence[tuple[str, int]]
+    by_status: Sequence[tuple[str, int]]
+
+
+@dataclass(frozen=True)
 class FiguresView:
-    """One window of `/partner issues stats`, formatted by the service."""
+    """One window of `/partner issues stats`, formatted by the service: the issues logged in it."""
 
     days: int
     counted: int
     by_severity: Sequence[tuple[str, int]]
-    by_status: Sequence[tuple[str, int]]
     mean_to_acknowledge: str  # "n/a" when nothing to count
     mean_to_resolve: str
     acknowledged_in_time: float | None
     resolved_in_time: float | None
 
 
-def stats_blocks(partnership: str, windows: Sequence[FiguresView]) -> list[Block]:
-    blocks: list[Block] = [section(f"*Issue figures of {escape(partnership)}*")]
+def stats_blocks(partnership: str, now: CountsView, windows: Sequence[FiguresView]) -> list[Block]:
+    """The current counts first (every issue, whatever its age), then one section per window."""
+    sev = ", ".join(f"{name} {n}" for name, n in now.unresolved_by_severity)
+    status = ", ".join(f"{STATUS_LABEL[IssueStatus(k)]} {v}" for k, v in now.by_status)
+    blocks: list[Block] = [
+        section(f"*Issue figures of {escape(partnership)}*"),
+        section(f"*Now* ({now.total} issues in all, {now.unresolved} not resolved)\n"
+                f"Not resolved, by severity: {sev}\nBy status: {status}"),
+    ]
     for f in windows:
-        sev = ", ".join(f"{name} {n}" for name, n in f.by_severity)
-        status = ", ".join(f"{STATUS_LABEL[IssueStatus(k)]} {v}" for k, v in f.by_status if v)
+        logged = ", ".join(f"{name} {n}" for name, n in f.by_severity)
         blocks.append(section(
-            f"*Last {f.days} days* ({f.counted} issues)\nBy severity: {sev}\nBy status: {status or 'none'}\n"
+            f"*Last {f.days} days* ({f.counted} issues logged: {logged})\n"
             f"Mean time to acknowledge: {f.mean_to_acknowledge} · to resolve: {f.mean_to_resolve}\n"
-            f"Within target: acknowledged {_share(f.acknowledged_in_time)} · resolved {_share(f.resolved_in_time)}"))
+            f"Within target: acknowledged {_share(f.acknowledged_in_time)} · resolved {_share(f.resolved_in_time)}"
+            " (a clock still running past its target counts as missed)"))
     return blocks
 
 
@@ -282,9 +298,15 @@ def _text_input(block_id: str, label: str, *, initial: str = "", multiline: bool
 
 def issue_modal(
     *, partnership: str, meta: dict[str, Any], severities: Sequence[str], title: str = "", description: str = "",
-    severity: str = "normal", reporter: str | None = None,
+    severity: str = "normal", reporter: str | None = None, cut_from: int | None = None, linked: bool = False,
 ) -> dict[str, Any]:
-    """The form that logs an issue (also prefilled from a message or a check-in answer)."""
+    """The form that logs an issue (also prefilled from a message or a check-in answer; `cut_from`: the whole
+    length of a text the description holds only the start of, said in its hint; `linked`: the issue will link
+    to the message it came from)."""
+    cut = ""
+    if cut_from:
+        cut = f" The text is {cut_from:,} characters long: only its start fits here (it ends with “…”)" + (
+            "; the issue keeps the link to the whole message." if linked else ".")
     sev_options = [option(s, s) for s in severities]
     blocks: list[Block] = [
         section(f"Log an issue in *{escape(partnership)}*"
@@ -293,7 +315,7 @@ def issue_modal(
                     hint=f"Up to {ISSUE_TITLE_MAX} characters."),
         _text_input(ids.F_ISSUE_DESCRIPTION, "Description", initial=description, multiline=True,
                     max_length=ISSUE_DESCRIPTION_MAX + 500, optional=True,
-                    hint=f"Up to {ISSUE_DESCRIPTION_MAX:,} characters."),
+                    hint=f"Up to {ISSUE_DESCRIPTION_MAX:,} characters.{cut}"),
         input_block(ids.F_ISSUE_SEVERITY, "Severity", {"type": "static_select", "options": sev_options,
                                                        "initial_option": option(severity, severity)}),
         input_block(ids.F_ISSUE_OWNER_OURS, "Owner on our side", {"type": "users_select"}, optional=True),
@@ -323,7 +345,8 @@ def resolve_modal(i: Issue, meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def escalate_modal(i: Issue, meta: dict[str, Any]) -> dict[str, Any]:
-    blocks = [section(f"Escalate {ref(i)}: its sponsors on both sides get a direct message now."),
+    blocks = [section(f"Escalate {ref(i)}: its sponsors on both sides get a direct message now (on a side "
+                      "without a sponsor, its owners or partner contacts)."),
               _text_input(ids.F_ISSUE_NOTE, "Note for the sponsors", multiline=True, max_length=ESCALATION_NOTE_MAX,
                           optional=True)]
     return _modal(ids.ISSUE_ESCALATE_VIEW, "Escalate the issue", "Escalate", blocks, meta)

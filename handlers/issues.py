@@ -70,7 +70,8 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
                 "response_url": response_url}
         slack.open_view(trigger_id, iblocks.issue_modal(
             partnership=pre.partnership.name, meta=meta, severities=SEVERITY_CHOICES, title=pre.title,
-            description=pre.description, reporter=pre.reporter if pre.reporter != actor else None))
+            description=pre.description, reporter=pre.reporter if pre.reporter != actor else None,
+            cut_from=pre.cut_from, linked=pre.message_ts is not None))
 
     # -- /partner issue …, /partner issues … -----------------------------------------------------------------------
     @router.add("issue", usage=_USAGE[0].usage, summary=_USAGE[0].summary, example=_USAGE[0].example,
@@ -106,14 +107,14 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     @router.add("issues", usage="issues [open|mine|all|critical]",
                 summary="the issues, most severe first, then oldest (default: open ones)",
                 example=f"{COMMAND} issues mine",
-                more=(Usage("issues stats", "counts, mean times to acknowledge and resolve, and SLA compliance over "
-                            "30 and 90 days", f"{COMMAND} issues stats"),))
+                more=(Usage("issues stats", "the issues as they stand now; mean times to acknowledge and resolve, and "
+                            "SLA compliance over 30 and 90 days", f"{COMMAND} issues stats"),))
     def _issues(call: CommandCall) -> None:
         which = plain_text(call.args).lower()
         where = {"channel_id": call.channel_id, "actor": call.user_id}
         if which == "stats":
-            p, windows = svc.stats(**where)
-            call.reply(f"Issue figures of {escape(p.name)}", iblocks.stats_blocks(p.name, windows))
+            p, now, windows = svc.stats(**where)
+            call.reply(f"Issue figures of {escape(p.name)}", iblocks.stats_blocks(p.name, now, windows))
             return
         call.reply.ack()  # links come from Slack, one call per card shown: answered through the response URL
         p, rows, label = svc.listing(which=which or "open", **where)
@@ -129,7 +130,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
             channel_id = _channel_of(body) or ""
             message = body.get("message") if isinstance(body.get("message"), dict) else {}
             pre = svc.prefill_from_message(channel_id=channel_id, actor=reply.user_id,
-                                           text=plain_text(str(message.get("text") or "")),
+                                           text=str(message.get("text") or ""),
                                            message_ts=str(message.get("ts") or "") or None)
             open_form(body["trigger_id"], pre, reply.user_id, body.get("response_url"))  # the link comes later
 

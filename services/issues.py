@@ -9,10 +9,11 @@ change it shows:
 - `issue_note`: one line in the card's thread per change ("<@U1> acknowledged #7"), and the ladder's notes.
 - `issue_sla`: the ladder of each clock run: at 80 % of the target a private reminder to the issue's owners (the
   partnership's owners when it has none); at the target a thread note and direct messages to the issue's and the
-  partnership's owners; at twice the target direct messages to the sponsors on both sides (the owners when there
-  are none) and a thread note. Keys carry the issue, the clock, the clock's run and the level, so each level
-  fires once per run; a change of state marks the pending ones obsolete and plans the current ones at once. They
-  are never skipped for lateness: after a restart they fire late, once, after re-checking that the clock runs.
+  partnership's owners; at twice the target direct messages to the sponsors on both sides (a side without one:
+  its owners, or the partner's contacts) and a thread note naming the sides. Keys carry the issue, the clock, the
+  clock's run and the level, so each level fires once per run; a change of state marks the pending ones obsolete
+  and plans the current ones at once. They are never skipped for lateness: after a restart they fire late, once,
+  after re-checking that the clock runs.
 - `issue_due`: the reminder the day before a due date and the overdue note the day after, at 09:00 local.
 Direct messages are `notice` occurrences, so an archived channel stops none of them.
 
@@ -41,6 +42,8 @@ from models.checkin import CheckinAnswer, CheckinRound
 from models.db import UnitOfWork
 from models.issue import (
     ESCALATION_NOTE_MAX,
+    ISSUE_DESCRIPTION_MAX,
+    ISSUE_TITLE_MAX,
     RESOLUTION_MAX,
     Issue,
     IssueEvent,
@@ -51,8 +54,8 @@ from models.issue import (
 from models.partnership import Partnership, PartnershipStatus, Side
 from models.scheduling import Occurrence
 from services.errors import Forbidden, Invalid, NotFound
-from services.inputs import IssueInput
-from services.partnerships import Access, Outcome, PartnershipService, check_access
+from services.inputs import IssueInput, mentioned_users, slack_plain
+from services.partnerships import Access, Escalated, Outcome, PartnershipService, check_access
 from services.recurrence import end_of_local_day, local_date, local_to_utc
 from services.scheduling import (
     ISSUE_CARD,
@@ -72,6 +75,7 @@ from services.sla import (
     DEFAULT_TARGETS,
     LEVEL_FRACTION,
     SEVERITY_ORDER,
+    IssueCounts,
     IssueFacts,
     IssueFigures,
     Level,
@@ -82,6 +86,7 @@ from services.sla import (
     counted,
     format_left,
     format_target,
+    issue_counts,
     issue_figures,
     ladder,
     parse_target,
@@ -221,6 +226,28 @@ def transition(i: Issue, action: str, now: datetime, zone: str, hours: WorkingHo
         i.status, i.resolved_at, i.resolved_by, i.resolved_in_time = IssueStatus.ACKNOWLEDGED, None, None, None
 
 
+def recount_from(i: Issue, now: datetime, zone: str, before: WorkingHours | None) -> None:
+    """The partnership's hours change at `now`: each running clock keeps the time it used so far as counted under
+    the hours `before`, and counts under the new ones from `now` on (paused and resumed at the change). Paused and
+    stopped clocks keep what they had."""
+    for name, setter in (("ack", _set_ack), ("resolve", _set_resolve)):
+        c = clock_of(i, name)
+        if c.running:
+            setter(i, c.pause(now, zone, before).resume(now))
+
+
+def escalated_to(groups: list[Escalated]) -> str:
+    """"<@U1> (our sponsor) and <@U2> (the partner's contact)"; a side with nobody to tell says so, and how to
+    change it."""
+    told = " and ".join(f"{', '.join(mention(u) for u in g.people)} ({g.label()})" for g in groups if g.people)
+    missing = [g for g in groups if not g.people]
+    if missing:
+        sides = " and ".join(g.label() for g in missing)
+        told = (f"{told}; " if told else "") + (f"{sides} to tell (an owner records a sponsor there with "
+                                                f"`/partner add @person sponsor {missing[0].side.value}`)")
+    return told
+
+
 def _not_now(i: Issue, action: str) -> str:
     status = iblocks.STATUS_LABEL[i.status]
     if action == "reopen":
@@ -273,7 +300,7 @@ def figures_view(days: int, f: IssueFigures) -> iblocks.FiguresView:
 
     return iblocks.FiguresView(
         days=days, counted=f.counted, by_severity=[(sev.value, f.by_severity.get(sev, 0)) for sev in SEVERITY_ORDER],
-        by_status=[(k, v) for k, v in f.by_status.items()], mean_to_acknowledge=mean(f.mean_to_acknowledge),
+        mean_to_acknowledge=mean(f.mean_to_acknowledge),
         mean_to_resolve=mean(f.mean_to_resolve), acknowledged_in_time=f.acknowledged_in_time,
         resolved_in_time=f.resolved_in_time)
 
@@ -296,10 +323,24 @@ def sla_listing(name: str, settings: IssueSlaSettings | None) -> str:
                             format_target(hours.day_length) if hours else None)
 
 
-def facts_of(i: Issue) -> IssueFacts:
+def _overdue(c: SlaClock, now: datetime, zone: str, hours: WorkingHours | None) -> bool:
+    """Not stopped yet (running or paused) and already past its target."""
+    return c.stopped_at is None and c.left(now, zone, hours) < timedelta(0)
+
+
+def facts_of(i: Issue, now: datetime, zone: str, hours: WorkingHours | None) -> IssueFacts:
     return IssueFacts(severity=Severity(i.severity), status=i.status.value, created_at=i.created_at,
                       acknowledged_at=i.acknowledged_at, resolved_at=i.resolved_at,
-                      acknowledged_in_time=i.acknowledged_in_time, resolved_in_time=i.resolved_in_time)
+                      acknowledged_in_time=i.acknowledged_in_time, resolved_in_time=i.resolved_in_time,
+                      acknowledge_overdue=_overdue(ack_clock(i), now, zone, hours),
+                      resolve_overdue=_overdue(resolve_clock(i), now, zone, hours))
+
+
+def counts_view(c: IssueCounts) -> iblocks.CountsView:
+    return iblocks.CountsView(
+        unresolved=c.unresolved, total=c.total,
+        unresolved_by_severity=[(sev.value, c.unresolved_by_severity.get(sev, 0)) for sev in SEVERITY_ORDER],
+        by_status=list(c.by_status.items()))
 
 
 def hours_of(settings: IssueSlaSettings | None) -> WorkingHours | None:
@@ -348,6 +389,19 @@ class Prefill:
     source: IssueSource = IssueSource.FORM
     source_link: str | None = None
     message_ts: str | None = None  # the message shortcut's message (its link is asked of Slack on submission)
+    cut_from: int | None = None  # the text's whole length, when the description holds only its start
+
+
+# The message shortcut asks Slack the names of at most this many people mentioned by id (one users.info call each,
+# before the form opens: its trigger_id lives 3 s); others keep their id.
+MENTIONS_NAMED_MAX = 8
+
+
+def _description(text: str) -> tuple[str, int | None]:
+    """`text` within the description's limit, ending in "…" when cut, and its whole length when it was."""
+    if len(text) <= ISSUE_DESCRIPTION_MAX:
+        return text, None
+    return text[:ISSUE_DESCRIPTION_MAX - 1].rstrip() + "…", len(text)
 
 
 class IssueService:
@@ -460,20 +514,26 @@ class IssueService:
             if not text:
                 raise Invalid("That answer is empty: there is nothing to log.")
             title = text.splitlines()[0].strip()
-            return Prefill(p, title=title[:150], description=f"{r.questions[question]}\n{text}"[:3000],
-                           reporter=a.user_id, source=IssueSource.CHECKIN)
+            description, cut_from = _description(f"{r.questions[question]}\n{text}")
+            return Prefill(p, title=title[:ISSUE_TITLE_MAX], description=description, reporter=a.user_id,
+                           source=IssueSource.CHECKIN, cut_from=cut_from)
 
     def prefill_from_message(self, *, channel_id: str, actor: str, text: str, message_ts: str | None) -> Prefill:
-        """The form's contents for the message shortcut, in a partnership channel only."""
+        """The form's contents for the message shortcut, in a partnership channel only. `text` is the message as
+        Slack sends it: mentions become readable (a person mentioned by id gets their Slack name, a channel its
+        name, a link its text); a message over the description's limit is cut with "…" and `cut_from` says how
+        long it was (the issue keeps the link to the whole message)."""
         detail = self.partnerships.by_channel(channel_id)
         if detail is None or detail.partnership.status != PartnershipStatus.ACTIVE:
             raise NotFound("This message is not in a partnership channel: issues are logged in a partnership's "
                            "#partner-… channel (see `/partner list` for yours).")
         p = detail.partnership
         self.partnerships.require_member(channel_id, actor, "log issues")
-        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-        return Prefill(p, title=first[:150], description=text[:3000], source=IssueSource.SHORTCUT,
-                       message_ts=message_ts)
+        readable = slack_plain(text, self.partnerships.names(mentioned_users(text)[:MENTIONS_NAMED_MAX]))
+        first = next((line.strip() for line in readable.splitlines() if line.strip()), "")
+        description, cut_from = _description(readable)
+        return Prefill(p, title=first[:ISSUE_TITLE_MAX], description=description, source=IssueSource.SHORTCUT,
+                       message_ts=message_ts, cut_from=cut_from)
 
     # -- finding and showing -----------------------------------------------------------------------------------------
     def find(self, *, channel_id: str, actor: str, ref: str) -> int:
@@ -571,7 +631,7 @@ class IssueService:
             settings = s.get(IssueSlaSettings, p.id)
             hours = hours_of(settings)
             detail: dict[str, Any] = {}
-            extra = ""
+            extra = told = ""
             if action == "assign":
                 assert owners is not None
                 self._check_owners(s, p, *owners)
@@ -590,14 +650,14 @@ class IssueService:
                 i.escalations += 1
                 i.escalated_at = now
                 why = f"escalated by {mention(actor)}" + (f": “{escape(note)}”" if note else ".")
-                people = self._escalation_dms(s, i, p, f"{ISSUE_SLA}:{i.id}:manual:{i.escalations}", why, link, now,
-                                              note=False)
+                people, told = self._escalation_dms(s, i, p, f"{ISSUE_SLA}:{i.id}:manual:{i.escalations}", why, link,
+                                                    now, note=False)
                 # The clock the issue waits on (acknowledge while open, else resolve) and its run: that run's
                 # automatic escalation is not sent again; other clocks and later runs keep theirs.
                 clock = "ack" if i.status == IssueStatus.OPEN else "resolve"
                 detail = {"note": note, "to": people, "clock": clock, "run": run_of(i, clock),
                           "request": request_key}
-                extra = f"to {', '.join(mention(u) for u in people)}" + (f": {escape(note)}" if note else "")
+                extra = f"to {told}" + (f": {escape(note)}" if note else "")
             else:
                 transition(i, action, now, p.timezone, hours)
                 if i.acknowledged_at is not None and i.acknowledged_by is None:
@@ -616,7 +676,7 @@ class IssueService:
             self._note(s, i, f"{action}:{i.version}", line, now)
             number, title = i.number, i.title
         self.wake()
-        done = {"escalate": "its sponsors are told now"}.get(action, "the card shows it")
+        done = f"told now: {told}" if action == "escalate" else "the card shows it"
         return Outcome(f":white_check_mark: Issue #{number} *{escape(title)}* is {WORDS[action][1]}; {done}.",
                        partnership=p)
 
@@ -657,12 +717,18 @@ class IssueService:
     def link(self, i: Issue) -> str | None:
         return self._link(i)
 
-    def stats(self, *, channel_id: str, actor: str) -> tuple[Partnership, list[iblocks.FiguresView]]:
+    def stats(self, *, channel_id: str, actor: str) -> tuple[Partnership, iblocks.CountsView,
+                                                             list[iblocks.FiguresView]]:
+        """`/partner issues stats`: every issue as it stands now (whatever its age), then the figures of the issues
+        logged in the last 30 and 90 days (a clock still running past its target counts as missed)."""
         p = self.partnerships.require(channel_id, actor, "see its issue figures", open_only=False).partnership
         now = self.clock.now()
         with self.uow(read_only=True) as s:
-            facts = [facts_of(i) for i in s.exec(select(Issue).where(Issue.partnership_id == p.id)).all()]
-        return p, [figures_view(days, issue_figures(facts, now, days)) for days in FIGURE_WINDOWS]
+            hours = hours_of(s.get(IssueSlaSettings, p.id))
+            facts = [facts_of(i, now, p.timezone, hours)
+                     for i in s.exec(select(Issue).where(Issue.partnership_id == p.id)).all()]
+        return (p, counts_view(issue_counts(facts)),
+                [figures_view(days, issue_figures(facts, now, days)) for days in FIGURE_WINDOWS])
 
     # -- SLA settings ------------------------------------------------------------------------------------------------
     def sla(self, *, channel_id: str, actor: str) -> SlaView:
@@ -719,7 +785,9 @@ class IssueService:
     def save_sla(self, *, partnership_id: int, actor: str, targets: dict[str, list[int]], business_hours: bool,
                  days: str, start: str, end: str) -> Outcome:
         """Owners change the targets (for issues logged from now on) and whether clocks count business hours only
-        (for every running clock: their timers are planned again at once)."""
+        (and which). A change of hours applies to running clocks from now on: the time they used so far stays as
+        it was counted under the old hours (each is paused and resumed at the change), and their timers are
+        planned again at once."""
         now = self.clock.now()
         with self.uow() as s:
             p = s.get(Partnership, partnership_id, with_for_update=True)
@@ -727,6 +795,7 @@ class IssueService:
                 raise NotFound("That partnership no longer exists.")
             self.partnerships.authorize(s, p, actor, "change its SLA targets", need=Access.OWNER)
             settings = s.get(IssueSlaSettings, partnership_id) or IssueSlaSettings(partnership_id=partnership_id)
+            before = hours_of(settings)
             settings.targets, settings.business_hours = targets, business_hours
             settings.days, settings.start, settings.end = days, start, end
             settings.updated_by, settings.updated_at = actor, now
@@ -735,6 +804,8 @@ class IssueService:
             hours = hours_of(settings)
             for i in s.exec(select(Issue).where(Issue.partnership_id == partnership_id,
                                                 Issue.status != IssueStatus.RESOLVED)).all():
+                if hours != before:
+                    recount_from(i, now, p.timezone, before)
                 i.version += 1
                 s.add(i)
                 s.flush()
@@ -983,16 +1054,19 @@ class IssueService:
         self.partnerships.audit(s, p, actor, f"issue_{action}"[:64], issue=i.number, **detail)
 
     def _escalation_dms(self, s: Session, i: Issue, p: Partnership, key: str, why: str, link: str | None,
-                        now: datetime, *, note: bool = True) -> list[str]:
-        """Level 2: the sponsors on both sides (the partnership's owners when it has none) by direct message, and
-        (`note`) a line in the thread. Returns who was told."""
-        people = self.partnerships.sponsors(s, p.id) or self.partnerships.owners(s, p.id)
+                        now: datetime, *, note: bool = True) -> tuple[list[str], str]:
+        """Level 2: the sponsors on both sides by direct message (a side without one: its owners, or on the
+        partner's side its partner contacts; see PartnershipService.escalation_people), and (`note`) a line in the
+        thread naming who heard it on which side. Returns who was told, and that as text."""
+        groups = self.partnerships.escalation_people(s, p.id)
+        people = list(dict.fromkeys(u for g in groups for u in g.people))
         plan_notices(s, subject_id=p.id or 0, people=people, now=now, key=f"{key}:dm",
                      text=iblocks.escalation_dm(i, p.name, why, link))
+        who = escalated_to(groups)
         if note:
-            self._note(s, i, key.removeprefix(f"{ISSUE_SLA}:{i.id}:"),
-                       f":sos: #{i.number} was escalated to {', '.join(mention(u) for u in people)}.", now)
-        return people
+            self._note(s, i, key.removeprefix(f"{ISSUE_SLA}:{i.id}:"), f":sos: #{i.number} was escalated to {who}.",
+                       now)
+        return people, who
 
     def _link(self, i: Issue, slack: SlackGateway | None = None) -> str | None:
         if not i.message_ts:

@@ -482,7 +482,7 @@ class PollService:
             if poll.anonymous and res.total.respondents < ANONYMOUS_TALLY_MIN:
                 raise Invalid(f"Poll #{poll.number} is anonymous: its answers can be exported once "
                               f"{ANONYMOUS_TALLY_MIN} people have answered, or when it closes.")
-        names = {} if poll.anonymous else self._names({v.user_id for v in votes if v.user_id})
+        names = {} if poll.anonymous else self.partnerships.names(sorted({v.user_id for v in votes if v.user_id}))
         header, rows = export_table(poll, votes, names, sides=not (poll.anonymous and res.side_note))
         self.slack.send_file(
             actor, filename=export_filename(poll),
@@ -492,17 +492,6 @@ class PollService:
             self.partnerships.audit(s, p, actor, "poll_exported", number=poll.number, rows=len(rows))
         return Outcome(f":page_facing_up: Poll #{poll.number} is exported: the CSV file is in your direct message "
                        "with Partnerbot.", partnership=p)
-
-    def _names(self, users: set[str]) -> dict[str, str]:
-        """Each voter's Slack name (their user id when Slack cannot say)."""
-        names = {}
-        for user in sorted(users):
-            try:
-                names[user] = self.slack.user_info(user).name
-            except SlackError as exc:
-                log.info("no name for a poll voter: %s", exc.code)
-                names[user] = user
-        return names
 
     def listing(self, *, channel_id: str, actor: str) -> tuple[Partnership, list[Listed]]:
         p = self.partnerships.require(channel_id, actor, "see its polls", open_only=False).partnership

@@ -412,17 +412,33 @@ class IssueFacts:
     resolved_at: datetime | None
     acknowledged_in_time: bool | None  # None while the acknowledge clock runs
     resolved_in_time: bool | None
+    # A clock not stopped yet (running or paused) that has already used more than its target: missed, whatever
+    # happens next.
+    acknowledge_overdue: bool = False
+    resolve_overdue: bool = False
 
 
 @dataclass(frozen=True)
 class IssueFigures:
-    by_severity: Mapping[Severity, int]
-    by_status: Mapping[str, int]
+    """The figures of the issues logged in a window (the last `days` days)."""
+
+    by_severity: Mapping[Severity, int]  # logged in the window
+    by_status: Mapping[str, int]  # of those, by their status now
     mean_to_acknowledge: timedelta | None  # wall-clock, over issues in the window
     mean_to_resolve: timedelta | None
     acknowledged_in_time: float | None  # shares 0..1; None when nothing to count
     resolved_in_time: float | None
     counted: int
+
+
+@dataclass(frozen=True)
+class IssueCounts:
+    """The issues as they stand now, whatever their age."""
+
+    unresolved_by_severity: Mapping[Severity, int]
+    by_status: Mapping[str, int]
+    unresolved: int
+    total: int
 
 
 def _mean(values: list[timedelta]) -> timedelta | None:
@@ -433,9 +449,19 @@ def _share(flags: list[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
 
+def _outcome(in_time: bool | None, overdue: bool) -> bool | None:
+    """A clock's SLA outcome: met or missed once stopped; missed already while it runs past its target; None
+    (not counted yet) while it runs within it."""
+    if in_time is not None:
+        return in_time
+    return False if overdue else None
+
+
 def issue_figures(facts: Iterable[IssueFacts], now: datetime, days: int | None) -> IssueFigures:
     """Counts, mean times (elapsed time from logging) and SLA compliance over the issues created in the last
-    `days` days (all when None). Every severity and the four statuses are present, with zero when none."""
+    `days` days (all when None). Compliance counts each clock stopped within its target as met, stopped after it
+    or still running past it as missed; a clock still within its target is not counted yet. Every severity and
+    the four statuses are present, with zero when none."""
     since = None if days is None else _utc(now, "now") - timedelta(days=days)
     chosen = [f for f in facts if since is None or f.created_at >= since]
     by_severity = {s: 0 for s in SEVERITY_ORDER}
@@ -443,12 +469,28 @@ def issue_figures(facts: Iterable[IssueFacts], now: datetime, days: int | None) 
     for f in chosen:
         by_severity[f.severity] += 1
         by_status[f.status] = by_status.get(f.status, 0) + 1
+    acknowledged = [_outcome(f.acknowledged_in_time, f.acknowledge_overdue) for f in chosen]
+    resolved = [_outcome(f.resolved_in_time, f.resolve_overdue) for f in chosen]
     return IssueFigures(
         by_severity=by_severity,
         by_status=by_status,
         mean_to_acknowledge=_mean([f.acknowledged_at - f.created_at for f in chosen if f.acknowledged_at]),
         mean_to_resolve=_mean([f.resolved_at - f.created_at for f in chosen if f.resolved_at]),
-        acknowledged_in_time=_share([f.acknowledged_in_time for f in chosen if f.acknowledged_in_time is not None]),
-        resolved_in_time=_share([f.resolved_in_time for f in chosen if f.resolved_in_time is not None]),
+        acknowledged_in_time=_share([x for x in acknowledged if x is not None]),
+        resolved_in_time=_share([x for x in resolved if x is not None]),
         counted=len(chosen),
     )
+
+
+def issue_counts(facts: Iterable[IssueFacts]) -> IssueCounts:
+    """The current state of every issue, whatever its age: the unresolved ones by severity, all by status."""
+    by_severity = {s: 0 for s in SEVERITY_ORDER}
+    by_status = dict.fromkeys(STATUSES, 0)
+    total = 0
+    for f in facts:
+        total += 1
+        by_status[f.status] = by_status.get(f.status, 0) + 1
+        if f.status != "resolved":
+            by_severity[f.severity] += 1
+    return IssueCounts(unresolved_by_severity=by_severity, by_status=by_status,
+                       unresolved=total - by_status["resolved"], total=total)

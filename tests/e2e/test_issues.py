@@ -287,7 +287,9 @@ def test_assign_wait_resume_reopen_escalate_and_refusals(hc: Harness, clock: Fro
     assert "Escalation in *Acme*" in dm and "#1 *SSO login loops*" in dm and "Customer demo on Friday" in dm
     assert [line.split(" ", 1)[1] for line in thread(h, cid)] == [
         "assigned #1: ours <@UCAROL> · partner <@UPAT>", "marked waiting on the partner #1", "resumed #1",
-        "resolved #1: Fixed the redirect URI", "reopened #1", f"escalated #1 to <@{DAN}>: Customer demo on Friday"]
+        "resolved #1: Fixed the redirect URI", "reopened #1",
+            f"escalated #1 to <@{DAN}> (our sponsor) and <@{PARTNER_PAT}> (the partner's contact): Customer demo on "
+            "Friday"]
 
 
 def dms_with(h: Harness, user: str, text: str) -> list[str]:
@@ -335,7 +337,8 @@ def test_sla_ladder_each_level_once_deleted_card_and_archived_channel(hc: Harnes
     assert len(cards(h, cid)) == 1  # posted again
     clock.advance(seconds=15)  # the note that went to the deleted card's thread is retried in the new one's
     h.tick()
-    assert thread(h, cid) == [f":sos: #1 was escalated to <@{DAN}>."]
+    assert thread(h, cid) == [f":sos: #1 was escalated to <@{DAN}> (our sponsor) and <@{PARTNER_PAT}> (the partner's "
+                              "contact)."]
 
     # Nothing fires twice, however often the scheduler runs.
     clock.set(start + timedelta(hours=3))
@@ -385,8 +388,19 @@ def test_lists_figures_sla_form_and_bad_input(hc: Harness, clock: FrozenClock) -
     # The figures.
     click(h, BOB, card(h, cid, 2), "Acknowledge", cid)
     stats = h.command("issues stats", channel=cid, user=PARTNER_PAT).text
-    assert "Last 30 days* (2 issues)" in stats and "Last 90 days* (2 issues)" in stats
+    assert "Last 30 days* (2 issues logged" in stats and "Last 90 days* (2 issues logged" in stats
     assert "critical 1, high 0, normal 1, low 0" in stats and "acknowledged 100 %" in stats
+    assert "Now* (2 issues in all, 2 not resolved)" in stats and "By status: open 1, acknowledged 1" in stats
+    # Three days on, nobody has acknowledged "Low thing" (normal: within 1 day): missed, not left out.
+    clock.advance(days=3)
+    stats = h.command("issues stats", channel=cid, user=PARTNER_PAT).text
+    assert "acknowledged 50 %" in stats
+    # A hundred days on, both are outside the windows but still there, as they stand.
+    clock.advance(days=97)
+    stats = h.command("issues stats", channel=cid, user=PARTNER_PAT).text
+    assert "Last 30 days* (0 issues logged" in stats and "Last 90 days* (0 issues logged" in stats
+    assert "Now* (2 issues in all, 2 not resolved)" in stats
+    assert "Not resolved, by severity: critical 1, high 0, normal 1, low 0" in stats
 
     # The SLA targets: anyone sees them; an owner gets the form (a bad duration is refused under its input).
     shown = h.command("issue sla", channel=cid, user=BOB).text
@@ -501,7 +515,7 @@ def test_an_escalate_form_sent_twice_escalates_once(hc: Harness, clock: FrozenCl
     h.tick()
     assert len(dms_with(h, DAN, "Escalation in *Acme*")) == 1
     assert [line for line in thread(h, cid) if "escalated" in line] == [
-        f"<@{BOB}> escalated #1 to <@{DAN}>: Demo tomorrow"]
+        f"<@{BOB}> escalated #1 to <@{DAN}> (our sponsor) and <@{PARTNER_PAT}> (the partner's contact): Demo tomorrow"]
     # Another form is another escalation.
     click(h, CAROL, card(h, cid), "Escalate", cid)
     assert not submit(h, CAROL, text_value("issue_note", ""))
@@ -557,3 +571,32 @@ def test_business_hours_count_a_day_of_the_targets_as_a_working_day(hc: Harness,
     # On Tuesday at 12:00 it has used 7 + 3 working hours of its 8: two hours late.
     clock.set(berlin(2026, 3, 3, 12, 0))
     assert "2 h late" in h.command("issue 1", channel=cid, user=BOB).text
+
+
+def test_the_shortcut_keeps_mentions_readable_and_says_when_it_cut_the_message(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    text = (f"<@{PARTNER_PAT}> says the export fails\nAsk <@{BOB}> and <@UNOBODY> in <#C0GENERAL|general> about "
+            "<https://runbook.test/x|the runbook> or <https://bare.test/y> &amp; <!here>\n" + "x" * 3100 + " END")
+    said = h.fake.say(cid, CAROL, text)
+    h.sender.message_shortcut("log_issue", said, user_id=CAROL, channel_id=cid)
+    h.wait()
+    form = h.fake.open_views(CAROL)[-1]["view"]
+    inputs = {b["block_id"]: b for b in form["blocks"] if b["type"] == "input"}
+    assert inputs["issue_title"]["element"]["initial_value"] == "@pat says the export fails"
+    description = inputs["issue_description"]["element"]["initial_value"]
+    assert ("Ask @bob and @UNOBODY in #general about the runbook or https://bare.test/y & @here\nxxx"
+            in description)  # a person Slack does not know keeps their id
+    assert len(description) == 3000 and description.endswith("…") and "END" not in description
+    hint = inputs["issue_description"]["hint"]["text"]
+    assert "3,2" in hint and "characters long: only its start fits here" in hint
+    assert "the issue keeps the link to the whole message" in hint
+    # Logged as it stands: the card shows the readable text (escaped) and links to the whole message.
+    assert not submit(h, CAROL, issue_values(title="@pat says the export fails", description=description, ours=None,
+                                             partner=None, severity="normal"))
+    clock.advance(seconds=5)
+    h.tick()
+    shown = card(h, cid)
+    assert "Ask @bob and @UNOBODY in #general" in flatten(shown) and "&amp; @here" in flatten(shown)
+    assert f"https://fake.slack.test/archives/{cid}/p{said['ts'].replace('.', '')}" in flatten(shown)
+    assert "<!here>" not in str(shown["blocks"])

@@ -24,6 +24,7 @@ from services.sla import (
     counted,
     format_left,
     format_target,
+    issue_counts,
     issue_figures,
     ladder,
     parse_target,
@@ -496,6 +497,36 @@ def test_figures_over_the_last_90_days_and_all_time() -> None:
 def test_the_window_includes_its_first_moment() -> None:
     edge = [fact(Severity.HIGH, "open", 30 * D), fact(Severity.HIGH, "open", 30 * D + timedelta(seconds=1))]
     assert issue_figures(edge, NOW, 30).counted == 1
+
+
+def late(severity: Severity, status: str, age: timedelta, *, ack: bool = False, resolve: bool = False) -> IssueFacts:
+    """An issue whose clocks are not stopped yet; `ack`/`resolve`: that clock is already past its target."""
+    created = NOW - age
+    return IssueFacts(severity, status, created, None, None, None, None, acknowledge_overdue=ack,
+                      resolve_overdue=resolve)
+
+
+def test_a_clock_running_past_its_target_counts_as_missed_and_one_within_it_is_not_counted_yet() -> None:
+    # A critical issue nobody acknowledged for three days: 0 %, not "n/a".
+    assert issue_figures([late(Severity.CRITICAL, "open", 3 * D, ack=True)], NOW, 30).acknowledged_in_time == 0.0
+    # One acknowledged on time, ten ignored past their target: 1 in 11, not 100 %.
+    facts = [fact(Severity.HIGH, "acknowledged", 5 * D, H, None, True)]
+    facts += [late(Severity.HIGH, "open", 4 * D, ack=True, resolve=True) for _ in range(10)]
+    f = issue_figures(facts, NOW, 30)
+    assert f.acknowledged_in_time == pytest.approx(1 / 11) and f.resolved_in_time == 0.0
+    # Still within target: not counted either way.
+    within = issue_figures([fact(Severity.HIGH, "acknowledged", 5 * D, H, None, True),
+                            late(Severity.HIGH, "open", M)], NOW, 30)
+    assert within.acknowledged_in_time == 1.0 and within.resolved_in_time is None
+
+
+def test_counts_show_every_issue_as_it_stands_whatever_its_age() -> None:
+    c = issue_counts([*FACTS, late(Severity.CRITICAL, "open", 400 * D, ack=True)])
+    assert (c.total, c.unresolved) == (6, 4)
+    assert dict(c.by_status) == {"open": 2, "acknowledged": 1, "waiting": 1, "resolved": 2}
+    assert dict(c.unresolved_by_severity) == {Severity.CRITICAL: 1, Severity.HIGH: 1, Severity.NORMAL: 2,
+                                              Severity.LOW: 0}
+    assert issue_figures([*FACTS, late(Severity.CRITICAL, "open", 400 * D, ack=True)], NOW, 90).counted == 4
 
 
 def test_figures_with_nothing_to_count_are_none_not_zero() -> None:
