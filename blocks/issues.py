@@ -95,7 +95,8 @@ def clock_line(c: ClockView) -> str:
 
 
 def card_text(i: Issue) -> str:
-    return f"Issue #{i.number}: {truncate(i.title, 100)} ({i.severity}, {STATUS_LABEL[i.status]})"
+    """The card's message text (Slack's fallback and notification text): the title escaped like everywhere."""
+    return f"Issue #{i.number}: {escape(truncate(i.title, 100))} ({i.severity}, {STATUS_LABEL[i.status]})"
 
 
 def card_blocks(
@@ -172,12 +173,9 @@ def link_text(link: str | None) -> str:
     return f" <{link}|Open the card>" if link else ""
 
 
-def warn_text(i: Issue, partnership: str, clock: str, left: str, late: bool, link: str | None) -> str:
-    """The reminder at 80 % of a target (`late`: sent after the target passed, e.g. after the bot was down)."""
+def warn_text(i: Issue, partnership: str, clock: str, left: str, link: str | None) -> str:
+    """The reminder at 80 % of a target (never sent once the target has passed: the breach says it then)."""
     verb = "acknowledge" if clock == "ack" else "resolve"
-    if late:
-        return (f":hourglass_flowing_sand: {ref(i)} in *{escape(partnership)}*: the target to {verb} it has "
-                f"passed ({left}).{link_text(link)}")
     return (f":hourglass_flowing_sand: {ref(i)} in *{escape(partnership)}*: {left} to {verb} it "
             f"within its target.{link_text(link)}")
 
@@ -211,13 +209,16 @@ def list_line(i: Issue, sla: str, link: str | None) -> str:
             f"{owners_text(i)} · {sla}")
 
 
+LIST_SHOWN = MESSAGE_BLOCKS_MAX - 2  # the list's lines in one message (with its heading and the "…and N more")
+
+
 def list_blocks(partnership: str, label: str, lines: Sequence[str], total: int) -> list[Block]:
-    """The compact list; over Slack's block limit it says how many more there are."""
+    """The compact list: at most LIST_SHOWN lines; over Slack's block limit it says how many more there are."""
     if not lines:
         return [section(f"*{escape(partnership)}* has no {label} issues. Log one with `/partner issue &lt;title&gt;`.")]
     blocks: list[Block] = [section(f"*Issues of {escape(partnership)}* ({label}, {total}): most severe first, "
                                    "then oldest")]
-    room = MESSAGE_BLOCKS_MAX - 2
+    room = LIST_SHOWN
     blocks += [section(line) for line in lines[:room]]
     if total > room:
         blocks.append(context(f"…and {total - room} more. `/partner issue &lt;number&gt;` shows one."))
@@ -229,37 +230,56 @@ def _share(value: float | None) -> str:
 
 
 @dataclass(frozen=True)
+class CountsView:
+    """The issues as they stand now, whatever their age (`/partner issues stats`)."""
+
+    unresolved: int
+    total: int
+    unresolved_by_severity: Sequence[tuple[str, int]]
+    by_status: Sequence[tuple[str, int]]
+
+
+@dataclass(frozen=True)
 class FiguresView:
-    """One window of `/partner issues stats`, formatted by the service."""
+    """One window of `/partner issues stats`, formatted by the service: the issues logged in it."""
 
     days: int
     counted: int
     by_severity: Sequence[tuple[str, int]]
-    by_status: Sequence[tuple[str, int]]
     mean_to_acknowledge: str  # "n/a" when nothing to count
     mean_to_resolve: str
     acknowledged_in_time: float | None
     resolved_in_time: float | None
 
 
-def stats_blocks(partnership: str, windows: Sequence[FiguresView]) -> list[Block]:
-    blocks: list[Block] = [section(f"*Issue figures of {escape(partnership)}*")]
+def stats_blocks(partnership: str, now: CountsView, windows: Sequence[FiguresView]) -> list[Block]:
+    """The current counts first (every issue, whatever its age), then one section per window."""
+    sev = ", ".join(f"{name} {n}" for name, n in now.unresolved_by_severity)
+    status = ", ".join(f"{STATUS_LABEL[IssueStatus(k)]} {v}" for k, v in now.by_status)
+    blocks: list[Block] = [
+        section(f"*Issue figures of {escape(partnership)}*"),
+        section(f"*Now* ({now.total} issues in all, {now.unresolved} not resolved)\n"
+                f"Not resolved, by severity: {sev}\nBy status: {status}"),
+    ]
     for f in windows:
-        sev = ", ".join(f"{name} {n}" for name, n in f.by_severity)
-        status = ", ".join(f"{STATUS_LABEL[IssueStatus(k)]} {v}" for k, v in f.by_status if v)
+        logged = ", ".join(f"{name} {n}" for name, n in f.by_severity)
         blocks.append(section(
-            f"*Last {f.days} days* ({f.counted} issues)\nBy severity: {sev}\nBy status: {status or 'none'}\n"
+            f"*Last {f.days} days* ({f.counted} issues logged: {logged})\n"
             f"Mean time to acknowledge: {f.mean_to_acknowledge} · to resolve: {f.mean_to_resolve}\n"
-            f"Within target: acknowledged {_share(f.acknowledged_in_time)} · resolved {_share(f.resolved_in_time)}"))
+            f"Within target: acknowledged {_share(f.acknowledged_in_time)} · resolved {_share(f.resolved_in_time)}"
+            " (a clock still running past its target counts as missed)"))
     return blocks
 
 
-def sla_text(partnership: str, targets: Sequence[tuple[str, str, str]], hours: str | None) -> str:
+def sla_text(partnership: str, targets: Sequence[tuple[str, str, str]], hours: str | None,
+             day: str | None = None) -> str:
     """`targets`: (severity, acknowledge within, resolve within), most urgent first; `hours`: the business hours
-    the clocks count ("Mon-Fri 09:00-17:00" style), None: every hour."""
+    the clocks count ("Mon-Fri 09:00-17:00" style), None: every hour; `day`: a working day's length ("8 h")."""
     lines = [f"• *{sev}*: acknowledge within {ack}, resolve within {res}" for sev, ack, res in targets]
     counted = f"business hours only ({hours})" if hours else "every hour of every day"
-    return f"*SLA targets of {escape(partnership)}* (the clocks count {counted}):\n" + "\n".join(lines)
+    days = (f"\nA day in these targets is a working day ({day}) and a week the working days of a week, as in Jira "
+            "Service Management." if hours and day else "")
+    return f"*SLA targets of {escape(partnership)}* (the clocks count {counted}):\n" + "\n".join(lines) + days
 
 
 # -- forms ---------------------------------------------------------------------------------------------------------
@@ -278,9 +298,15 @@ def _text_input(block_id: str, label: str, *, initial: str = "", multiline: bool
 
 def issue_modal(
     *, partnership: str, meta: dict[str, Any], severities: Sequence[str], title: str = "", description: str = "",
-    severity: str = "normal", reporter: str | None = None,
+    severity: str = "normal", reporter: str | None = None, cut_from: int | None = None, linked: bool = False,
 ) -> dict[str, Any]:
-    """The form that logs an issue (also prefilled from a message or a check-in answer)."""
+    """The form that logs an issue (also prefilled from a message or a check-in answer; `cut_from`: the whole
+    length of a text the description holds only the start of, said in its hint; `linked`: the issue will link
+    to the message it came from)."""
+    cut = ""
+    if cut_from:
+        cut = f" The text is {cut_from:,} characters long: only its start fits here (it ends with “…”)" + (
+            "; the issue keeps the link to the whole message." if linked else ".")
     sev_options = [option(s, s) for s in severities]
     blocks: list[Block] = [
         section(f"Log an issue in *{escape(partnership)}*"
@@ -289,7 +315,7 @@ def issue_modal(
                     hint=f"Up to {ISSUE_TITLE_MAX} characters."),
         _text_input(ids.F_ISSUE_DESCRIPTION, "Description", initial=description, multiline=True,
                     max_length=ISSUE_DESCRIPTION_MAX + 500, optional=True,
-                    hint=f"Up to {ISSUE_DESCRIPTION_MAX:,} characters."),
+                    hint=f"Up to {ISSUE_DESCRIPTION_MAX:,} characters.{cut}"),
         input_block(ids.F_ISSUE_SEVERITY, "Severity", {"type": "static_select", "options": sev_options,
                                                        "initial_option": option(severity, severity)}),
         input_block(ids.F_ISSUE_OWNER_OURS, "Owner on our side", {"type": "users_select"}, optional=True),
@@ -319,7 +345,8 @@ def resolve_modal(i: Issue, meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def escalate_modal(i: Issue, meta: dict[str, Any]) -> dict[str, Any]:
-    blocks = [section(f"Escalate {ref(i)}: its sponsors on both sides get a direct message now."),
+    blocks = [section(f"Escalate {ref(i)}: its sponsors on both sides get a direct message now (on a side "
+                      "without a sponsor, its owners or partner contacts)."),
               _text_input(ids.F_ISSUE_NOTE, "Note for the sponsors", multiline=True, max_length=ESCALATION_NOTE_MAX,
                           optional=True)]
     return _modal(ids.ISSUE_ESCALATE_VIEW, "Escalate the issue", "Escalate", blocks, meta)
@@ -329,7 +356,9 @@ def sla_modal(partnership: str, targets: Sequence[tuple[str, str, str]], busines
               end: str, meta: dict[str, Any]) -> dict[str, Any]:
     """`targets`: (severity, acknowledge within, resolve within) as the inputs start."""
     blocks: list[Block] = [section(f"SLA targets of *{escape(partnership)}*: durations such as `90m`, `4h`, `1 day`, "
-                                   "`2 days 4 hours`.")]
+                                   "`2 days 4 hours`. With business hours counted, a day is one working day (as "
+                                   "long as the opening hours: 8 h for 09:00\u201317:00) and a week the working "
+                                   "days of a week; otherwise a day is 24 h.")]
     for sev, ack, res in targets:
         blocks.append(_text_input(f"{ids.F_SLA_ACK}_{sev}", f"{sev.capitalize()}: acknowledge within", initial=ack,
                                   max_length=40))

@@ -8,7 +8,6 @@ even before the ack (the database is down), Slack never shows its generic "somet
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import re
@@ -22,30 +21,20 @@ from typing import Any
 from adapters.slack import SlackError, SlackGateway
 from blocks.text import escape, truncate
 from services.errors import Invalid, UserError
+from services.inputs import slack_plain
 from services.partnerships import advice
 
 log = logging.getLogger(__name__)
 
 _USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
-_SLACK_ENTITY = re.compile(r"<([@#!])([^>|]*)(?:\|([^>]*))?>|<(?:mailto:)?([^>|]*)(?:\|([^>]*))?>")
-
-
 def plain_text(text: str | None) -> str:
     """Turn Slack-formatted command text back into what the person typed, as plain text.
 
     `<@U1|ana>` -> `@ana`, `<!channel>` -> `@channel`, `<#C1|x>` -> `#x`, links -> their label, and the
-    &amp; &lt; &gt; entities -> characters. The result is escaped again wherever the bot shows it.
+    &amp; &lt; &gt; entities -> characters (services.inputs.slack_plain). The result is escaped again wherever
+    the bot shows it.
     """
-
-    def repl(m: re.Match[str]) -> str:
-        if m.group(1):
-            sigil, target, label = m.group(1), m.group(2), m.group(3)
-            if sigil == "!":
-                return "@" + (label or target.split("^")[0])
-            return ("@" if sigil == "@" else "#") + (label or target)
-        return m.group(5) or m.group(4) or ""
-
-    return html.unescape(_SLACK_ENTITY.sub(repl, text or "")).strip()
+    return slack_plain(text)
 
 
 def echo(raw: str | None, limit: int = 40) -> str:

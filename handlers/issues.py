@@ -70,7 +70,8 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
                 "response_url": response_url}
         slack.open_view(trigger_id, iblocks.issue_modal(
             partnership=pre.partnership.name, meta=meta, severities=SEVERITY_CHOICES, title=pre.title,
-            description=pre.description, reporter=pre.reporter if pre.reporter != actor else None))
+            description=pre.description, reporter=pre.reporter if pre.reporter != actor else None,
+            cut_from=pre.cut_from, linked=pre.message_ts is not None))
 
     # -- /partner issue …, /partner issues … -----------------------------------------------------------------------
     @router.add("issue", usage=_USAGE[0].usage, summary=_USAGE[0].summary, example=_USAGE[0].example,
@@ -89,8 +90,8 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
                 slack.open_view(call.trigger_id, iblocks.sla_modal(
                     v.partnership.name, v.targets, st.business_hours, st.days, st.start, st.end,
                     {"partnership_id": v.partnership.id, "response_url": call.response_url}))
-            call.reply(iblocks.sla_text(v.partnership.name, v.targets, v.hours)
-                       + ("" if v.may_change else "\nOwners of the partnership change them with `/partner issue sla`."))
+            call.reply(v.text + ("" if v.may_change
+                                 else "\nOwners of the partnership change them with `/partner issue sla`."))
         elif _NUMBER.match(text):
             issue_id = svc.find(ref=text, **where)
             v = svc.view(issue_id=issue_id, actor=call.user_id)
@@ -106,18 +107,18 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     @router.add("issues", usage="issues [open|mine|all|critical]",
                 summary="the issues, most severe first, then oldest (default: open ones)",
                 example=f"{COMMAND} issues mine",
-                more=(Usage("issues stats", "counts, mean times to acknowledge and resolve, and SLA compliance over "
-                            "30 and 90 days", f"{COMMAND} issues stats"),))
+                more=(Usage("issues stats", "the issues as they stand now; mean times to acknowledge and resolve, and "
+                            "SLA compliance over 30 and 90 days", f"{COMMAND} issues stats"),))
     def _issues(call: CommandCall) -> None:
         which = plain_text(call.args).lower()
         where = {"channel_id": call.channel_id, "actor": call.user_id}
         if which == "stats":
-            p, windows = svc.stats(**where)
-            call.reply(f"Issue figures of {escape(p.name)}", iblocks.stats_blocks(p.name, windows))
+            p, now, windows = svc.stats(**where)
+            call.reply(f"Issue figures of {escape(p.name)}", iblocks.stats_blocks(p.name, now, windows))
             return
-        call.reply.ack()  # links come from Slack, one call per card: answered through the response URL
+        call.reply.ack()  # links come from Slack, one call per card shown: answered through the response URL
         p, rows, label = svc.listing(which=which or "open", **where)
-        lines = [iblocks.list_line(i, sla, svc.link(i)) for i, sla in rows[:iblocks.MESSAGE_BLOCKS_MAX]]
+        lines = [iblocks.list_line(i, sla, svc.link(i)) for i, sla in rows[:iblocks.LIST_SHOWN]]
         call.reply(f"Issues of {escape(p.name)}", iblocks.list_blocks(p.name, label, lines, len(rows)))
 
     # -- the message shortcut and the check-in summary's button ----------------------------------------------------
@@ -129,7 +130,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
             channel_id = _channel_of(body) or ""
             message = body.get("message") if isinstance(body.get("message"), dict) else {}
             pre = svc.prefill_from_message(channel_id=channel_id, actor=reply.user_id,
-                                           text=plain_text(str(message.get("text") or "")),
+                                           text=str(message.get("text") or ""),
                                            message_ts=str(message.get("ts") or "") or None)
             open_form(body["trigger_id"], pre, reply.user_id, body.get("response_url"))  # the link comes later
 
@@ -198,7 +199,8 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
                           creation_key=f"view:{view.get('id')}", source=IssueSource(source), source_link=link,
                           reporter=meta.get("reporter") or None).text())
 
-    def issue_form(callback_id: str, what: str, field: str, run: Callable[[str, dict[str, Any], dict[str, Any]], Any],
+    def issue_form(callback_id: str, what: str, field: str,
+                   run: Callable[[str, dict[str, Any], dict[str, Any], str], Any],
                    check: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None) -> None:
         @app.view(callback_id)
         def _submitted(ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -212,7 +214,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
                     except Invalid as exc:
                         raise under_inputs(exc, _FIELDS) from None
                 reply.ack()
-                reply(run(reply.user_id, meta, values).text())
+                reply(run(reply.user_id, meta, values, f"view:{view.get('id')}").text())
 
     def note_of(values: dict[str, Any]) -> str:
         return str(values.get(ids.F_ISSUE_NOTE, {}).get("value") or "")
@@ -231,13 +233,13 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         ours, partner = owners_of(values)
         svc.check_assign(issue_id=int(meta.get("issue_id") or 0), actor=actor, owner_ours=ours, owner_partner=partner)
 
-    issue_form(ids.ISSUE_RESOLVE_VIEW, "resolve the issue", ids.F_ISSUE_NOTE, lambda actor, meta, values: svc.resolve(
-        issue_id=int(meta.get("issue_id") or 0), actor=actor, note=note_of(values), channel_id=meta.get("channel_id")),
-        check_resolve)
-    issue_form(ids.ISSUE_ESCALATE_VIEW, "escalate the issue", ids.F_ISSUE_NOTE, lambda actor, meta, values:
+    issue_form(ids.ISSUE_RESOLVE_VIEW, "resolve the issue", ids.F_ISSUE_NOTE, lambda actor, meta, values, _:
+               svc.resolve(issue_id=int(meta.get("issue_id") or 0), actor=actor, note=note_of(values),
+                           channel_id=meta.get("channel_id")), check_resolve)
+    issue_form(ids.ISSUE_ESCALATE_VIEW, "escalate the issue", ids.F_ISSUE_NOTE, lambda actor, meta, values, key:
                svc.escalate(issue_id=int(meta.get("issue_id") or 0), actor=actor, note=note_of(values),
-                            channel_id=meta.get("channel_id")), check_escalate)
-    issue_form(ids.ISSUE_ASSIGN_VIEW, "assign the issue", ids.F_ISSUE_OWNER_OURS, lambda actor, meta, values:
+                            channel_id=meta.get("channel_id"), request_key=key), check_escalate)
+    issue_form(ids.ISSUE_ASSIGN_VIEW, "assign the issue", ids.F_ISSUE_OWNER_OURS, lambda actor, meta, values, _:
                svc.assign(issue_id=int(meta.get("issue_id") or 0), actor=actor, owner_ours=owners_of(values)[0],
                           owner_partner=owners_of(values)[1], channel_id=meta.get("channel_id")), check_assign)
 

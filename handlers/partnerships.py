@@ -18,7 +18,7 @@ from handlers.common import Reply, event_time, guarded, plain_text, retry_num, u
 from services.confirmations import button_id
 from services.container import Services
 from services.errors import Invalid
-from services.inputs import NewPartnership, parse_role, split_emails, validate
+from services.inputs import NewPartnership, parse_role, parse_side, split_emails, validate
 from services.partnerships import Access
 
 log = logging.getLogger(__name__)
@@ -97,17 +97,20 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         call.reply("Your partnerships", pblocks.list_blocks(svc.for_user(call.user_id)))
 
     # -- people ------------------------------------------------------------------------------------
-    @router.add("add", usage="add @person [owner|member|sponsor|partner]",
-                summary="add someone with a role (default member; people from the partner's org: partner)",
-                example=f"{COMMAND} add @ana sponsor")
+    @router.add("add", usage="add @person [owner|member|sponsor|partner] [ours|partner]",
+                summary="add someone with a role (default member; people from the partner's org: partner) and, "
+                "when Slack cannot tell, their side",
+                example=f"{COMMAND} add @ana sponsor partner")
     def _add(call: CommandCall) -> None:
         parts = call.args.split()
         user_id = user_id_from_mention(parts[0]) if parts else None
         if user_id is None:
-            raise Invalid(f"Say who to add with an @mention: `{COMMAND} add @person [role]`.")
+            raise Invalid(f"Say who to add with an @mention: `{COMMAND} add @person [role] [ours|partner]`.")
         role = parse_role(plain_text(parts[1]) if len(parts) > 1 else None)
+        side = parse_side(plain_text(" ".join(parts[2:])) if len(parts) > 2 else None)
         call.reply.ack()
-        call.reply(svc.add_member(channel_id=call.channel_id, actor=call.user_id, user_id=user_id, role=role).text())
+        call.reply(svc.add_member(channel_id=call.channel_id, actor=call.user_id, user_id=user_id, role=role,
+                                  side=side).text())
 
     @router.add("remove", usage="remove @person", summary="take someone out of the partnership and its channel",
                 example=f"{COMMAND} remove @ana")

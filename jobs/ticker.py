@@ -60,10 +60,16 @@ class Ticker:
         log.info("scheduler %s started (tick every %ss)", self.dispatcher.worker_id, self.tick_seconds)
         return self
 
-    def nudge(self) -> None:
-        """Run a dispatch tick now (after a write that planned something due now)."""
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
+    def nudge(self, at: datetime | None = None) -> None:
+        """Run a dispatch tick now (after a write that planned something due now), or at `at` (something is due
+        then, sooner than the next tick) unless one runs by then anyway."""
+        if self._scheduler is None or not self._scheduler.running:
+            return
+        if at is not None:
+            job = self._scheduler.get_job("dispatch")
+            if job is None or (job.next_run_time is not None and job.next_run_time <= at):
+                return
+        self._scheduler.modify_job("dispatch", next_run_time=at or datetime.now(UTC))
 
     def stop(self) -> None:
         if self._scheduler is not None and self._scheduler.running:

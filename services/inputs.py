@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
@@ -25,7 +26,7 @@ from models.checkin import (
 )
 from models.issue import ISSUE_DESCRIPTION_MAX, ISSUE_TITLE_MAX
 from models.milestone import DONE_MEANS_MAX, TITLE_MAX
-from models.partnership import EMAIL_MAX, GOALS_MAX, NAME_MAX, PARTNER_ORG_MAX, REASON_MAX, Role
+from models.partnership import EMAIL_MAX, GOALS_MAX, NAME_MAX, PARTNER_ORG_MAX, REASON_MAX, Role, Side
 from models.poll import (
     POLL_AHEAD_MAX_DAYS,
     POLL_OPTION_MAX,
@@ -142,6 +143,32 @@ class CloseRequest(BaseModel):
         return _limit("The reason", value.strip(), REASON_MAX)
 
 
+_SLACK_ENTITY = re.compile(r"<([@#!])([^>|]*)(?:\|([^>]*))?>|<(?:mailto:)?([^>|]*)(?:\|([^>]*))?>")
+_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|)?>")
+
+
+def slack_plain(text: str | None, names: Mapping[str, str] | None = None) -> str:
+    """Slack-formatted text as a person reads it, as plain text: `<@U1|ana>` -> `@ana` (`<@U1>` -> `@` and its
+    name in `names`, else its id), `<!channel>` -> `@channel`, `<#C1|x>` -> `#x`, links -> their label, and the
+    &amp; &lt; &gt; entities -> characters. Escape the result again wherever the bot shows it."""
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(1):
+            sigil, target, label = m.group(1), m.group(2), m.group(3)
+            if sigil == "!":
+                return "@" + (label or target.split("^")[0])
+            if sigil == "@" and not label and names:
+                return "@" + names.get(target, target)
+            return ("@" if sigil == "@" else "#") + (label or target)
+        return m.group(5) or m.group(4) or ""
+
+    return html.unescape(_SLACK_ENTITY.sub(repl, text or "")).strip()
+
+
+def mentioned_users(text: str | None) -> list[str]:
+    """The people mentioned by id alone (`<@U1>`, no name beside it) in Slack-formatted text, once each, in order."""
+    return list(dict.fromkeys(_USER_MENTION.findall(text or "")))
+
 def parse_role(raw: str | None) -> Role | None:
     """A role from what the person typed (plain text); Invalid, echoing it escaped, when it is none."""
     if not raw:
@@ -156,6 +183,22 @@ def parse_role(raw: str | None) -> Role | None:
         choices = ", ".join(r.value for r in Role)
         raise Invalid(f"'{escape(truncate(raw, 40))}' is not a role. Use one of: {choices}.") from None
 
+
+
+_SIDES = {"ours": Side.OURS, "our": Side.OURS, "us": Side.OURS, "partner": Side.PARTNER, "partners": Side.PARTNER,
+          "partner's": Side.PARTNER, "theirs": Side.PARTNER}
+
+
+def parse_side(raw: str | None) -> Side | None:
+    """A side from what the person typed ("ours", "partner", also "partner-side", "our side"); Invalid, echoing it
+    escaped, when it is none."""
+    if not raw:
+        return None
+    key = re.sub(r"[\s_-]*side$", "", raw.strip().lower().replace("\u2019", "'"))
+    if key in _SIDES:
+        return _SIDES[key]
+    raise Invalid(f"'{escape(truncate(raw, 40))}' is not a side. Use `ours` or `partner`, e.g. "
+                  "`/partner add @ana sponsor partner`.")
 
 class ScheduleInput(BaseModel):
     """A check-in schedule: weekdays and a local time in a zone, the questions, the response window,

@@ -9,10 +9,11 @@ change it shows:
 - `issue_note`: one line in the card's thread per change ("<@U1> acknowledged #7"), and the ladder's notes.
 - `issue_sla`: the ladder of each clock run: at 80 % of the target a private reminder to the issue's owners (the
   partnership's owners when it has none); at the target a thread note and direct messages to the issue's and the
-  partnership's owners; at twice the target direct messages to the sponsors on both sides (the owners when there
-  are none) and a thread note. Keys carry the issue, the clock, the clock's run and the level, so each level
-  fires once per run; a change of state marks the pending ones obsolete and plans the current ones at once. They
-  are never skipped for lateness: after a restart they fire late, once, after re-checking that the clock runs.
+  partnership's owners; at twice the target direct messages to the sponsors on both sides (a side without one:
+  its owners, or the partner's contacts) and a thread note naming the sides. Keys carry the issue, the clock, the
+  clock's run and the level, so each level fires once per run; a change of state marks the pending ones obsolete
+  and plans the current ones at once. They are never skipped for lateness: after a restart they fire late, once,
+  after re-checking that the clock runs.
 - `issue_due`: the reminder the day before a due date and the overdue note the day after, at 09:00 local.
 Direct messages are `notice` occurrences, so an archived channel stops none of them.
 
@@ -42,6 +43,8 @@ from models.checkin import CheckinAnswer, CheckinRound
 from models.db import UnitOfWork
 from models.issue import (
     ESCALATION_NOTE_MAX,
+    ISSUE_DESCRIPTION_MAX,
+    ISSUE_TITLE_MAX,
     RESOLUTION_MAX,
     Issue,
     IssueEvent,
@@ -52,9 +55,9 @@ from models.issue import (
 from models.partnership import Partnership, PartnershipStatus, Side
 from models.scheduling import Occurrence
 from services.errors import Forbidden, Invalid, NotFound
-from services.inputs import IssueInput
-from services.partnerships import Access, Outcome, PartnershipService, check_access
-from services.recurrence import end_of_local_day, local_to_utc
+from services.inputs import IssueInput, mentioned_users, slack_plain
+from services.partnerships import Access, Escalated, Outcome, PartnershipService, check_access
+from services.recurrence import end_of_local_day, local_date, local_to_utc
 from services.scheduling import (
     ISSUE_CARD,
     ISSUE_DUE,
@@ -74,6 +77,7 @@ from services.sla import (
     DEFAULT_TARGETS,
     LEVEL_FRACTION,
     SEVERITY_ORDER,
+    IssueCounts,
     IssueFacts,
     IssueFigures,
     Level,
@@ -81,8 +85,10 @@ from services.sla import (
     SlaClock,
     Targets,
     WorkingHours,
+    counted,
     format_left,
     format_target,
+    issue_counts,
     issue_figures,
     ladder,
     parse_target,
@@ -101,6 +107,7 @@ FIGURE_WINDOWS = (30, 90)
 LIST_FILTERS = ("open", "mine", "all", "critical")
 UPSERT_BATCH = 500
 CLOCKS = ("ack", "resolve")
+ESCALATED = "escalated"  # the history's action of a manual escalation (its detail: clock, run, request)
 
 _ISSUE: sa.Table = Issue.__table__  # type: ignore[attr-defined]
 _P: sa.Table = Partnership.__table__  # type: ignore[attr-defined]
@@ -228,6 +235,28 @@ def transition(i: Issue, action: str, now: datetime, zone: str, hours: WorkingHo
         i.status, i.resolved_at, i.resolved_by, i.resolved_in_time = IssueStatus.ACKNOWLEDGED, None, None, None
 
 
+def recount_from(i: Issue, now: datetime, zone: str, before: WorkingHours | None) -> None:
+    """The partnership's hours change at `now`: each running clock keeps the time it used so far as counted under
+    the hours `before`, and counts under the new ones from `now` on (paused and resumed at the change). Paused and
+    stopped clocks keep what they had."""
+    for name, setter in (("ack", _set_ack), ("resolve", _set_resolve)):
+        c = clock_of(i, name)
+        if c.running:
+            setter(i, c.pause(now, zone, before).resume(now))
+
+
+def escalated_to(groups: list[Escalated]) -> str:
+    """"<@U1> (our sponsor) and <@U2> (the partner's contact)"; a side with nobody to tell says so, and how to
+    change it."""
+    told = " and ".join(f"{', '.join(mention(u) for u in g.people)} ({g.label()})" for g in groups if g.people)
+    missing = [g for g in groups if not g.people]
+    if missing:
+        sides = " and ".join(g.label() for g in missing)
+        told = (f"{told}; " if told else "") + (f"{sides} to tell (an owner records a sponsor there with "
+                                                f"`/partner add @person sponsor {missing[0].side.value}`)")
+    return told
+
+
 def _not_now(i: Issue, action: str) -> str:
     status = iblocks.STATUS_LABEL[i.status]
     if action == "reopen":
@@ -280,8 +309,8 @@ def clock_views(i: Issue, now: datetime, zone: str, hours: WorkingHours | None) 
     for name in CLOCKS:
         c = clock_of(i, name)
         left = c.left(now, zone, hours)
-        out.append(iblocks.ClockView(name=name, target=format_target(c.target), due_at=c.due_at(zone, hours),
-                                     left=format_left(left), late=left <= timedelta(0), running=c.running,
+        out.append(iblocks.ClockView(name=name, target=format_target(c.target, hours), due_at=c.due_at(zone, hours),
+                                     left=format_left(left, hours), late=left <= timedelta(0), running=c.running,
                                      paused=c.paused, met=c.met()))
     return out
 
@@ -292,24 +321,47 @@ def figures_view(days: int, f: IssueFigures) -> iblocks.FiguresView:
 
     return iblocks.FiguresView(
         days=days, counted=f.counted, by_severity=[(sev.value, f.by_severity.get(sev, 0)) for sev in SEVERITY_ORDER],
-        by_status=[(k, v) for k, v in f.by_status.items()], mean_to_acknowledge=mean(f.mean_to_acknowledge),
+        mean_to_acknowledge=mean(f.mean_to_acknowledge),
         mean_to_resolve=mean(f.mean_to_resolve), acknowledged_in_time=f.acknowledged_in_time,
         resolved_in_time=f.resolved_in_time)
 
 
-def targets_rows(targets: dict[Severity, Targets]) -> list[tuple[str, str, str]]:
-    """(severity, acknowledge within, resolve within), most urgent first: for the SLA listing and form."""
-    return [(sev.value, format_target(targets[sev].acknowledge), format_target(targets[sev].resolve))
+def targets_rows(targets: dict[Severity, Targets], hours: WorkingHours | None) -> list[tuple[str, str, str]]:
+    """(severity, acknowledge within, resolve within), most urgent first: for the SLA listing and form (days are
+    working days with business hours)."""
+    return [(sev.value, format_target(targets[sev].acknowledge, hours), format_target(targets[sev].resolve, hours))
             for sev in SEVERITY_ORDER]
 
 
 SEVERITY_CHOICES = tuple(s.value for s in (Severity.LOW, Severity.NORMAL, Severity.HIGH, Severity.CRITICAL))
 
 
-def facts_of(i: Issue) -> IssueFacts:
+def sla_listing(name: str, settings: IssueSlaSettings | None) -> str:
+    """The SLA targets as `/partner issue sla` and the saved form say them: per severity, with what the clocks
+    count and, with business hours, how long a day of the targets is."""
+    hours = hours_of(settings)
+    return iblocks.sla_text(name, targets_rows(targets_of(settings), hours), hours.describe() if hours else None,
+                            format_target(hours.day_length) if hours else None)
+
+
+def _overdue(c: SlaClock, now: datetime, zone: str, hours: WorkingHours | None) -> bool:
+    """Not stopped yet (running or paused) and already past its target."""
+    return c.stopped_at is None and c.left(now, zone, hours) < timedelta(0)
+
+
+def facts_of(i: Issue, now: datetime, zone: str, hours: WorkingHours | None) -> IssueFacts:
     return IssueFacts(severity=Severity(i.severity), status=i.status.value, created_at=i.created_at,
                       acknowledged_at=i.acknowledged_at, resolved_at=i.resolved_at,
-                      acknowledged_in_time=i.acknowledged_in_time, resolved_in_time=i.resolved_in_time)
+                      acknowledged_in_time=i.acknowledged_in_time, resolved_in_time=i.resolved_in_time,
+                      acknowledge_overdue=_overdue(ack_clock(i), now, zone, hours),
+                      resolve_overdue=_overdue(resolve_clock(i), now, zone, hours))
+
+
+def counts_view(c: IssueCounts) -> iblocks.CountsView:
+    return iblocks.CountsView(
+        unresolved=c.unresolved, total=c.total,
+        unresolved_by_severity=[(sev.value, c.unresolved_by_severity.get(sev, 0)) for sev in SEVERITY_ORDER],
+        by_status=list(c.by_status.items()))
 
 
 def hours_of(settings: IssueSlaSettings | None) -> WorkingHours | None:
@@ -319,7 +371,11 @@ def hours_of(settings: IssueSlaSettings | None) -> WorkingHours | None:
 
 
 def targets_of(settings: IssueSlaSettings | None) -> dict[Severity, Targets]:
-    targets = dict(DEFAULT_TARGETS)
+    """The targets as counted time: the saved ones (parsed with the partnership's hours when saved), else the
+    defaults, whose days are working days when the partnership counts business hours."""
+    hours = hours_of(settings)
+    targets = {sev: Targets(counted(t.acknowledge, hours), counted(t.resolve, hours))
+               for sev, t in DEFAULT_TARGETS.items()}
     for name, pair in (settings.targets if settings is not None else {}).items():
         if name in Severity.__members__.values() and len(pair) == 2:
             targets[Severity(name)] = Targets(timedelta(seconds=pair[0]), timedelta(seconds=pair[1]))
@@ -339,7 +395,7 @@ class SlaView:
     partnership: Partnership
     settings: IssueSlaSettings
     targets: list[tuple[str, str, str]]  # (severity, acknowledge within, resolve within), most urgent first
-    hours: str | None  # the business hours the clocks count; None: every hour
+    text: str  # the listing (targets, what the clocks count)
     may_change: bool  # the person asking is an owner
 
 
@@ -354,6 +410,19 @@ class Prefill:
     source: IssueSource = IssueSource.FORM
     source_link: str | None = None
     message_ts: str | None = None  # the message shortcut's message (its link is asked of Slack on submission)
+    cut_from: int | None = None  # the text's whole length, when the description holds only its start
+
+
+# The message shortcut asks Slack the names of at most this many people mentioned by id (one users.info call each,
+# before the form opens: its trigger_id lives 3 s); others keep their id.
+MENTIONS_NAMED_MAX = 8
+
+
+def _description(text: str) -> tuple[str, int | None]:
+    """`text` within the description's limit, ending in "…" when cut, and its whole length when it was."""
+    if len(text) <= ISSUE_DESCRIPTION_MAX:
+        return text, None
+    return text[:ISSUE_DESCRIPTION_MAX - 1].rstrip() + "…", len(text)
 
 
 class IssueService:
@@ -381,6 +450,15 @@ class IssueService:
                 raise NotFound("That partnership no longer exists.")
             self.partnerships.authorize(s, p, actor, "log issues")
             self._check_owners(s, p, inp.owner_ours, inp.owner_partner)
+            self._check_due(p, inp.due_date, self.clock.now())
+
+    def _check_due(self, p: Partnership, due: date | None, now: datetime) -> None:
+        """A due date is today or later in the partnership's time zone (a past one would be overdue at once)."""
+        today = local_date(now, p.timezone)
+        if due is not None and due < today:
+            problem = (f"{iblocks.day(due)} has passed (today is {iblocks.day(today)} in {p.timezone}): pick today "
+                       "or a later day, or leave it empty.")
+            raise Invalid(f"The due date {problem}", {"due_date": problem})
 
     def _check_owners(self, s: Session, p: Partnership, ours: str | None, partner: str | None) -> None:
         for user, side, field in ((ours, Side.OURS, "owner_ours"), (partner, Side.PARTNER, "owner_partner")):
@@ -414,6 +492,7 @@ class IssueService:
                     if not p.channel_id:
                         raise Invalid(f"*{escape(p.name)}* has no channel to post the issue in.")
                     self._check_owners(s, p, inp.owner_ours, inp.owner_partner)
+                    self._check_due(p, inp.due_date, now)
                     number = (s.exec(select(func.max(Issue.number)).where(Issue.partnership_id == p.id)).one()
                               or 0) + 1
                     settings = s.get(IssueSlaSettings, p.id)
@@ -456,20 +535,26 @@ class IssueService:
             if not text:
                 raise Invalid("That answer is empty: there is nothing to log.")
             title = text.splitlines()[0].strip()
-            return Prefill(p, title=title[:150], description=f"{r.questions[question]}\n{text}"[:3000],
-                           reporter=a.user_id, source=IssueSource.CHECKIN)
+            description, cut_from = _description(f"{r.questions[question]}\n{text}")
+            return Prefill(p, title=title[:ISSUE_TITLE_MAX], description=description, reporter=a.user_id,
+                           source=IssueSource.CHECKIN, cut_from=cut_from)
 
     def prefill_from_message(self, *, channel_id: str, actor: str, text: str, message_ts: str | None) -> Prefill:
-        """The form's contents for the message shortcut, in a partnership channel only."""
+        """The form's contents for the message shortcut, in a partnership channel only. `text` is the message as
+        Slack sends it: mentions become readable (a person mentioned by id gets their Slack name, a channel its
+        name, a link its text); a message over the description's limit is cut with "…" and `cut_from` says how
+        long it was (the issue keeps the link to the whole message)."""
         detail = self.partnerships.by_channel(channel_id)
         if detail is None or detail.partnership.status != PartnershipStatus.ACTIVE:
             raise NotFound("This message is not in a partnership channel: issues are logged in a partnership's "
                            "#partner-… channel (see `/partner list` for yours).")
         p = detail.partnership
         self.partnerships.require_member(channel_id, actor, "log issues")
-        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-        return Prefill(p, title=first[:150], description=text[:3000], source=IssueSource.SHORTCUT,
-                       message_ts=message_ts)
+        readable = slack_plain(text, self.partnerships.names(mentioned_users(text)[:MENTIONS_NAMED_MAX]))
+        first = next((line.strip() for line in readable.splitlines() if line.strip()), "")
+        description, cut_from = _description(readable)
+        return Prefill(p, title=first[:ISSUE_TITLE_MAX], description=description, source=IssueSource.SHORTCUT,
+                       message_ts=message_ts, cut_from=cut_from)
 
     # -- finding and showing -----------------------------------------------------------------------------------------
     def find(self, *, channel_id: str, actor: str, ref: str) -> int:
@@ -531,11 +616,15 @@ class IssueService:
         text = self.check_note(note, limit=RESOLUTION_MAX, field="note", required=True)
         return self._change(issue_id, actor, "resolve", channel_id, note=text)
 
-    def escalate(self, *, issue_id: int, actor: str, note: str = "", channel_id: str | None = None) -> Outcome:
+    def escalate(self, *, issue_id: int, actor: str, note: str = "", channel_id: str | None = None,
+                 request_key: str | None = None) -> Outcome:
+        """Tell the sponsors now; the same request again (`request_key`: the form's view id) escalates nothing
+        more."""
         text = self.check_note(note, limit=ESCALATION_NOTE_MAX, field="note", required=False)
         with self.uow(read_only=True) as s:  # the card's link, asked of Slack before the transaction
             i, _ = self._load(s, issue_id)
-        return self._change(issue_id, actor, "escalate", channel_id, note=text, link=self._link(i))
+        return self._change(issue_id, actor, "escalate", channel_id, note=text, link=self._link(i),
+                            request_key=request_key)
 
     def assign(self, *, issue_id: int, actor: str, owner_ours: str | None, owner_partner: str | None,
                channel_id: str | None = None) -> Outcome:
@@ -549,7 +638,7 @@ class IssueService:
 
     def _change(
         self, issue_id: int, actor: str, action: str, channel_id: str | None, *, note: str = "",
-        owners: tuple[str | None, str | None] | None = None, link: str | None = None,
+        owners: tuple[str | None, str | None] | None = None, link: str | None = None, request_key: str | None = None,
     ) -> Outcome:
         now = self.clock.now()
         with self.uow() as s:
@@ -563,7 +652,7 @@ class IssueService:
             settings = s.get(IssueSlaSettings, p.id)
             hours = hours_of(settings)
             detail: dict[str, Any] = {}
-            extra = ""
+            extra = told = ""
             if action == "assign":
                 assert owners is not None
                 self._check_owners(s, p, *owners)
@@ -577,13 +666,19 @@ class IssueService:
             elif action == "escalate":
                 if i.status not in ACTIONS[action]:
                     raise Invalid(_not_now(i, action))
+                if request_key and any(d.get("request") == request_key for d in self._manual_escalations(s, i)):
+                    return Outcome(f"Issue #{i.number} is escalated: its sponsors are told.", partnership=p)
                 i.escalations += 1
                 i.escalated_at = now
                 why = f"escalated by {mention(actor)}" + (f": “{escape(note)}”" if note else ".")
-                people = self._escalation_dms(s, i, p, f"{ISSUE_SLA}:{i.id}:manual:{i.escalations}", why, link, now,
-                                              note=False)
-                detail = {"note": note, "to": people}
-                extra = f"to {', '.join(mention(u) for u in people)}" + (f": {escape(note)}" if note else "")
+                people, told = self._escalation_dms(s, i, p, f"{ISSUE_SLA}:{i.id}:manual:{i.escalations}", why, link,
+                                                    now, note=False)
+                # The clock the issue waits on (acknowledge while open, else resolve) and its run: that run's
+                # automatic escalation is not sent again; other clocks and later runs keep theirs.
+                clock = "ack" if i.status == IssueStatus.OPEN else "resolve"
+                detail = {"note": note, "to": people, "clock": clock, "run": run_of(i, clock),
+                          "request": request_key}
+                extra = f"to {told}" + (f": {escape(note)}" if note else "")
             else:
                 transition(i, action, now, p.timezone, hours)
                 if i.acknowledged_at is not None and i.acknowledged_by is None:
@@ -602,7 +697,7 @@ class IssueService:
             self._note(s, i, f"{action}:{i.version}", line, now)
             number, title = i.number, i.title
         self.wake()
-        done = {"escalate": "its sponsors are told now"}.get(action, "the card shows it")
+        done = f"told now: {told}" if action == "escalate" else "the card shows it"
         return Outcome(f":white_check_mark: Issue #{number} *{escape(title)}* is {WORDS[action][1]}; {done}.",
                        partnership=p)
 
@@ -638,17 +733,23 @@ class IssueService:
         verb = "acknowledge" if name == "ack" else "resolve"
         if c.paused:
             return f"{verb}: paused"
-        return f"{verb}: {format_left(c.left(now, zone, hours))}"
+        return f"{verb}: {format_left(c.left(now, zone, hours), hours)}"
 
     def link(self, i: Issue) -> str | None:
         return self._link(i)
 
-    def stats(self, *, channel_id: str, actor: str) -> tuple[Partnership, list[iblocks.FiguresView]]:
+    def stats(self, *, channel_id: str, actor: str) -> tuple[Partnership, iblocks.CountsView,
+                                                             list[iblocks.FiguresView]]:
+        """`/partner issues stats`: every issue as it stands now (whatever its age), then the figures of the issues
+        logged in the last 30 and 90 days (a clock still running past its target counts as missed)."""
         p = self.partnerships.require(channel_id, actor, "see its issue figures", open_only=False).partnership
         now = self.clock.now()
         with self.uow(read_only=True) as s:
-            facts = [facts_of(i) for i in s.exec(select(Issue).where(Issue.partnership_id == p.id)).all()]
-        return p, [figures_view(days, issue_figures(facts, now, days)) for days in FIGURE_WINDOWS]
+            hours = hours_of(s.get(IssueSlaSettings, p.id))
+            facts = [facts_of(i, now, p.timezone, hours)
+                     for i in s.exec(select(Issue).where(Issue.partnership_id == p.id)).all()]
+        return (p, counts_view(issue_counts(facts)),
+                [figures_view(days, issue_figures(facts, now, days)) for days in FIGURE_WINDOWS])
 
     # -- SLA settings ------------------------------------------------------------------------------------------------
     def sla(self, *, channel_id: str, actor: str) -> SlaView:
@@ -663,7 +764,7 @@ class IssueService:
         with self.uow(read_only=True) as s:
             settings = s.get(IssueSlaSettings, p.id) or IssueSlaSettings(partnership_id=p.id or 0)
         hours = hours_of(settings)
-        return SlaView(p, settings, targets_rows(targets_of(settings)), hours.describe() if hours else None,
+        return SlaView(p, settings, targets_rows(targets_of(settings), hours), sla_listing(p.name, settings),
                        may_change)
 
     def prepare_sla_form(self, *, partnership_id: int, actor: str) -> tuple[Partnership, IssueSlaSettings,
@@ -675,27 +776,29 @@ class IssueService:
 
     def parse_sla(self, raw: dict[str, tuple[str, str]], business_hours: bool, days: str, start: str,
                   end: str) -> tuple[dict[str, list[int]], WorkingHours]:
-        """The form's targets (severity -> (acknowledge, resolve) as typed) and hours; Invalid under the inputs."""
+        """The form's targets (severity -> (acknowledge, resolve) as typed) as counted seconds, and the hours;
+        Invalid under the inputs. With business hours, the days and weeks typed are working days and weeks."""
         targets: dict[str, list[int]] = {}
         errors: dict[str, str] = {}
+        try:
+            hours = parse_working_hours(days, start, end)
+        except ValueError as exc:
+            errors[ids.F_SLA_DAYS] = str(exc)
+            hours = WorkingHours()
+        counting = hours if business_hours else None
         for sev in SEVERITY_ORDER:
             ack_text, res_text = raw.get(sev.value, ("", ""))
             pair = []
             for text, field in ((ack_text, f"{ids.F_SLA_ACK}_{sev.value}"),
                                 (res_text, f"{ids.F_SLA_RESOLVE}_{sev.value}")):
                 try:
-                    pair.append(_seconds(parse_target(text)))
+                    pair.append(_seconds(parse_target(text, counting)))
                 except ValueError as exc:
                     errors[field] = str(exc)
             if len(pair) == 2:
                 if pair[0] > pair[1]:
                     errors[f"{ids.F_SLA_ACK}_{sev.value}"] = "Acknowledging cannot take longer than resolving."
                 targets[sev.value] = pair
-        try:
-            hours = parse_working_hours(days, start, end)
-        except ValueError as exc:
-            errors[ids.F_SLA_DAYS] = str(exc)
-            hours = WorkingHours()
         if errors:
             raise Invalid("Some targets are not right: " + " ".join(escape(e) for e in errors.values()), errors)
         return targets, hours
@@ -703,7 +806,9 @@ class IssueService:
     def save_sla(self, *, partnership_id: int, actor: str, targets: dict[str, list[int]], business_hours: bool,
                  days: str, start: str, end: str) -> Outcome:
         """Owners change the targets (for issues logged from now on) and whether clocks count business hours only
-        (for every running clock: their timers are planned again at once)."""
+        (and which). A change of hours applies to running clocks from now on: the time they used so far stays as
+        it was counted under the old hours (each is paused and resumed at the change), and their timers are
+        planned again at once."""
         now = self.clock.now()
         with self.uow() as s:
             p = s.get(Partnership, partnership_id, with_for_update=True)
@@ -711,6 +816,7 @@ class IssueService:
                 raise NotFound("That partnership no longer exists.")
             self.partnerships.authorize(s, p, actor, "change its SLA targets", need=Access.OWNER)
             settings = s.get(IssueSlaSettings, partnership_id) or IssueSlaSettings(partnership_id=partnership_id)
+            before = hours_of(settings)
             settings.targets, settings.business_hours = targets, business_hours
             settings.days, settings.start, settings.end = days, start, end
             settings.updated_by, settings.updated_at = actor, now
@@ -719,13 +825,15 @@ class IssueService:
             hours = hours_of(settings)
             for i in s.exec(select(Issue).where(Issue.partnership_id == partnership_id,
                                                 Issue.status != IssueStatus.RESOLVED)).all():
+                if hours != before:
+                    recount_from(i, now, p.timezone, before)
                 i.version += 1
                 s.add(i)
                 s.flush()
                 self._replan(s, i, p, hours, now)
             self.partnerships.audit(s, p, actor, "issue_sla_changed", targets=targets, business_hours=business_hours,
                                     days=days, start=start, end=end)
-            text = iblocks.sla_text(p.name, targets_rows(targets_of(settings)), hours.describe() if hours else None)
+            text = sla_listing(p.name, settings)
         self.wake()
         return Outcome(f":white_check_mark: Saved. {text}\nNew targets apply to issues logged from now on.",
                        partnership=p)
@@ -824,13 +932,12 @@ class IssueService:
             p = s.get(Partnership, i.partnership_id) if i is not None else None
             if i is None or p is None or p.status != PartnershipStatus.ACTIVE:
                 return Completion.obsolete("the issue or its partnership is gone")
-            c = clock_of(i, clock)
-            if run != run_of(i, clock) or not c.running:
-                return Completion.obsolete("the clock stopped, paused or started again")
-            if level == Level.ESCALATE and i.escalated_at is not None and c.running_since is not None \
-                    and i.escalated_at >= c.running_since:
-                return Completion.skipped("escalated by hand during this run of the clock")
+            if (why_not := self._sla_stale(s, i, clock, run, level)) is not None:
+                return Completion.obsolete(why_not)
             hours = hours_of(s.get(IssueSlaSettings, p.id))
+            c = clock_of(i, clock)
+            if level == Level.WARN and (due := c.due_at(p.timezone, hours)) is not None and ctx.now >= due:
+                return Completion.skipped("the target has passed too: the breach says it")  # e.g. after a restart
             left = c.left(ctx.now, p.timezone, hours)
         link = self._link(i, ctx.slack)
         issue_id, key = i.id, f"{ISSUE_SLA}:{i.id}:{clock}:{run}:{level.value}"
@@ -838,27 +945,45 @@ class IssueService:
         def apply(s: Session) -> None:
             row = s.get(Issue, issue_id)
             part = s.get(Partnership, row.partnership_id) if row is not None else None
-            if row is None or part is None:
+            if row is None or part is None or part.status != PartnershipStatus.ACTIVE:
                 return
+            if self._sla_stale(s, row, clock, run, level) is not None:
+                return  # resolved, acknowledged, paused or escalated while Slack was asked for the link
             now = ctx.now
             if level == Level.WARN:
                 plan_notices(s, subject_id=part.id or 0, people=self._owners_or_partnership(s, row, part), now=now,
-                             key=f"{key}:dm", text=iblocks.warn_text(row, part.name, clock, format_left(left),
-                                                                     left <= timedelta(0), link))
+                             key=f"{key}:dm", text=iblocks.warn_text(row, part.name, clock, format_left(left, hours),
+                                                                     link))
             elif level == Level.BREACH:
                 people = list(dict.fromkeys([*self._issue_owners(row), *self.partnerships.owners(s, part.id)]))
                 plan_notices(s, subject_id=part.id or 0, people=people, now=now, key=f"{key}:dm",
-                             text=iblocks.breach_dm(row, part.name, clock, format_target(c.target), link))
+                             text=iblocks.breach_dm(row, part.name, clock, format_target(c.target, hours), link))
                 self._note(s, row, f"sla:{clock}:{run}:{level.value}",
-                           f":rotating_light: {iblocks.breach_text(row, clock, format_target(c.target))}.", now)
+                           f":rotating_light: {iblocks.breach_text(row, clock, format_target(c.target, hours))}.", now)
             else:
-                twice = format_target(c.target * LEVEL_FRACTION[Level.ESCALATE])
-                why = f"{iblocks.breach_text(row, clock, format_target(c.target))}, and it is still not after {twice}."
+                twice = format_target(c.target * LEVEL_FRACTION[Level.ESCALATE], hours)
+                why = (f"{iblocks.breach_text(row, clock, format_target(c.target, hours))}, and it is still not "
+                       f"after {twice}.")
                 self._escalation_dms(s, row, part, key, why, link, now)
             self._event(s, row, part, self.bot_user_id or "bot", f"sla_{level.value}", clock=clock, run=run)
             self._request_card(s, row, now)
 
         return Completion.done(apply=apply)
+
+    def _sla_stale(self, s: Session, i: Issue, clock: str, run: int, level: Level) -> str | None:
+        """Why a level of this run of this clock must not go out now (None: it must): the run is over (stopped,
+        paused, or a new run started), or, for the escalation, this run was escalated by hand already."""
+        if run != run_of(i, clock) or not clock_of(i, clock).running:
+            return "the clock stopped, paused or started again"
+        if level == Level.ESCALATE and any(d.get("clock") == clock and d.get("run") == run
+                                           for d in self._manual_escalations(s, i)):
+            return "escalated by hand during this run of the clock"
+        return None
+
+    def _manual_escalations(self, s: Session, i: Issue) -> list[dict[str, Any]]:
+        """The details of the issue's manual escalations (which clock and run, which request), from its history."""
+        return [e.detail for e in s.exec(select(IssueEvent).where(IssueEvent.issue_id == i.id,
+                                                                  IssueEvent.action == ESCALATED)).all()]
 
     def run_due(self, occ: Occurrence, ctx: RunContext) -> Completion:
         """The due-date reminder (the day before) or overdue note (the day after): direct messages to the issue's
@@ -877,8 +1002,10 @@ class IssueService:
         def apply(s: Session) -> None:
             row = s.get(Issue, issue_id)
             part = s.get(Partnership, row.partnership_id) if row is not None else None
-            if row is None or part is None:
+            if row is None or part is None or part.status != PartnershipStatus.ACTIVE:
                 return
+            if row.status == IssueStatus.RESOLVED or row.due_date is None or row.due_date.isoformat() != due:
+                return  # resolved, or the due date changed, while Slack was asked for the link
             text = iblocks.due_text(row, part.name, overdue, link)
             plan_notices(s, subject_id=part.id or 0, people=self._owners_or_partnership(s, row, part), now=ctx.now,
                          key=f"{occ.key}:dm", text=text)
@@ -958,16 +1085,19 @@ class IssueService:
         self.partnerships.audit(s, p, actor, f"issue_{action}"[:64], issue=i.number, **detail)
 
     def _escalation_dms(self, s: Session, i: Issue, p: Partnership, key: str, why: str, link: str | None,
-                        now: datetime, *, note: bool = True) -> list[str]:
-        """Level 2: the sponsors on both sides (the partnership's owners when it has none) by direct message, and
-        (`note`) a line in the thread. Returns who was told."""
-        people = self.partnerships.sponsors(s, p.id) or self.partnerships.owners(s, p.id)
+                        now: datetime, *, note: bool = True) -> tuple[list[str], str]:
+        """Level 2: the sponsors on both sides by direct message (a side without one: its owners, or on the
+        partner's side its partner contacts; see PartnershipService.escalation_people), and (`note`) a line in the
+        thread naming who heard it on which side. Returns who was told, and that as text."""
+        groups = self.partnerships.escalation_people(s, p.id)
+        people = list(dict.fromkeys(u for g in groups for u in g.people))
         plan_notices(s, subject_id=p.id or 0, people=people, now=now, key=f"{key}:dm",
                      text=iblocks.escalation_dm(i, p.name, why, link))
+        who = escalated_to(groups)
         if note:
-            self._note(s, i, key.removeprefix(f"{ISSUE_SLA}:{i.id}:"),
-                       f":sos: #{i.number} was escalated to {', '.join(mention(u) for u in people)}.", now)
-        return people
+            self._note(s, i, key.removeprefix(f"{ISSUE_SLA}:{i.id}:"), f":sos: #{i.number} was escalated to {who}.",
+                       now)
+        return people, who
 
     def _link(self, i: Issue, slack: SlackGateway | None = None) -> str | None:
         if not i.message_ts:

@@ -125,6 +125,20 @@ def check_access(
                         "add you with `/partner add @you`.")
 
 
+@dataclass(frozen=True)
+class Standing:
+    """One person's member row in a partnership, as a caller read it with another statement (a vote reads it
+    with its poll's row lock): their side (None: not recorded) and whether they left its channel (then they are
+    in no new audience: see PartnershipService.audience)."""
+
+    side: Side | None
+    left: bool
+
+    @classmethod
+    def of(cls, side: Side | None, left_at: datetime | None) -> Standing:
+        return cls(side, side is not None and left_at is not None)
+
+
 @dataclass
 class PartnershipDetail:
     partnership: Partnership
@@ -409,7 +423,12 @@ class PartnershipService:
         return Outcome(sent, partnership=detail.partnership)
 
     # -- people --------------------------------------------------------------------------------
-    def add_member(self, *, channel_id: str, actor: str, user_id: str, role: Role | None) -> Outcome:
+    def add_member(self, *, channel_id: str, actor: str, user_id: str, role: Role | None,
+                   side: Side | None = None) -> Outcome:
+        """Record someone (or change their role). Their side is the partner's when Slack shows them as of another
+        organization or they are added as a partner contact; `side` records it explicitly when Slack cannot tell
+        (a partner's sponsor with an account in our workspace). Without it, someone already recorded keeps their
+        side."""
         detail = self.require_owner(channel_id, actor, "add people")
         p = detail.partnership
         try:
@@ -420,12 +439,28 @@ class PartnershipService:
             raise UserError(f"Could not look up {mention(user_id)} (`{exc.code}`). {advice(exc.code)}") from None
         if user.is_bot:
             raise Invalid(f"{mention(user_id)} is a bot; only people can join a partnership.")
-        side = Side.PARTNER if self.side_for(p, user) == Side.PARTNER or role == Role.PARTNER_CONTACT else Side.OURS
-        role = role or (Role.PARTNER_CONTACT if side == Side.PARTNER else Role.MEMBER)
+        slack_side = self.side_for(p, user)
+        if side == Side.OURS and slack_side == Side.PARTNER:
+            raise Invalid(f"Slack shows {mention(user_id)} as someone of another organization, so they are on the "
+                          f"partner's side. Leave out `ours`: `/partner add @person {(role or Role.SPONSOR).value}`.")
+        if side == Side.OURS and role == Role.PARTNER_CONTACT:
+            raise Invalid("A partner contact is on the partner's side. Give another role for our side, e.g. "
+                          "`/partner add @person sponsor ours`.")
         with self.uow() as s:
             existing = s.exec(
                 select(Member).where(Member.partnership_id == p.id, Member.user_id == user_id)
             ).first()
+            if slack_side == Side.PARTNER or role == Role.PARTNER_CONTACT:
+                side = Side.PARTNER
+            elif side is None:
+                side = existing.side if existing is not None else Side.OURS
+            role = role or (Role.PARTNER_CONTACT if side == Side.PARTNER else Role.MEMBER)
+            if existing is not None and existing.role == role and existing.side != side:
+                existing.side = side  # the same role, recorded on the other side
+                s.add(existing)
+                self.audit(s, p, actor, "side_changed", user=user_id, role=role.value, side=side.value)
+                return Outcome(f"{mention(user_id)} is now on {_side_words(side)} of *{escape(p.name)}*, as "
+                               f"{role.value.replace('_', ' ')}.", partnership=p)
             if existing is not None and existing.role == role:
                 changed = None
             elif existing is not None:
@@ -445,7 +480,7 @@ class PartnershipService:
         elif changed == "new":
             message = f":wave: Added {mention(user_id)} to *{escape(p.name)}* as {label} ({side.value} side)."
         else:
-            message = f"Changed {mention(user_id)}'s role in *{escape(p.name)}* to {label}."
+            message = f"Changed {mention(user_id)}'s role in *{escape(p.name)}* to {label} ({side.value} side)."
         warnings = [f"Could not add them to the channel (`{code}`). {advice(code)}"
                     for _, code in self.slack_invite(channel_id, [user_id])]
         return Outcome(message, warnings, partnership=p)
@@ -500,6 +535,17 @@ class PartnershipService:
         if user_id is not None:
             query = query.where(Member.user_id == user_id)
         return set(s.exec(query).all())
+
+    def names(self, users: Sequence[str]) -> dict[str, str]:
+        """Each person's Slack name (users.info), by user id; their id when Slack cannot say."""
+        names = {}
+        for user in users:
+            try:
+                names[user] = self.slack.user_info(user).name
+            except SlackError as exc:
+                log.info("no name for a person: %s", exc.code)
+                names[user] = user
+        return names
 
     def side_of(self, s: Session, partnership_id: int, user_id: str) -> Side | None:
         """The side a person is recorded on in the partnership (also after they left the channel, so their
@@ -761,10 +807,27 @@ class PartnershipService:
         members = s.exec(select(Member).where(Member.partnership_id == p.id)).all()
         check_access(p, members, actor, what, need=need, also=also, also_who=also_who, open_only=open_only)
 
-    def sponsors(self, s: Session, partnership_id: int | None) -> list[str]:
-        """The user ids of a partnership's sponsors (either side)."""
-        return list(s.exec(select(Member.user_id).where(Member.partnership_id == partnership_id,
-                                                        Member.role == Role.SPONSOR)).all())
+    def escalation_people(self, s: Session, partnership_id: int | None) -> list[Escalated]:
+        """Who hears an escalation, side by side (ours first): that side's sponsors; without one, that side's
+        owners; on the partner's side without either, its partner contacts still in the channel. A side with nobody
+        has `people` empty (and `role` None)."""
+        members = list(s.exec(select(Member).where(Member.partnership_id == partnership_id)
+                              .order_by(col(Member.id))).all())
+
+        def of(side: Side, role: Role, *, present: bool) -> list[str]:
+            return [m.user_id for m in members
+                    if m.role == role and m.side == side and not (present and m.left_at is not None)]
+
+        out = []
+        for side, chain in ((Side.OURS, ((Role.SPONSOR, False), (Role.OWNER, False))),
+                            (Side.PARTNER, ((Role.SPONSOR, False), (Role.OWNER, False), (Role.PARTNER_CONTACT, True)))):
+            found = Escalated(side, None, [])
+            for role, present in chain:
+                if people := of(side, role, present=present):
+                    found = Escalated(side, role, people)
+                    break
+            out.append(found)
+        return out
 
     def _owner_count(self, s: Session, p: Partnership) -> int:
         return len(self.owners(s, p.id))
@@ -777,6 +840,27 @@ class PartnershipService:
     def audit(self, s: Session, p: Partnership, actor: str, action: str, **detail: Any) -> None:
         assert p.id is not None
         s.add(AuditEvent(partnership_id=p.id, actor_id=actor, action=action, detail=detail, at=self.clock.now()))
+
+
+
+@dataclass(frozen=True)
+class Escalated:
+    """The people of one side who hear an escalation, and in which role they hear it (None: nobody)."""
+
+    side: Side
+    role: Role | None
+    people: list[str]
+
+    def label(self) -> str:
+        """"our sponsor", "the partner's sponsors", "the partner's contact", "nobody on the partner's side"."""
+        whose = "our" if self.side == Side.OURS else "the partner's"
+        if self.role is None:
+            return f"nobody on {whose} side"
+        noun = {Role.SPONSOR: "sponsor", Role.OWNER: "owner", Role.PARTNER_CONTACT: "contact"}.get(self.role, "member")
+        return f"{whose} {noun}" + ("s" if len(self.people) > 1 else "")
+
+def _side_words(side: Side) -> str:
+    return "our side" if side == Side.OURS else "the partner's side"
 
 
 def _newer(at: datetime | None, than: datetime | None) -> bool:

@@ -19,9 +19,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, delete, func, select
+from sqlmodel import Session, col, func, select
 
 from adapters.clock import Clock
 from adapters.slack import SlackError, SlackGateway
@@ -49,7 +51,7 @@ from services.checkins import CHANNEL_GONE, away_on
 from services.errors import Forbidden, Invalid, NotFound
 from services.export import Cell, csv_bytes
 from services.inputs import PollSpec
-from services.partnerships import Access, Outcome, PartnershipService, slugify
+from services.partnerships import Access, Outcome, PartnershipService, Standing, slugify
 from services.recurrence import local_date
 from services.scheduling import (
     POLL_CLOSE,
@@ -78,6 +80,35 @@ WHAT_FAILED = {
     POLL_POST: "post your poll",
     POLL_CLOSE: "close your poll and show its results",
 }
+
+
+# A vote runs on Core statements built once: through the ORM (entities, the identity map, autoflush) a vote cost
+# several times the database's own work, and a storm's votes compete with its acks for the interpreter.
+_POLL: sa.Table = Poll.__table__  # type: ignore[attr-defined]
+_VOTE: sa.Table = PollVote.__table__  # type: ignore[attr-defined]
+_MEMBER: sa.Table = Member.__table__  # type: ignore[attr-defined]
+_POLL_FIELDS = tuple(c.name for c in _POLL.c)
+# The poll with the voter's member row (what the audience check needs), by poll_id and user_id.
+_POLL_READ = (
+    sa.select(_POLL, _MEMBER.c.side.label("member_side"), _MEMBER.c.left_at.label("member_left_at"))
+    .select_from(_POLL.outerjoin(_MEMBER, sa.and_(_MEMBER.c.partnership_id == _POLL.c.partnership_id,
+                                                  _MEMBER.c.user_id == sa.bindparam("user_id"))))
+    .where(_POLL.c.id == sa.bindparam("poll_id"))
+)
+_POLL_LOCKED = _POLL_READ.with_for_update(of=_POLL)  # PostgreSQL: FOR UPDATE OF poll (SQLite: BEGIN IMMEDIATE)
+# How many people answered the poll, with the rows of one of them (none: one row of NULLs), by poll_id and voter.
+_COUNTED = (sa.select(sa.func.count(sa.distinct(_VOTE.c.voter)).label("respondents"))
+            .where(_VOTE.c.poll_id == sa.bindparam("poll_id")).subquery("counted"))
+_MINE = _VOTE.alias("mine")
+_MINE_AND_COUNT = (
+    sa.select(_COUNTED.c.respondents, _MINE.c.id, _MINE.c.option, _MINE.c.text)
+    .select_from(_COUNTED.outerjoin(_MINE, sa.and_(_MINE.c.poll_id == sa.bindparam("poll_id"),
+                                                   _MINE.c.voter == sa.bindparam("voter"))))
+    .order_by(_MINE.c.id)
+)
+_INSERT_VOTE = _VOTE.insert()
+_DELETE_MINE = _VOTE.delete().where(_VOTE.c.poll_id == sa.bindparam("poll_id"), _VOTE.c.voter == sa.bindparam("voter"))
+_DELETE_VOTE = _VOTE.delete().where(_VOTE.c.id == sa.bindparam("vote_id"))
 
 
 @dataclass
@@ -110,7 +141,8 @@ class PollService:
         self._key = anonymity_key
         self.min_per_side = min_per_side
         self.bot_user_id = bot_user_id
-        self.wake: Callable[[], None] = lambda: None
+        # bot.py points it at the ticker: wake() runs a dispatch tick now, wake(at) at `at` (unless one runs sooner).
+        self.wake: Callable[..., None] = lambda at=None: None
 
     # -- who ---------------------------------------------------------------------------------------------------
     def voter(self, poll_id: int, user_id: str) -> str:
@@ -119,25 +151,35 @@ class PollService:
 
     def audience(
         self, s: Session, partnership_id: int, audience: PollAudience, chosen: Sequence[str] = (), *,
-        user_id: str | None = None,
+        user_id: str | None = None, standing: Standing | None = None,
     ) -> dict[str, Side]:
         """Who may answer a poll, with their side. The one place the audience is resolved (built on the
         partnership's recorded members). `user_id`: only whether that one person may (one row read, so that a
-        vote's check costs the same in a poll of 5 people or of 5,000)."""
+        vote's check costs the same in a poll of 5 people or of 5,000); `standing`: that person's member row as
+        the caller already read it (a vote reads it with the poll's row lock), so nothing is read here."""
         # People who left the channel are in no new audience (also when chosen by name).
-        sides = {m.user_id: m.side for m in self.partnerships.audience(s, partnership_id, user_id=user_id)
-                 if m.user_id != self.bot_user_id}
+        if standing is not None:
+            assert user_id is not None
+            sides = {user_id: standing.side} if standing.side is not None and not standing.left else {}
+        else:
+            sides = {m.user_id: m.side for m in self.partnerships.audience(s, partnership_id, user_id=user_id)}
+        sides.pop(self.bot_user_id, None)
         if audience == PollAudience.ALL:
             return sides
         if audience == PollAudience.CHOSEN:
-            left = self.partnerships.left_channel(s, partnership_id, user_id=user_id)
+            if standing is not None:
+                left = {user_id} if standing.left else set()
+            else:
+                left = self.partnerships.left_channel(s, partnership_id, user_id=user_id)
             return {u: sides.get(u, Side.OURS) for u in chosen
                     if u != self.bot_user_id and u not in left and user_id in (None, u)}
         want = Side.OURS if audience == PollAudience.OURS else Side.PARTNER
         return {u: side for u, side in sides.items() if side == want}
 
-    def _audience_of(self, s: Session, poll: Poll, user_id: str | None = None) -> dict[str, Side]:
-        return self.audience(s, poll.partnership_id, poll.audience, poll.chosen, user_id=user_id)
+    def _audience_of(
+        self, s: Session, poll: Poll, user_id: str | None = None, standing: Standing | None = None,
+    ) -> dict[str, Side]:
+        return self.audience(s, poll.partnership_id, poll.audience, poll.chosen, user_id=user_id, standing=standing)
 
     # -- creating ----------------------------------------------------------------------------------------------
     def prepare(self, *, channel_id: str, actor: str) -> Partnership:
@@ -255,69 +297,76 @@ class PollService:
                     poll, people = self._open_poll(s, poll_id, user_id, lock=True)
                     assert poll.id is not None
                     voter = self.voter(poll.id, user_id)
-                    mine = list(s.exec(select(PollVote).where(PollVote.poll_id == poll.id,
-                                                              PollVote.voter == voter)).all())
+                    # This person's rows, and how many people had answered (the poll's lock orders the votes).
+                    rows = s.connection().execute(_MINE_AND_COUNT, {"poll_id": poll.id, "voter": voter}).all()
+                    mine = [r for r in rows if r.id is not None]
                     now_picks = self._apply(s, poll, mine, voter, people[user_id], user_id, option, text, now)
                     changed = now_picks is not None
                     picks = sorted(v.option for v in mine) if now_picks is None else now_picks
-                    if changed:
-                        self._request_refresh(s, poll, now)
-                    respondents = self._respondents(s, poll.id)  # flushes the change: a double click fails here
+                    due = self._request_refresh(s, poll, now) if changed else None
+                    respondents = rows[0].respondents - bool(mine) + bool(picks)  # with this person as now
                 break
             except IntegrityError:  # the same person's two clicks at once: the second sees the first
                 if attempt:
                     raise
-        if changed:
-            self.wake()
+        if due is not None:  # in a storm most votes find the update pending: no dispatch tick per vote
+            self.wake(due)
         return Recorded(poll, picks, changed, respondents, answer=text)
 
     def _apply(
-        self, s: Session, poll: Poll, mine: list[PollVote], voter: str, side: Side, user_id: str, option: int,
-        text: str | None, now: datetime,
+        self, s: Session, poll: Poll, mine: Sequence[sa.Row[Any]], voter: str, side: Side, user_id: str,
+        option: int, text: str | None, now: datetime,
     ) -> list[int] | None:
-        """Change this person's rows for one click or answer (a changed vote is a new row, with its time): the
-        options they now hold, or None when nothing changed."""
-        def row(value: int) -> PollVote:
-            assert poll.id is not None
-            return PollVote(poll_id=poll.id, voter=voter, side=side, option=value, text=text,
-                            user_id=None if poll.anonymous else user_id, voted_at=now)
+        """Change this person's rows (`mine`: their id, option and text) for one click or answer (a changed vote
+        is a new row, with its time): the options they now hold, or None when nothing changed."""
+        conn = s.connection()
+
+        def add(value: int) -> None:
+            conn.execute(_INSERT_VOTE, {"poll_id": poll.id, "voter": voter, "side": side, "option": value,
+                                        "text": text, "user_id": None if poll.anonymous else user_id,
+                                        "voted_at": now})
+
+        def drop_mine() -> None:
+            if mine:
+                conn.execute(_DELETE_MINE, {"poll_id": poll.id, "voter": voter})
 
         if poll.kind == PollKind.TEXT:
             if mine and mine[0].text == text:
                 return None
-            for v in mine:
-                s.delete(v)
-            s.flush()
-            s.add(row(TEXT_OPTION))
+            drop_mine()
+            add(TEXT_OPTION)
             return [TEXT_OPTION]
         if not 0 <= value_index(poll.kind, option) < len(labels_of(poll.kind, poll.options)):
             raise Invalid("That option is not part of this poll any more; vote with the buttons on the poll.")
-        current = {v.option: v for v in mine}
+        current = {v.option: v.id for v in mine}
         if poll.kind == PollKind.MULTIPLE:
             if option in current:
-                s.delete(current[option])
+                conn.execute(_DELETE_VOTE, {"vote_id": current[option]})
                 return sorted(set(current) - {option})
             if poll.max_picks is not None and len(current) >= poll.max_picks:
                 chosen = ", ".join(f"*{escape(poll.options[i])}*" for i in sorted(current) if i < len(poll.options))
                 raise Invalid(f"You can pick at most {poll.max_picks} option(s) in this poll, and you have: "
                               f"{chosen}. Click one of them to drop it, then pick another.")
-            s.add(row(option))
+            add(option)
             return sorted({*current, option})
         if list(current) == [option]:
             return None  # the current vote, clicked again
-        s.execute(delete(PollVote).where(col(PollVote.poll_id) == poll.id, col(PollVote.voter) == voter))
-        s.add(row(option))
+        drop_mine()
+        add(option)
         return [option]
 
     def _open_poll(
         self, s: Session, poll_id: int, user_id: str, *, lock: bool = False
     ) -> tuple[Poll, dict[str, Side]]:
-        """The poll, when `user_id` may answer it now. `lock`: hold its row until the caller's unit of work
-        ends, so the close cannot tally between this check and the vote being saved."""
-        poll = s.get(Poll, poll_id, with_for_update=lock) if poll_id else None
-        if poll is None:
+        """The poll (detached: read, not to be changed), when `user_id` may answer it now. `lock`: hold its row
+        until the caller's unit of work ends, so the close cannot tally between this check and the vote being
+        saved. One statement reads the poll with this person's member row."""
+        row = (s.connection().execute(_POLL_LOCKED if lock else _POLL_READ, {"poll_id": poll_id, "user_id": user_id})
+               .first() if poll_id else None)
+        if row is None:
             raise NotFound("This poll no longer exists.")
-        people = self._audience_of(s, poll, user_id)  # this person only
+        poll = Poll(**{name: row._mapping[name] for name in _POLL_FIELDS})
+        people = self._audience_of(s, poll, user_id, Standing.of(row.member_side, row.member_left_at))
         if user_id not in people:
             p = s.get(Partnership, poll.partnership_id)
             assert p is not None  # a poll's partnership outlives it (ON DELETE CASCADE)
@@ -331,14 +380,15 @@ class PollService:
     def _respondents(self, s: Session, poll_id: int) -> int:
         return int(s.exec(select(func.count(func.distinct(PollVote.voter))).where(PollVote.poll_id == poll_id)).one())
 
-    def _request_refresh(self, s: Session, poll: Poll, now: datetime) -> None:
-        """Have the poll's message show its tally within about a second (the shared in-place refresh)."""
+    def _request_refresh(self, s: Session, poll: Poll, now: datetime) -> datetime | None:
+        """Have the poll's message show its tally within about a second (the shared in-place refresh). Returns
+        when to nudge the dispatcher, after the commit (`request_refresh`)."""
         if poll.message_ts is None or poll.id is None:
-            return  # the post shows the tally as it is then
+            return None  # the post shows the tally as it is then
         # An update already due reads the votes when it runs, after this one is saved (it first waits for the
         # poll's row, which this vote holds), so a storm re-arms it once, not once per vote.
-        request_refresh(s, kind=POLL_REFRESH, subject_id=poll.id, refreshed_at=poll.refreshed_at, now=now,
-                        unless_pending=True)
+        return request_refresh(s, kind=POLL_REFRESH, subject_id=poll.id, refreshed_at=poll.refreshed_at, now=now,
+                               unless_pending=True)
 
     def _closed(self, s: Session, poll: Poll, now: datetime, note: str) -> None:
         """The poll has just closed: no more reminders or live updates. One live update may be on its way to
@@ -432,7 +482,7 @@ class PollService:
             if poll.anonymous and res.total.respondents < ANONYMOUS_TALLY_MIN:
                 raise Invalid(f"Poll #{poll.number} is anonymous: its answers can be exported once "
                               f"{ANONYMOUS_TALLY_MIN} people have answered, or when it closes.")
-        names = {} if poll.anonymous else self._names({v.user_id for v in votes if v.user_id})
+        names = {} if poll.anonymous else self.partnerships.names(sorted({v.user_id for v in votes if v.user_id}))
         header, rows = export_table(poll, votes, names, sides=not (poll.anonymous and res.side_note))
         self.slack.send_file(
             actor, filename=export_filename(poll),
@@ -442,17 +492,6 @@ class PollService:
             self.partnerships.audit(s, p, actor, "poll_exported", number=poll.number, rows=len(rows))
         return Outcome(f":page_facing_up: Poll #{poll.number} is exported: the CSV file is in your direct message "
                        "with Partnerbot.", partnership=p)
-
-    def _names(self, users: set[str]) -> dict[str, str]:
-        """Each voter's Slack name (their user id when Slack cannot say)."""
-        names = {}
-        for user in sorted(users):
-            try:
-                names[user] = self.slack.user_info(user).name
-            except SlackError as exc:
-                log.info("no name for a poll voter: %s", exc.code)
-                names[user] = user
-        return names
 
     def listing(self, *, channel_id: str, actor: str) -> tuple[Partnership, list[Listed]]:
         p = self.partnerships.require(channel_id, actor, "see its polls", open_only=False).partnership

@@ -540,21 +540,28 @@ def request_run(session: Session, rows: Sequence[dict[str, Any]], now: datetime)
 REFRESH_EVERY = timedelta(seconds=1)
 
 
+_PENDING_RUN_AT = sa.select(_OCC.c.run_at).where(  # built once: every vote runs it
+    _OCC.c.key == sa.bindparam("key"), _OCC.c.state == OccurrenceState.PENDING.value)
+
+
 def request_refresh(
     session: Session, *, kind: str, subject_id: int, refreshed_at: datetime | None, now: datetime,
     every: timedelta = REFRESH_EVERY, unless_pending: bool = False,
-) -> None:
+) -> datetime | None:
     """Have the message of `kind` about `subject_id`, kept up to date in place, show it as it is now: one
     occurrence per subject (key `<kind>:<subject_id>`), re-armed by every change (`request_run`), due no sooner
     than `every` after its last update (`refreshed_at`), so a burst of changes becomes about one update per
     `every` and the last state always shows. `unless_pending`: leave an update that is already pending alone
-    (only when its executor waits for the subject's row, which the caller holds, so it reads this change)."""
+    (only when its executor waits for the subject's row, which the caller holds, so it reads this change).
+    Returns when a dispatch tick finds the update due, for the caller to nudge the dispatcher then (after its
+    commit): the time this call armed it for, now when it was pending and already due, None when it was
+    pending and due later (the call that armed it asked for that time; in a storm, most changes)."""
     key = f"{kind}:{subject_id}"
-    if unless_pending and session.exec(select(Occurrence.state).where(Occurrence.key == key)).first() == (
-            OccurrenceState.PENDING):
-        return
+    if unless_pending and (pending := session.connection().execute(_PENDING_RUN_AT, {"key": key}).first()):
+        return now if pending.run_at <= now else None
     due = max(now, refreshed_at + every) if refreshed_at else now
     request_run(session, [{"key": key, "kind": kind, "subject_id": subject_id, "due_at": due}], now)
+    return due
 
 
 def refresh_too_soon(

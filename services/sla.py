@@ -90,6 +90,11 @@ class WorkingHours:
                 parts.extend(names[d] for d in run)
         return f"{', '.join(parts)} {self.start:%H:%M}{DASH}{self.end:%H:%M}"
 
+    @property
+    def day_length(self) -> timedelta:
+        """One working day of the targets: the opening's wall-clock length (8 h for 09:00-17:00)."""
+        return (datetime.combine(date.min, self.end) - datetime.combine(date.min, self.start))
+
 
 def parse_working_hours(days: str, start: str, end: str) -> WorkingHours:
     """("mon-fri" | "mon,tue,thu" | "weekdays", "09:00", "17:00") -> WorkingHours; ValueError naming the form."""
@@ -195,31 +200,59 @@ def working_between(a: datetime, b: datetime, zone: str, hours: WorkingHours | N
 
 
 # -- targets and time left as text --------------------------------------------------------------------------------
+# As in Jira Service Management, the days and weeks of a target are counted in the clock's own calendar: with
+# business hours, "1 day" is one working day (the opening's length, 8 h for 09:00-17:00) and "1 week" the working
+# days of a week (5 such days for Mon-Fri); without, a day is 24 h and a week 7 days. Minutes and hours are
+# always counted minutes and hours. A target is kept as counted time; `hours` is passed to read and to write it.
 TARGET_FORM = "a duration such as 90m, 4h, 1 day or 2 days 4 hours"
-TARGET_MAX = timedelta(days=365)
-_UNITS = {
-    "m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1,
-    "h": 60, "hr": 60, "hrs": 60, "hour": 60, "hours": 60,
-    "d": 1440, "day": 1440, "days": 1440,
-    "w": 10080, "wk": 10080, "wks": 10080, "week": 10080, "weeks": 10080,
-}
+TARGET_MAX_DAYS = 365
+TARGET_MAX = timedelta(days=TARGET_MAX_DAYS)
+_MINUTES = {"m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1, "h": 60, "hr": 60, "hrs": 60, "hour": 60,
+            "hours": 60}
+_DAYS = {"d": 1, "day": 1, "days": 1, "w": 7, "wk": 7, "wks": 7, "week": 7, "weeks": 7}  # in days of 7 a week
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
 _FILLER = re.compile(r"[\s,]+|\band\b")
+_DAY = timedelta(days=1)
 
 
-def parse_target(text: str) -> timedelta:
-    """"90m", "1h", "4 h", "1 day", "3d", "2 days 4 hours", "1.5 days" -> timedelta (whole minutes, more than
-    zero, at most 365 days); ValueError saying the expected form."""
+def day_length(hours: WorkingHours | None) -> timedelta:
+    """The length of "1 day" in a target: a working day with business hours, else 24 h."""
+    return _DAY if hours is None else hours.day_length
+
+
+def week_length(hours: WorkingHours | None) -> timedelta:
+    """The length of "1 week" in a target: the working days of a week with business hours, else 7 days."""
+    return _WEEK if hours is None else hours.day_length * len(hours.days)
+
+
+def counted(amount: timedelta, hours: WorkingHours | None) -> timedelta:
+    """A duration written in 24-hour days (the default targets: "1 day", "7 days") as counted time: each whole day
+    is one day of `hours` (a working day with business hours), the rest counted as it is."""
+    days, rest = divmod(amount, _DAY)
+    return day_length(hours) * days + rest
+
+
+def parse_target(text: str, hours: WorkingHours | None = None) -> timedelta:
+    """"90m", "1h", "4 h", "1 day", "3d", "2 days 4 hours", "1.5 days" -> counted time (whole minutes, more than
+    zero, at most 365 days); days and weeks are working days and weeks when `hours` is given (see above);
+    ValueError saying the expected form."""
     cleaned = text.strip().lower()
     if cleaned.startswith("-"):
         raise ValueError(f"'{text.strip()}': a target must be more than zero (use {TARGET_FORM})")
+    day = Fraction(int(day_length(hours).total_seconds()) // 60)
+    week = Fraction(int(week_length(hours).total_seconds()) // 60)
     minutes = Fraction(0)
     pos = 0
     found = False
     for match in _PART.finditer(cleaned):
-        if _FILLER.sub("", cleaned[pos:match.start()]) or match.group(2) not in _UNITS:
+        unit = match.group(2)
+        if _FILLER.sub("", cleaned[pos:match.start()]) or (unit not in _MINUTES and unit not in _DAYS):
             break
-        minutes += Fraction(match.group(1)) * _UNITS[match.group(2)]
+        number = Fraction(match.group(1))
+        if unit in _MINUTES:
+            minutes += number * _MINUTES[unit]
+        else:
+            minutes += number * (week if _DAYS[unit] == 7 else day)
         pos = match.end()
         found = True
     if not found or _FILLER.sub("", cleaned[pos:]):
@@ -229,8 +262,8 @@ def parse_target(text: str) -> timedelta:
     amount = timedelta(minutes=int(minutes))
     if amount <= ZERO:
         raise ValueError(f"'{text.strip()}': a target must be more than zero (use {TARGET_FORM})")
-    if amount > TARGET_MAX:
-        raise ValueError(f"'{text.strip()}': a target can be at most 365 days")
+    if amount > day_length(hours) * TARGET_MAX_DAYS:
+        raise ValueError(f"'{text.strip()}': a target can be at most {TARGET_MAX_DAYS} days")
     return amount
 
 
@@ -238,29 +271,34 @@ def _days(n: int) -> str:
     return f"{n} day" if n == 1 else f"{n} days"
 
 
-def format_target(amount: timedelta) -> str:
-    """"1 h", "4 h", "1 day", "3 days", "1 day 4 h", "90 min", "2 h 30 min" (whole minutes; what it writes,
-    `parse_target` reads back)."""
+def _split(amount: timedelta, hours: WorkingHours | None) -> tuple[int, int, int]:
+    """(days, hours, minutes) of a whole number of minutes, with days of `hours` (see above)."""
+    minutes = int(amount.total_seconds() // 60)
+    days, rest = divmod(minutes, int(day_length(hours).total_seconds() // 60))
+    return days, *divmod(rest, 60)
+
+
+def format_target(amount: timedelta, hours: WorkingHours | None = None) -> str:
+    """"1 h", "4 h", "1 day", "3 days", "1 day 4 h", "90 min", "2 h 30 min" (whole minutes; days are working days
+    with `hours`; what it writes, `parse_target` with the same `hours` reads back)."""
     minutes = int(amount.total_seconds() // 60)
     if minutes < 120 and minutes % 60:
         return f"{minutes} min"
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    parts = ([_days(days)] if days else []) + ([f"{hours} h"] if hours else []) + ([f"{mins} min"] if mins else [])
+    days, hrs, mins = _split(amount, hours)
+    parts = ([_days(days)] if days else []) + ([f"{hrs} h"] if hrs else []) + ([f"{mins} min"] if mins else [])
     return " ".join(parts) or "0 min"
 
 
-def format_left(amount: timedelta) -> str:
-    """"2 h 10 min left" / "3 h late" (negative = late), coarse: days and hours, hours and minutes, or minutes.
-    Rounded up to the minute, so a clock is never "0 min left" before it is due nor "0 min late" after."""
+def format_left(amount: timedelta, hours: WorkingHours | None = None) -> str:
+    """"2 h 10 min left" / "3 h late" (negative = late), coarse: days and hours, hours and minutes, or minutes
+    (days are working days with `hours`, as in the targets). Rounded up to the minute, so a clock is never "0 min
+    left" before it is due nor "0 min late" after."""
     seconds = abs(amount.total_seconds())
-    minutes = int(-(-seconds // 60))
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
+    days, hrs, mins = _split(timedelta(minutes=int(-(-seconds // 60))), hours)
     if days:
-        text = _days(days) + (f" {hours} h" if hours else "")
-    elif hours:
-        text = f"{hours} h" + (f" {mins} min" if mins else "")
+        text = _days(days) + (f" {hrs} h" if hrs else "")
+    elif hrs:
+        text = f"{hrs} h" + (f" {mins} min" if mins else "")
     else:
         text = f"{mins} min"
     return f"{text} late" if amount < ZERO else f"{text} left"
@@ -374,17 +412,33 @@ class IssueFacts:
     resolved_at: datetime | None
     acknowledged_in_time: bool | None  # None while the acknowledge clock runs
     resolved_in_time: bool | None
+    # A clock not stopped yet (running or paused) that has already used more than its target: missed, whatever
+    # happens next.
+    acknowledge_overdue: bool = False
+    resolve_overdue: bool = False
 
 
 @dataclass(frozen=True)
 class IssueFigures:
-    by_severity: Mapping[Severity, int]
-    by_status: Mapping[str, int]
+    """The figures of the issues logged in a window (the last `days` days)."""
+
+    by_severity: Mapping[Severity, int]  # logged in the window
+    by_status: Mapping[str, int]  # of those, by their status now
     mean_to_acknowledge: timedelta | None  # wall-clock, over issues in the window
     mean_to_resolve: timedelta | None
     acknowledged_in_time: float | None  # shares 0..1; None when nothing to count
     resolved_in_time: float | None
     counted: int
+
+
+@dataclass(frozen=True)
+class IssueCounts:
+    """The issues as they stand now, whatever their age."""
+
+    unresolved_by_severity: Mapping[Severity, int]
+    by_status: Mapping[str, int]
+    unresolved: int
+    total: int
 
 
 def _mean(values: list[timedelta]) -> timedelta | None:
@@ -395,9 +449,19 @@ def _share(flags: list[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
 
+def _outcome(in_time: bool | None, overdue: bool) -> bool | None:
+    """A clock's SLA outcome: met or missed once stopped; missed already while it runs past its target; None
+    (not counted yet) while it runs within it."""
+    if in_time is not None:
+        return in_time
+    return False if overdue else None
+
+
 def issue_figures(facts: Iterable[IssueFacts], now: datetime, days: int | None) -> IssueFigures:
     """Counts, mean times (elapsed time from logging) and SLA compliance over the issues created in the last
-    `days` days (all when None). Every severity and the four statuses are present, with zero when none."""
+    `days` days (all when None). Compliance counts each clock stopped within its target as met, stopped after it
+    or still running past it as missed; a clock still within its target is not counted yet. Every severity and
+    the four statuses are present, with zero when none."""
     since = None if days is None else _utc(now, "now") - timedelta(days=days)
     chosen = [f for f in facts if since is None or f.created_at >= since]
     by_severity = {s: 0 for s in SEVERITY_ORDER}
@@ -405,12 +469,28 @@ def issue_figures(facts: Iterable[IssueFacts], now: datetime, days: int | None) 
     for f in chosen:
         by_severity[f.severity] += 1
         by_status[f.status] = by_status.get(f.status, 0) + 1
+    acknowledged = [_outcome(f.acknowledged_in_time, f.acknowledge_overdue) for f in chosen]
+    resolved = [_outcome(f.resolved_in_time, f.resolve_overdue) for f in chosen]
     return IssueFigures(
         by_severity=by_severity,
         by_status=by_status,
         mean_to_acknowledge=_mean([f.acknowledged_at - f.created_at for f in chosen if f.acknowledged_at]),
         mean_to_resolve=_mean([f.resolved_at - f.created_at for f in chosen if f.resolved_at]),
-        acknowledged_in_time=_share([f.acknowledged_in_time for f in chosen if f.acknowledged_in_time is not None]),
-        resolved_in_time=_share([f.resolved_in_time for f in chosen if f.resolved_in_time is not None]),
+        acknowledged_in_time=_share([x for x in acknowledged if x is not None]),
+        resolved_in_time=_share([x for x in resolved if x is not None]),
         counted=len(chosen),
     )
+
+
+def issue_counts(facts: Iterable[IssueFacts]) -> IssueCounts:
+    """The current state of every issue, whatever its age: the unresolved ones by severity, all by status."""
+    by_severity = {s: 0 for s in SEVERITY_ORDER}
+    by_status = dict.fromkeys(STATUSES, 0)
+    total = 0
+    for f in facts:
+        total += 1
+        by_status[f.status] = by_status.get(f.status, 0) + 1
+        if f.status != "resolved":
+            by_severity[f.severity] += 1
+    return IssueCounts(unresolved_by_severity=by_severity, by_status=by_status,
+                       unresolved=total - by_status["resolved"], total=total)

@@ -317,8 +317,9 @@ MESSAGES: dict[str, Callable[[Data], list[dict[str, Any]]]] = {
     "detail_blocks": lambda d: ib.detail_blocks(d.issue(), d.name, d.clocks, d.issue_events, now=NOW),
     "list_blocks[issue]": lambda d: ib.list_blocks(d.name, "open", [
         ib.list_line(d.issue(IssueStatus.OPEN), "acknowledge: 1 h left", "https://fake.slack.test/p1")] * 60, 60),
-    "stats_blocks": lambda d: ib.stats_blocks(d.name, [ib.FiguresView(
-        30, 10**6, [("critical", 10**6)], [("open", 10**6)], "1 day", "n/a", 0.5, None)]),
+    "stats_blocks": lambda d: ib.stats_blocks(d.name, ib.CountsView(
+        10**6, 10**6, [("critical", 10**6)] * 4, [(s.value, 10**6) for s in IssueStatus]), [ib.FiguresView(
+            days, 10**6, [("critical", 10**6)] * 4, "1 day", "n/a", 0.5, None) for days in (30, 90)]),
 }
 VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
     "new_partnership_modal": lambda d: pb.new_partnership_modal(default_timezone=ZONE, creator="U0000", name=d.name,

@@ -287,7 +287,9 @@ def test_assign_wait_resume_reopen_escalate_and_refusals(hc: Harness, clock: Fro
     assert "Escalation in *Acme*" in dm and "#1 *SSO login loops*" in dm and "Customer demo on Friday" in dm
     assert [line.split(" ", 1)[1] for line in thread(h, cid)] == [
         "assigned #1: ours <@UCAROL> · partner <@UPAT>", "marked waiting on the partner #1", "resumed #1",
-        "resolved #1: Fixed the redirect URI", "reopened #1", f"escalated #1 to <@{DAN}>: Customer demo on Friday"]
+        "resolved #1: Fixed the redirect URI", "reopened #1",
+            f"escalated #1 to <@{DAN}> (our sponsor) and <@{PARTNER_PAT}> (the partner's contact): Customer demo on "
+            "Friday"]
 
 
 def dms_with(h: Harness, user: str, text: str) -> list[str]:
@@ -335,7 +337,8 @@ def test_sla_ladder_each_level_once_deleted_card_and_archived_channel(hc: Harnes
     assert len(cards(h, cid)) == 1  # posted again
     clock.advance(seconds=15)  # the note that went to the deleted card's thread is retried in the new one's
     h.tick()
-    assert thread(h, cid) == [f":sos: #1 was escalated to <@{DAN}>."]
+    assert thread(h, cid) == [f":sos: #1 was escalated to <@{DAN}> (our sponsor) and <@{PARTNER_PAT}> (the partner's "
+                              "contact)."]
 
     # Nothing fires twice, however often the scheduler runs.
     clock.set(start + timedelta(hours=3))
@@ -385,8 +388,19 @@ def test_lists_figures_sla_form_and_bad_input(hc: Harness, clock: FrozenClock) -
     # The figures.
     click(h, BOB, card(h, cid, 2), "Acknowledge", cid)
     stats = h.command("issues stats", channel=cid, user=PARTNER_PAT).text
-    assert "Last 30 days* (2 issues)" in stats and "Last 90 days* (2 issues)" in stats
+    assert "Last 30 days* (2 issues logged" in stats and "Last 90 days* (2 issues logged" in stats
     assert "critical 1, high 0, normal 1, low 0" in stats and "acknowledged 100 %" in stats
+    assert "Now* (2 issues in all, 2 not resolved)" in stats and "By status: open 1, acknowledged 1" in stats
+    # Three days on, nobody has acknowledged "Low thing" (normal: within 1 day): missed, not left out.
+    clock.advance(days=3)
+    stats = h.command("issues stats", channel=cid, user=PARTNER_PAT).text
+    assert "acknowledged 50 %" in stats
+    # A hundred days on, both are outside the windows but still there, as they stand.
+    clock.advance(days=97)
+    stats = h.command("issues stats", channel=cid, user=PARTNER_PAT).text
+    assert "Last 30 days* (0 issues logged" in stats and "Last 90 days* (0 issues logged" in stats
+    assert "Now* (2 issues in all, 2 not resolved)" in stats
+    assert "Not resolved, by severity: critical 1, high 0, normal 1, low 0" in stats
 
     # The SLA targets: anyone sees them; an owner gets the form (a bad duration is refused under its input).
     shown = h.command("issue sla", channel=cid, user=BOB).text
@@ -439,3 +453,150 @@ def test_log_as_issue_from_a_check_in_summary(hc: Harness, clock: FrozenClock) -
     h.tick()
     shown = flatten(card(h, cid))
     assert "#1 Legal review stuck" in shown and f"reported by <@{BOB}>" in shown
+
+
+# -- the review's fixes ------------------------------------------------------------------------------------------------
+def test_a_title_notifies_nobody_through_the_form_or_the_shortcut(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    # The form stores the title as typed: the card's text (Slack's notification text) shows it escaped.
+    h.command("issue", channel=cid, user=CAROL)
+    assert not submit(h, CAROL, issue_values(title=f"<!channel> pay <@{ALICE}>", ours=None, partner=None))
+    # The message shortcut's form, its title changed by hand.
+    said = h.fake.say(cid, CAROL, "Shipment stuck")
+    h.sender.message_shortcut("log_issue", said, user_id=CAROL, channel_id=cid)
+    h.wait()
+    assert not submit(h, CAROL, issue_values(title="<!here> shipment stuck", ours=None, partner=None))
+    clock.advance(seconds=5)
+    h.tick()
+    first, second = card(h, cid, 1), card(h, cid, 2)
+    assert first["text"] == f"Issue #1: &lt;!channel&gt; pay &lt;@{ALICE}&gt; (high, open)"
+    assert second["text"] == "Issue #2: &lt;!here&gt; shipment stuck (high, open)"
+    # After a change the card is updated with the same text; the private view and the list say it escaped too.
+    click(h, ALICE, first, "Acknowledge", cid)
+    clock.advance(seconds=5)
+    h.tick()
+    assert card(h, cid, 1)["text"] == f"Issue #1: &lt;!channel&gt; pay &lt;@{ALICE}&gt; (high, acknowledged)"
+    for said_text in (h.command("issue 1", channel=cid, user=BOB).text, h.command("issues", channel=cid).text):
+        assert "<!channel>" not in said_text and "pay <@" not in said_text
+        assert f"&lt;!channel&gt; pay &lt;@{ALICE}&gt;" in said_text
+
+
+def test_a_due_date_in_the_past_is_refused_under_its_field(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    clock.set(berlin(2026, 3, 2, 0, 30))  # Monday 00:30 in Berlin, still Sunday 1 March in UTC
+    h.command("issue", channel=cid, user=CAROL)
+    ack = submit(h, CAROL, issue_values(title="Renewal papers", due="2026-03-01"))
+    assert ack["response_action"] == "errors"
+    assert "Sun 1 Mar 2026 has passed (today is Mon 2 Mar 2026 in Europe/Berlin)" in ack["errors"]["issue_due"]
+    h.tick()
+    assert cards(h, cid) == [] and h.fake.dm_messages(BOB) == []  # nothing logged, nobody told it is overdue
+    # The form stays open with what was typed; today is fine.
+    assert not submit(h, CAROL, issue_values(title="Renewal papers", due="2026-03-02"))
+    clock.advance(seconds=5)
+    h.tick()
+    assert "Due:* Mon 2 Mar 2026" in flatten(card(h, cid))
+
+
+def test_an_escalate_form_sent_twice_escalates_once(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command(f"add <@{DAN}|dan> sponsor", channel=cid)
+    h.command("issue Partner portal down", channel=cid, user=CAROL)
+    h.tick()
+    click(h, BOB, card(h, cid), "Escalate", cid)
+    form = h.fake.open_views(BOB)[-1]["view"]
+    for _ in range(2):  # a double click, or Slack sending the submission again
+        _, ack = h.sender.submit_view(form, text_value("issue_note", "Demo tomorrow"), user_id=BOB)
+        h.wait()
+        assert not ack
+    clock.advance(seconds=5)
+    h.tick()
+    assert len(dms_with(h, DAN, "Escalation in *Acme*")) == 1
+    assert [line for line in thread(h, cid) if "escalated" in line] == [
+        f"<@{BOB}> escalated #1 to <@{DAN}> (our sponsor) and <@{PARTNER_PAT}> (the partner's contact): Demo tomorrow"]
+    # Another form is another escalation.
+    click(h, CAROL, card(h, cid), "Escalate", cid)
+    assert not submit(h, CAROL, text_value("issue_note", ""))
+    h.tick()
+    assert len(dms_with(h, DAN, "Escalation in *Acme*")) == 2
+
+
+def test_a_list_over_the_block_limit_asks_slack_only_for_the_links_it_shows(hc: Harness, clock: FrozenClock) -> None:
+    from services.inputs import IssueInput, validate
+
+    h = hc
+    cid = setup_partnership(h)
+    p = h.bot.services.partnerships.by_channel(cid)
+    assert p is not None
+    for n in range(60):
+        h.bot.services.issues.log(partnership_id=p.partnership.id or 0, actor=BOB, creation_key=f"list:{n}",
+                                  inp=validate(IssueInput, title=f"Issue number {n + 1}"))
+    h.tick()
+    assert len(cards(h, cid)) == 60
+    before = h.fake.call_count("chat.getPermalink")
+    said = h.command("issues", channel=cid, user=CAROL)
+    [listing] = [m for m in said.messages if m.get("blocks")]
+    assert len(listing["blocks"]) == 50
+    assert "Issues of Acme* (open, 60)" in said.text and "…and 12 more" in said.text
+    assert "*#48*" in said.text and "*#49*" not in said.text
+    assert h.fake.call_count("chat.getPermalink") - before == 48  # one link per issue shown, not per issue found
+
+
+def test_business_hours_count_a_day_of_the_targets_as_a_working_day(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command("issue sla", channel=cid, user=ALICE)
+    form = h.fake.open_views(ALICE)[-1]["view"]
+    assert "a day is one working day" in flatten(form)
+    values = {b["block_id"]: {b["block_id"]: {"type": "plain_text_input", "value": b["element"].get("initial_value")}}
+              for b in form["blocks"] if b["type"] == "input" and b["element"]["type"] == "plain_text_input"}
+    assert values["sla_resolve_critical"]["sla_resolve_critical"]["value"] == "1 day"
+    business = {"type": "checkboxes", "selected_options": [{"value": "yes"}]}
+    values["sla_business_hours"] = {"sla_business_hours": business}
+    _, ack = h.sender.submit_view(form, values, user_id=ALICE)
+    h.wait()
+    assert not ack
+    said = h.fake.responses(h.sender.last_response_url)
+    assert "critical*: acknowledge within 1 h, resolve within 1 day" in flatten(said)
+    shown = h.command("issue sla", channel=cid, user=BOB).text
+    assert "resolve within 1 day" in shown and "a working day (8 h)" in shown
+    # Monday 10:00, critical: one working day to resolve, so by Monday 16:00 two hours are left (not 18).
+    h.command("issue", channel=cid, user=CAROL)
+    assert not submit(h, CAROL, issue_values(title="Payments down", severity="critical"))
+    clock.set(berlin(2026, 3, 2, 16, 0))
+    shown = h.command("issue 1", channel=cid, user=BOB).text
+    assert "Resolve by" in shown and "· 2 h left" in shown
+    # On Tuesday at 12:00 it has used 7 + 3 working hours of its 8: two hours late.
+    clock.set(berlin(2026, 3, 3, 12, 0))
+    assert "2 h late" in h.command("issue 1", channel=cid, user=BOB).text
+
+
+def test_the_shortcut_keeps_mentions_readable_and_says_when_it_cut_the_message(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    text = (f"<@{PARTNER_PAT}> says the export fails\nAsk <@{BOB}> and <@UNOBODY> in <#C0GENERAL|general> about "
+            "<https://runbook.test/x|the runbook> or <https://bare.test/y> &amp; <!here>\n" + "x" * 3100 + " END")
+    said = h.fake.say(cid, CAROL, text)
+    h.sender.message_shortcut("log_issue", said, user_id=CAROL, channel_id=cid)
+    h.wait()
+    form = h.fake.open_views(CAROL)[-1]["view"]
+    inputs = {b["block_id"]: b for b in form["blocks"] if b["type"] == "input"}
+    assert inputs["issue_title"]["element"]["initial_value"] == "@pat says the export fails"
+    description = inputs["issue_description"]["element"]["initial_value"]
+    assert ("Ask @bob and @UNOBODY in #general about the runbook or https://bare.test/y & @here\nxxx"
+            in description)  # a person Slack does not know keeps their id
+    assert len(description) == 3000 and description.endswith("…") and "END" not in description
+    hint = inputs["issue_description"]["hint"]["text"]
+    assert "3,2" in hint and "characters long: only its start fits here" in hint
+    assert "the issue keeps the link to the whole message" in hint
+    # Logged as it stands: the card shows the readable text (escaped) and links to the whole message.
+    assert not submit(h, CAROL, issue_values(title="@pat says the export fails", description=description, ours=None,
+                                             partner=None, severity="normal"))
+    clock.advance(seconds=5)
+    h.tick()
+    shown = card(h, cid)
+    assert "Ask @bob and @UNOBODY in #general" in flatten(shown) and "&amp; @here" in flatten(shown)
+    assert f"https://fake.slack.test/archives/{cid}/p{said['ts'].replace('.', '')}" in flatten(shown)
+    assert "<!here>" not in str(shown["blocks"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from models import AuditEvent, Member, Role, Side
-from tests.e2e.conftest import ALICE, BOB, CAROL, PARTNER_PAT, Harness
+from tests.e2e.conftest import ALICE, BOB, CAROL, DAN, PARTNER_PAT, Harness
 
 
 def _create(h: Harness, name: str = "Acme") -> str:
@@ -34,6 +34,25 @@ def test_owner_adds_people_with_roles_and_they_join_the_channel(h: Harness) -> N
     with h.bot.services.uow() as s:
         actions = [e.action for e in s.exec(select(AuditEvent)).all()]
     assert actions == ["created", "member_added", "member_added", "member_added", "role_changed"]
+
+
+def test_the_side_is_given_in_words_when_slack_cannot_tell(h: Harness) -> None:
+    cid = _create(h)
+    # Dan is the partner's sponsor with an account in our workspace: Slack shows him as one of ours.
+    said = h.command(f"add <@{DAN}|dan> sponsor partner", channel=cid)
+    assert f"Added <@{DAN}>" in said.text and "as sponsor (partner side)" in said.text
+    assert _members(h)[DAN] == (Role.SPONSOR, Side.PARTNER)
+    h.command(f"add <@{DAN}|dan> owner", channel=cid)  # a new role keeps the side recorded
+    assert _members(h)[DAN] == (Role.OWNER, Side.PARTNER)
+    assert "now on our side" in h.command(f"add <@{DAN}|dan> owner ours", channel=cid).text
+    assert _members(h)[DAN] == (Role.OWNER, Side.OURS)
+    assert "already owner" in h.command(f"add <@{DAN}|dan> owner our-side", channel=cid).text
+    # What Slack knows, or a role, cannot be contradicted; a side that is none is explained.
+    said = h.command(f"add <@{PARTNER_PAT}|pat> sponsor ours", channel=cid)
+    assert "another organization" in said.text and PARTNER_PAT not in _members(h)
+    assert "partner contact is on the partner's side" in h.command(f"add <@{BOB}|bob> partner ours", channel=cid).text
+    assert "is not a side" in h.command(f"add <@{BOB}|bob> sponsor upstairs", channel=cid).text
+    assert BOB not in _members(h)
 
 
 def test_bad_add_input_is_explained(h: Harness) -> None:

@@ -12,7 +12,10 @@ from services.errors import Invalid
 from services.inputs import (
     ScheduleInput,
     looks_like_date,
+    mentioned_users,
     parse_date,
+    parse_side,
+    slack_plain,
     split_questions,
     split_quoted,
     validate,
@@ -65,3 +68,19 @@ def test_check_in_questions_refused_say_what_to_change(lines: list[str], error: 
     with pytest.raises(Invalid, match=error) as refused:
         validate_questions(lines)
     assert error in refused.value.fields["questions"]  # shown under the form's field
+
+
+def test_slack_text_reads_as_a_person_sees_it_with_names_for_people_mentioned_by_id() -> None:
+    raw = "<@U1> and <@U2|ana> and <@W3> in <#C1|general>: <https://x.test|the doc>, <mailto:a@b.test|mail> &lt;ok&gt;"
+    assert mentioned_users(raw + " <@U1>") == ["U1", "W3"]  # once each; a mention with its name needs no lookup
+    assert slack_plain(raw, {"U1": "bob"}) == "@bob and @ana and @W3 in #general: the doc, mail <ok>"
+    assert slack_plain(raw) == "@U1 and @ana and @W3 in #general: the doc, mail <ok>"
+
+
+def test_a_side_in_words() -> None:
+    from models.partnership import Side
+
+    assert [parse_side(w) for w in ("ours", "Our side", "partner", "partner-side", "partner\u2019s", None)] == [
+        Side.OURS, Side.OURS, Side.PARTNER, Side.PARTNER, Side.PARTNER, None]
+    with pytest.raises(Invalid, match="is not a side"):
+        parse_side("upstairs")

@@ -16,12 +16,12 @@ from sqlmodel import select
 import services.issues as issues_module
 from models import Occurrence, OccurrenceState, Partnership
 from models.issue import Issue, IssueStatus
-from models.partnership import Role
+from models.partnership import Role, Side
 from services.errors import Forbidden, Invalid
 from services.inputs import IssueInput, validate
 from services.issues import ACTIONS, ack_clock, resolve_clock, sla_rows, transition
 from services.scheduling import ISSUE_DUE, ISSUE_SLA
-from services.sla import WorkingHours
+from services.sla import WorkingHours, format_left
 from tests.e2e.conftest import flatten
 from tests.support.stack import ALICE, BOB, CAROL, DAN, PAT, Stack, stack
 
@@ -181,8 +181,10 @@ def test_a_restart_past_a_deadline_escalates_once_late(st: Stack) -> None:
     st.at(t0 + timedelta(hours=5))
     st.tick()
     assert len(dms(st, DAN, "Escalation in *Acme*")) == 1
-    assert [len(dms(st, u, "was not acknowledged within 1 h")) for u in (BOB, PAT, ALICE)] == [1, 1, 1]
-    assert len(dms(st, BOB, "the target to acknowledge it has passed (4 h late)")) == 1  # the reminder, late
+    assert len(dms(st, PAT, "Escalation in *Acme*")) == 1  # the partner's side has no sponsor: its contact
+    assert [len(dms(st, u, ":rotating_light: #1 was not acknowledged within 1 h")) for u in (BOB, PAT, ALICE)] == [
+        1, 1, 1]
+    assert dms(st, BOB, "to acknowledge it") == []  # no stale 80 % reminder after (or before) the breach
     st.restart()
     st.at(t0 + timedelta(hours=6))
     assert len(dms(st, DAN, "Escalation")) == 1
@@ -191,6 +193,29 @@ def test_a_restart_past_a_deadline_escalates_once_late(st: Stack) -> None:
     st.services.issues.acknowledge(issue_id=j.id or 0, actor=ALICE)
     st.at(t0 + timedelta(hours=9))
     assert dms(st, BOB, "#2 was not acknowledged") == []
+
+
+def test_level_2_reaches_both_sides_and_names_them(st: Stack) -> None:
+    p = acme(st)  # Dan sponsors on our side; the partner's side has only Pat, a partner contact
+    assert p.channel_id
+    i = log(st, p)
+    said = st.services.issues.escalate(issue_id=i.id or 0, actor=BOB).text()
+    assert f"<@{DAN}> (our sponsor) and <@{PAT}> (the partner's contact)" in said
+    st.tick()
+    assert [len(dms(st, u, "Escalation in *Acme*")) for u in (DAN, PAT, ALICE, CAROL)] == [1, 1, 0, 0]
+    # A sponsor of the partner's whom Slack shows as one of ours, recorded on their side: the sponsors hear it.
+    st.services.partnerships.add_member(channel_id=p.channel_id, actor=ALICE, user_id=CAROL, role=Role.SPONSOR,
+                                        side=Side.PARTNER)
+    said = st.services.issues.escalate(issue_id=i.id or 0, actor=BOB).text()
+    assert f"<@{DAN}> (our sponsor) and <@{CAROL}> (the partner's sponsor)" in said
+    st.tick()
+    assert [len(dms(st, u, "Escalation in *Acme*")) for u in (DAN, PAT, CAROL)] == [2, 1, 1]
+    # Nobody on the partner's side and no sponsor: our owners hear it, and the note says who is missing.
+    other = st.partnership("Globex", owners=(CAROL,))
+    j = log(st, other, key="g1", owners=(None, None))
+    said = st.services.issues.escalate(issue_id=j.id or 0, actor=CAROL).text()
+    assert f"<@{CAROL}> (our owner); nobody on the partner's side to tell" in said
+    assert "/partner add @person sponsor partner" in said
 
 
 def test_permissions_name_who_may(st: Stack) -> None:
@@ -230,16 +255,44 @@ def test_sla_settings_apply_to_running_clocks_and_new_issues(st: Stack) -> None:
     with pytest.raises(Invalid) as refused:
         svc.parse_sla({"critical": ("0m", "1 day")}, False, "mon-fry", "09:00", "17:00")
     assert "sla_ack_critical" in refused.value.fields and "sla_days" in refused.value.fields
-    i = log(st, p)  # Monday 10:00, critical: 1 h
+    st.clock.set(berlin(2026, 3, 2, 16, 30))
+    i = log(st, p)  # Monday 16:30, critical: 1 h, due 17:30 while every hour counts
+    assert pending(st)[f"issue_sla:{i.id}:ack:1:breach"] == berlin(2026, 3, 2, 17, 30)
     svc.save_sla(partnership_id=p.id or 0, actor=ALICE, targets=targets, business_hours=True, days="mon-fri",
                  start="09:00", end="17:00")
-    assert pending(st)[f"issue_sla:{i.id}:ack:1:breach"] == berlin(2026, 3, 2, 11, 0)  # its target stays 1 h
+    # Its target stays 1 h, now counted in business hours: 30 min on Monday, 30 min on Tuesday morning.
+    assert pending(st)[f"issue_sla:{i.id}:ack:1:breach"] == berlin(2026, 3, 3, 9, 30)
     st.clock.set(berlin(2026, 3, 6, 16, 0))  # Friday 16:00
     j = log(st, p, "Second", key="k2")
     assert pending(st)[f"issue_sla:{j.id}:ack:1:breach"] == berlin(2026, 3, 9, 10, 0)  # 2 h, business hours
     with pytest.raises(Forbidden):
         svc.save_sla(partnership_id=p.id or 0, actor=BOB, targets=targets, business_hours=False, days="mon-fri",
                      start="09:00", end="17:00")
+
+
+def test_changing_business_hours_keeps_the_time_running_clocks_used_so_far(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.issues
+
+    def hours(on: bool) -> None:
+        targets, _ = svc.parse_sla({"critical": ("1h", "1 day"), "high": ("4h", "3d"), "normal": ("1 day", "7 days"),
+                                    "low": ("3 days", "30 days")}, on, "mon-fri", "09:00", "17:00")
+        svc.save_sla(partnership_id=p.id or 0, actor=ALICE, targets=targets, business_hours=on, days="mon-fri",
+                     start="09:00", end="17:00")
+
+    i = log(st, p)  # Monday 10:00, every hour counts; resolve within 1 day (24 h)
+    st.clock.set(berlin(2026, 3, 2, 20, 0))  # 10 h used
+    hours(True)
+    # The 10 h stay used; the 14 h left count in business hours from now: Tuesday 8 h, Wednesday 6 h. (Counting
+    # Monday again under the new hours would give 7 h used and Thursday 10:00.)
+    assert pending(st)[f"issue_sla:{i.id}:resolve:1:breach"] == berlin(2026, 3, 4, 15, 0)
+    assert format_left(resolve_clock(issue(st)).left(st.clock.now(), BERLIN, WorkingHours())) == "14 h left"
+    st.clock.set(berlin(2026, 3, 3, 12, 0))  # Tuesday 12:00: 3 business hours more, 13 h used
+    hours(False)
+    # The 11 h left count every hour from now: Tuesday 23:00 (counting all of it as real time would make it late).
+    assert pending(st)[f"issue_sla:{i.id}:resolve:1:breach"] == berlin(2026, 3, 3, 23, 0)
+    hours(False)  # saving the same hours again changes nothing
+    assert pending(st)[f"issue_sla:{i.id}:resolve:1:breach"] == berlin(2026, 3, 3, 23, 0)
 
 
 def test_figures_over_30_and_90_days(st: Stack) -> None:
@@ -254,16 +307,42 @@ def test_figures_over_30_and_90_days(st: Stack) -> None:
     st.clock.set(t0 + timedelta(hours=32))
     st.services.issues.acknowledge(issue_id=b.id or 0, actor=BOB)
     assert p.channel_id
-    _, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
+    _, now, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
     w30 = windows[0]
     assert w30.days == 30 and w30.counted == 2
     assert dict(w30.by_severity) == {"critical": 1, "high": 0, "normal": 0, "low": 1}
-    assert dict(w30.by_status) == {"open": 0, "acknowledged": 1, "waiting": 0, "resolved": 1}
+    assert dict(now.by_status) == {"open": 0, "acknowledged": 1, "waiting": 0, "resolved": 1}
     assert (w30.mean_to_acknowledge, w30.mean_to_resolve) == ("75 min", "1 day 6 h")  # (30 min + 2 h) / 2; 30 h
     assert w30.acknowledged_in_time == 1.0 and w30.resolved_in_time == 0.0
     st.clock.set(t0 + timedelta(days=60))
-    _, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
+    _, now, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
     assert [w.counted for w in windows] == [0, 2]
+    # B's resolve clock (low: 30 days) is still running past its target: missed already, not left out.
+    assert windows[1].resolved_in_time == 0.0
+    # 100 days on, B is outside both windows but still counts among the issues as they stand.
+    st.clock.set(t0 + timedelta(days=100))
+    _, now, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
+    assert [w.counted for w in windows] == [0, 0]
+    assert (now.unresolved, now.total) == (1, 2)
+    assert dict(now.unresolved_by_severity) == {"critical": 0, "high": 0, "normal": 0, "low": 1}
+    assert dict(now.by_status)["acknowledged"] == 1
+
+
+def test_compliance_counts_clocks_running_past_their_target_as_missed(st: Stack) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    on_time = log(st, p, "On time", key="a")  # critical: acknowledge within 1 h
+    st.clock.set(t0 + timedelta(minutes=10))
+    st.services.issues.acknowledge(issue_id=on_time.id or 0, actor=BOB)
+    for n in range(3):  # nobody acknowledges these
+        log(st, p, f"Ignored {n}", key=f"ignored{n}")
+    assert p.channel_id
+    st.clock.set(t0 + timedelta(minutes=40))  # the ignored ones are still within their hour: not counted yet
+    _, _, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
+    assert windows[0].acknowledged_in_time == 1.0
+    st.clock.set(t0 + timedelta(days=3))  # three days unacknowledged: missed
+    _, _, windows = st.services.issues.stats(channel_id=p.channel_id, actor=PAT)
+    assert windows[0].acknowledged_in_time == 0.25
 
 
 def test_the_same_request_logs_one_issue_and_numbers_follow_per_partnership(st: Stack) -> None:
@@ -341,3 +420,70 @@ def test_the_planner_plans_again_what_a_crash_lost_with_the_partnerships_hours(s
         for row in s.exec(select(Issue)).all():
             row.planned_version = 0
     assert svc.plan() == len(planned)  # nothing for a resolved issue
+
+
+# -- the review's fixes ------------------------------------------------------------------------------------------------
+def test_an_early_manual_escalation_leaves_the_resolve_clocks_escalation(st: Stack) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p)  # critical: acknowledge within 1 h, resolve within 1 day
+    j = log(st, p, "Second", key="k2")
+    st.clock.set(t0 + timedelta(minutes=5))
+    st.services.issues.escalate(issue_id=i.id or 0, actor=CAROL, note="Customer is down")
+    st.services.issues.escalate(issue_id=j.id or 0, actor=CAROL)
+    st.at(t0 + timedelta(minutes=10))
+    st.services.issues.acknowledge(issue_id=i.id or 0, actor=BOB)
+    st.at(t0 + timedelta(hours=2))  # #2, escalated by hand while waiting for its acknowledgement: not again
+    assert dms(st, DAN, "#2 was not acknowledged within 1 h, and it is still not") == []
+    st.at(t0 + timedelta(days=2))  # #1's resolve clock was not the one escalated: its level 2 goes out
+    assert len(dms(st, DAN, "#1 was not resolved within 1 day, and it is still not after 2 days")) == 1
+    st.tick()
+    notes = [m["text"] for m in st.fake.replies(p.channel_id or "", issue(st).message_ts or "")]
+    assert f":sos: #1 was escalated to <@{DAN}> (our sponsor) and <@{PAT}> (the partner's contact)." in notes
+
+
+def test_a_resolve_while_slack_is_asked_for_the_link_stops_the_breach_and_the_overdue_note(
+    st: Stack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    log(st, p, due=date(2026, 3, 2))
+    log(st, p, "Second", severity="low", key="k2", due=date(2026, 3, 2))
+    st.tick()  # the cards are posted: the timers ask Slack for their link
+    svc = st.services.issues
+    asked = []
+
+    def link_then_resolved(issue: Issue, slack: object = None) -> str:
+        asked.append(issue.number)  # meanwhile someone resolves it
+        svc.resolve(issue_id=issue.id or 0, actor=BOB, note="fixed meanwhile")
+        return "https://fake.slack.test/card"
+
+    monkeypatch.setattr(svc, "_link", link_then_resolved)
+    st.at(t0 + timedelta(minutes=48))  # #1's 80 % reminder
+    st.at(berlin(2026, 3, 3, 9, 0))  # #2's overdue note (#1 is resolved already)
+    assert asked == [1, 2]
+    assert dms(st, BOB, "to acknowledge it") == [] and dms(st, BOB, "#2") == []
+    assert st.fake.dm_messages(PAT) == [] and dms(st, ALICE, "overdue") == []
+    assert {issue(st, k).status for k in ("k1", "k2")} == {IssueStatus.RESOLVED}
+
+
+def test_a_critical_issue_with_one_day_to_resolve_counts_a_working_day_in_business_hours(st: Stack) -> None:
+    p = acme(st)
+    svc = st.services.issues
+    st.clock.set(berlin(2026, 3, 6, 16, 0))  # Friday 16:00
+    plain = log(st, p)  # every hour counts: 1 day is 24 h
+    assert pending(st)[f"issue_sla:{plain.id}:resolve:1:breach"] == berlin(2026, 3, 7, 16, 0)
+    svc.resolve(issue_id=plain.id or 0, actor=BOB, note="ok")
+    targets, _ = svc.parse_sla({"critical": ("1h", "1 day"), "high": ("4h", "3d"), "normal": ("1 day", "1 week"),
+                                "low": ("3 days", "30 days")}, True, "mon-fri", "09:00", "17:00")
+    assert targets["critical"] == [3600, 8 * 3600] and targets["normal"] == [8 * 3600, 40 * 3600]
+    svc.save_sla(partnership_id=p.id or 0, actor=ALICE, targets=targets, business_hours=True, days="mon-fri",
+                 start="09:00", end="17:00")
+    i = log(st, p, "Counted in working days", key="k2")
+    # 1 h on Friday (16:00-17:00) and 7 h on Monday: Monday 16:00.
+    assert pending(st)[f"issue_sla:{i.id}:resolve:1:breach"] == berlin(2026, 3, 9, 16, 0)
+    assert p.channel_id
+    shown = svc.sla(channel_id=p.channel_id, actor=BOB).text
+    assert "*critical*: acknowledge within 1 h, resolve within 1 day" in shown
+    assert "*normal*: acknowledge within 1 day, resolve within 5 days" in shown
+    assert "a working day (8 h)" in shown

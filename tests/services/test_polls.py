@@ -695,3 +695,56 @@ def test_the_poll_form_defaults(st: Stack) -> None:
     assert "initial_options" not in by_id[ids.F_POLL_ANONYMOUS]
     assert by_id[ids.F_POLL_RESULTS]["initial_option"]["value"] == "live"
     assert by_id[ids.F_POLL_AUDIENCE]["initial_option"]["value"] == "all"
+
+
+def test_a_chosen_poll_takes_the_chosen_people_still_in_the_channel_with_their_side(st: Stack) -> None:
+    p = acme(st, partners=1)
+    poll = create(st, p, audience="chosen", chosen=[BOB, PARTNERS[0]])
+    with st.services.uow() as s:  # Bob leaves the channel after the poll started
+        bob = s.exec(select(Member).where(Member.partnership_id == p.id, Member.user_id == BOB)).one()
+        bob.left_at = START
+        s.add(bob)
+    assert vote(st, poll, PARTNERS[0], 1).picks == [1]
+    with pytest.raises(Forbidden, match="only"):
+        vote(st, poll, BOB, 0)
+    with pytest.raises(Forbidden, match="only"):
+        vote(st, poll, CAROL, 0)  # in the partnership, not chosen
+    with st.services.uow() as s:
+        assert [(v.user_id, v.side, v.option) for v in s.exec(select(PollVote)).all()] == [
+            (PARTNERS[0], Side.PARTNER, 1)]
+
+
+def test_each_confirmation_counts_the_respondents_as_they_are_after_the_click(st: Stack) -> None:
+    p = acme(st)
+    poll = create(st, p, kind="multiple", options=["A", "B", "C"])
+    assert vote(st, poll, BOB, 0).respondents == 1
+    assert vote(st, poll, CAROL, 1).respondents == 2
+    assert vote(st, poll, BOB, 2).respondents == 2  # a second pick: still one person
+    assert vote(st, poll, BOB, 0).respondents == 2
+    dropped = vote(st, poll, BOB, 2)  # the last pick toggled off: Bob no longer counts
+    assert (dropped.picks, dropped.respondents) == ([], 1)
+    assert "nothing is recorded for you" in st.services.polls.results_summary(dropped)
+    text = create(st, p, kind="text", options=[])
+    first = st.services.polls.answer(poll_id=text.id or 0, user_id=BOB, text="more docs")
+    again = st.services.polls.answer(poll_id=text.id or 0, user_id=BOB, text="more docs, and examples")
+    assert (first.respondents, again.respondents, again.changed) == (1, 1, True)
+    assert "replaces your earlier one" in st.services.polls.results_summary(again)
+
+
+def test_a_vote_wakes_the_dispatcher_for_when_the_update_is_due_and_a_storm_once(st: Stack) -> None:
+    p = acme(st)
+    poll = create(st, p)  # posted now: the next update is due a second later
+    woken: list[datetime | None] = []
+    st.services.polls.wake = lambda at=None: woken.append(at)
+    vote(st, poll, ALICE, 0)
+    assert woken == [START + timedelta(seconds=1)]
+    vote(st, poll, BOB, 1)  # the update is pending and due later: nobody to wake
+    vote(st, poll, ALICE, 0)  # nothing changed
+    assert woken == [START + timedelta(seconds=1)]
+    st.clock.advance(seconds=2)  # due, and not run yet (the dispatcher was busy): wake it now
+    vote(st, poll, CAROL, 2)
+    assert woken[1:] == [START + timedelta(seconds=2)]
+    updates = st.fake.call_count("chat.update")
+    st.tick()
+    assert st.fake.call_count("chat.update") == updates + 1
+    assert "(3 answered)" in flatten(message(st, poll))

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from adapters.slack import SlackGateway, make_client
+from jobs.ticker import Ticker
 from models.db import make_uow
 from models.scheduling import Occurrence, OccurrenceState
 from services.scheduling import (
@@ -599,3 +600,19 @@ def test_what_prefetch_reads_for_a_batch_reaches_each_run_and_a_failing_one_read
     env.plan("c", T0)
     d.run_once()
     assert seen["c"] is None and env.posts("c") == 1  # it ran without
+
+
+def test_a_nudge_for_a_later_time_brings_the_next_tick_forward_and_never_puts_it_off(env: Env) -> None:
+    ticker = Ticker(env.dispatcher(), {}, tick_seconds=3600).start()
+    try:
+        scheduler = ticker._scheduler
+        assert scheduler is not None
+        regular = datetime.now(UTC) + timedelta(hours=1)  # the next tick an hour away, whether or not the first one ran
+        scheduler.modify_job("dispatch", next_run_time=regular)
+        ticker.nudge(regular + timedelta(minutes=1))  # later than the next tick: nothing changes
+        assert scheduler.get_job("dispatch").next_run_time == regular
+        soon = datetime.now(UTC) + timedelta(minutes=10)
+        ticker.nudge(soon)
+        assert scheduler.get_job("dispatch").next_run_time == soon
+    finally:
+        ticker.stop()

@@ -21,8 +21,10 @@ from services.sla import (
     Targets,
     WorkingHours,
     add_working,
+    counted,
     format_left,
     format_target,
+    issue_counts,
     issue_figures,
     ladder,
     parse_target,
@@ -281,6 +283,42 @@ def test_format_left_is_coarse_and_says_late_when_negative(amount: timedelta, te
     assert format_left(amount) == text
 
 
+@pytest.mark.parametrize(("text", "amount"), [
+    ("1 day", 8 * H), ("3d", 24 * H), ("1 week", 40 * H), ("2 days 4 hours", 20 * H), ("1.5 days", 12 * H),
+    ("24h", 24 * H), ("90m", 90 * M), ("365 days", 365 * 8 * H),
+])
+def test_with_business_hours_days_and_weeks_are_working_days_and_weeks(text: str, amount: timedelta) -> None:
+    assert parse_target(text, OFFICE) == amount  # a working day of 09:00-17:00 is 8 h, a week 5 of them
+
+
+def test_a_working_day_is_as_long_as_the_opening_and_a_week_has_the_working_days() -> None:
+    mornings = WorkingHours(frozenset({0, 1, 3}), time(8, 30), time(12, 0))
+    assert parse_target("1 day", mornings) == 3 * H + 30 * M and parse_target("1 week", mornings) == 10 * H + 30 * M
+    assert format_target(5 * H, mornings) == "1 day 1 h 30 min" and parse_target("1 day 1 h 30 min", mornings) == 5 * H
+    with pytest.raises(ValueError, match="at most 365 days"):
+        parse_target("366 days", mornings)
+
+
+@pytest.mark.parametrize(("amount", "text"), [
+    (8 * H, "1 day"), (24 * H, "3 days"), (20 * H, "2 days 4 h"), (4 * H, "4 h"), (90 * M, "90 min"),
+    (40 * H, "5 days"), (9 * H + 5 * M, "1 day 1 h 5 min"),
+])
+def test_with_business_hours_targets_read_back_in_working_days(amount: timedelta, text: str) -> None:
+    assert format_target(amount, OFFICE) == text
+    assert parse_target(text, OFFICE) == amount
+
+
+def test_time_left_in_working_days_with_business_hours_and_24_hour_days_without() -> None:
+    assert format_left(10 * H, OFFICE) == "1 day 2 h left" and format_left(-(17 * H), OFFICE) == "2 days 1 h late"
+    assert format_left(10 * H) == "10 h left" and format_left(26 * H) == "1 day 2 h left"
+
+
+def test_default_targets_count_their_days_as_working_days_with_business_hours() -> None:
+    assert counted(D, OFFICE) == 8 * H and counted(7 * D, OFFICE) == 56 * H and counted(4 * H, OFFICE) == 4 * H
+    assert counted(D, None) == D and counted(30 * D, None) == 30 * D
+    assert OFFICE.day_length == 8 * H
+
+
 # -- severities and targets -----------------------------------------------------------------------------------------
 def test_defaults_per_severity_and_order() -> None:
     assert SEVERITY_ORDER == (Severity.CRITICAL, Severity.HIGH, Severity.NORMAL, Severity.LOW)
@@ -459,6 +497,36 @@ def test_figures_over_the_last_90_days_and_all_time() -> None:
 def test_the_window_includes_its_first_moment() -> None:
     edge = [fact(Severity.HIGH, "open", 30 * D), fact(Severity.HIGH, "open", 30 * D + timedelta(seconds=1))]
     assert issue_figures(edge, NOW, 30).counted == 1
+
+
+def late(severity: Severity, status: str, age: timedelta, *, ack: bool = False, resolve: bool = False) -> IssueFacts:
+    """An issue whose clocks are not stopped yet; `ack`/`resolve`: that clock is already past its target."""
+    created = NOW - age
+    return IssueFacts(severity, status, created, None, None, None, None, acknowledge_overdue=ack,
+                      resolve_overdue=resolve)
+
+
+def test_a_clock_running_past_its_target_counts_as_missed_and_one_within_it_is_not_counted_yet() -> None:
+    # A critical issue nobody acknowledged for three days: 0 %, not "n/a".
+    assert issue_figures([late(Severity.CRITICAL, "open", 3 * D, ack=True)], NOW, 30).acknowledged_in_time == 0.0
+    # One acknowledged on time, ten ignored past their target: 1 in 11, not 100 %.
+    facts = [fact(Severity.HIGH, "acknowledged", 5 * D, H, None, True)]
+    facts += [late(Severity.HIGH, "open", 4 * D, ack=True, resolve=True) for _ in range(10)]
+    f = issue_figures(facts, NOW, 30)
+    assert f.acknowledged_in_time == pytest.approx(1 / 11) and f.resolved_in_time == 0.0
+    # Still within target: not counted either way.
+    within = issue_figures([fact(Severity.HIGH, "acknowledged", 5 * D, H, None, True),
+                            late(Severity.HIGH, "open", M)], NOW, 30)
+    assert within.acknowledged_in_time == 1.0 and within.resolved_in_time is None
+
+
+def test_counts_show_every_issue_as_it_stands_whatever_its_age() -> None:
+    c = issue_counts([*FACTS, late(Severity.CRITICAL, "open", 400 * D, ack=True)])
+    assert (c.total, c.unresolved) == (6, 4)
+    assert dict(c.by_status) == {"open": 2, "acknowledged": 1, "waiting": 1, "resolved": 2}
+    assert dict(c.unresolved_by_severity) == {Severity.CRITICAL: 1, Severity.HIGH: 1, Severity.NORMAL: 2,
+                                              Severity.LOW: 0}
+    assert issue_figures([*FACTS, late(Severity.CRITICAL, "open", 400 * D, ack=True)], NOW, 90).counted == 4
 
 
 def test_figures_with_nothing_to_count_are_none_not_zero() -> None:
