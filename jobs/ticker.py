@@ -14,7 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
 from jobs.executors import Planner
-from services.scheduling import Dispatcher
+from services.scheduling import Dispatcher, collection_paused
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +34,12 @@ class Ticker:
 
     def plan(self) -> None:
         now = self.dispatcher.clock.now()
-        for name, planner in self.planners.items():
-            try:
-                planner(now)
-            except SQLAlchemyError as exc:  # the next run tries again
-                log.warning("planning %s failed: %s", name, exc.__class__.__name__)
+        with collection_paused():
+            for name, planner in self.planners.items():
+                try:
+                    planner(now)
+                except SQLAlchemyError as exc:  # the next run tries again
+                    log.warning("planning %s failed: %s", name, exc.__class__.__name__)
 
     def dispatch(self) -> None:
         try:

@@ -61,6 +61,7 @@ from services.scheduling import (
     insert_new,
     mark_obsolete,
     plan_notices,
+    planning_rows,
     request_run,
     skip_by_key,
     upsert_planned,
@@ -444,7 +445,7 @@ class CheckinService:
         now = now or self.clock.now()
         with self.uow() as s:
             rows = []
-            for sched in s.connection().execute(_PLANNED_SCHEDULES):
+            for sched in planning_rows(s.connection(), _PLANNED_SCHEDULES):
                 rows += self._planned_rows(sched, now)
             # Two statements for any number of schedules: nearly every row is planned already.
             upsert_planned(s, rows, now, skip_planned=True)

@@ -26,6 +26,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -67,6 +68,7 @@ from services.scheduling import (
     insert_new,
     mark_obsolete,
     plan_notices,
+    planning_rows,
     refresh_too_soon,
     request_refresh,
     upsert_planned,
@@ -123,10 +125,17 @@ _PLANNED_ISSUES = (
     .where(_ISSUE.c.planned_version < _ISSUE.c.version, _ISSUE.c.status != IssueStatus.RESOLVED.value,
            _P.c.status == PartnershipStatus.ACTIVE.value)
 )
-# After a pass: every issue's timers are planned for its current version (a resolved issue, or one of a closed
-# partnership, needs none).
-_MARK_PLANNED = sa.update(_ISSUE).where(_ISSUE.c.planned_version < _ISSUE.c.version).values(
-    planned_version=_ISSUE.c.version)
+ISSUE_PLAN_BATCH = 2000  # issues the planner plans per transaction (bounded memory and lock time for any N)
+
+
+def _mark_planned(after: int, upto: int | None) -> sa.Update:
+    """Every issue with `after` < id <= `upto` (no upper bound: None) is planned for its current version: the ones
+    the batch planned, and the resolved ones and those of closed partnerships, which need no timers."""
+    where = [_ISSUE.c.planned_version < _ISSUE.c.version, _ISSUE.c.id > after]
+    if upto is not None:
+        where.append(_ISSUE.c.id <= upto)
+    return sa.update(_ISSUE).where(*where).values(planned_version=_ISSUE.c.version)
+
 
 # What may be done to an issue in which status (the state machine); see `transition`.
 ACTIONS: dict[str, frozenset[IssueStatus]] = {
@@ -262,25 +271,37 @@ def sla_rows(i: IssueClocks, zone: str, hours: WorkingHours | None) -> list[Row]
     """The issue's timers: the ladder of each running clock (keys per issue, clock, run and level) and, with a due
     date and not resolved, the reminder the day before (runnable until the end of that day) and the overdue note
     the day after, at 09:00 local."""
-    if i.id is None:
+    issue_id, version = i.id, i.version  # each column read once: a planner's Core rows read slowly by name
+    if issue_id is None:
         return []
     rows: list[Row] = []
-    for name in CLOCKS:
-        run = run_of(i, name)
-        for level, at in ladder(clock_of(i, name), zone, hours):
-            rows.append({"key": f"{ISSUE_SLA}:{i.id}:{name}:{run}:{level.value}", "kind": ISSUE_SLA,
-                         "subject_id": i.id, "due_at": at, "revision": i.version,
-                         "payload": {"clock": name, "run": run, "level": level.value}})
-    if i.due_date is not None and i.status != IssueStatus.RESOLVED:
-        due = i.due_date.isoformat()
-        before = i.due_date - timedelta(days=1)
-        rows.append({"key": f"{ISSUE_DUE}:{i.id}:{due}:remind", "kind": ISSUE_DUE, "subject_id": i.id,
+    for name, run, clock in (("ack", 1, (i.ack_target_s, i.ack_consumed_s, i.ack_running_since, i.ack_stopped_at)),
+                             ("resolve", i.res_run, (i.res_target_s, i.res_consumed_s, i.res_running_since,
+                                                     i.res_stopped_at))):
+        for level, at in _ladder(*clock, zone, hours):
+            rows.append({"key": f"{ISSUE_SLA}:{issue_id}:{name}:{run}:{level}", "kind": ISSUE_SLA,
+                         "subject_id": issue_id, "due_at": at, "revision": version,
+                         "payload": {"clock": name, "run": run, "level": level}})
+    due_date = i.due_date
+    if due_date is not None and i.status != IssueStatus.RESOLVED:
+        due = due_date.isoformat()
+        before = due_date - timedelta(days=1)
+        rows.append({"key": f"{ISSUE_DUE}:{issue_id}:{due}:remind", "kind": ISSUE_DUE, "subject_id": issue_id,
                      "due_at": local_to_utc(before, NINE, zone), "not_after": end_of_local_day(before, zone),
-                     "revision": i.version, "payload": {"due": due, "what": "remind"}})
-        rows.append({"key": f"{ISSUE_DUE}:{i.id}:{due}:overdue", "kind": ISSUE_DUE, "subject_id": i.id,
-                     "due_at": local_to_utc(i.due_date + timedelta(days=1), NINE, zone), "revision": i.version,
+                     "revision": version, "payload": {"due": due, "what": "remind"}})
+        rows.append({"key": f"{ISSUE_DUE}:{issue_id}:{due}:overdue", "kind": ISSUE_DUE, "subject_id": issue_id,
+                     "due_at": local_to_utc(due_date + timedelta(days=1), NINE, zone), "revision": version,
                      "payload": {"due": due, "what": "overdue"}})
     return rows
+
+
+@lru_cache(maxsize=4096)
+def _ladder(target_s: int, consumed_s: int, running_since: datetime | None, stopped_at: datetime | None, zone: str,
+            hours: WorkingHours | None) -> tuple[tuple[str, datetime], ...]:
+    """`ladder` of a clock's columns, as (level name, moment), cached (pure time maths: a planning pass meets the
+    same clocks again, and issues logged together share their moments)."""
+    return tuple((level.value, at) for level, at in ladder(
+        SlaClock(timedelta(seconds=target_s), timedelta(seconds=consumed_s), running_since, stopped_at), zone, hours))
 
 
 def clock_views(i: Issue, now: datetime, zone: str, hours: WorkingHours | None) -> list[iblocks.ClockView]:
@@ -821,26 +842,36 @@ class IssueService:
     def plan(self, now: datetime | None = None) -> int:
         """Plan the timers of the unresolved issues of open partnerships whose current version is not planned yet
         (every change plans its issue's timers in its own transaction and records it in `planned_version`, so
-        this is a safety net: normally one query that finds nothing). One query reads the issues' clock columns
-        with their partnership's zone and hours (Core rows), one statement finds the rows that change, one
-        writes them and one records the versions as planned, for any number of partnerships."""
+        this is a safety net: normally one query that finds nothing; after an upgrade, or a crash between a change
+        and its planning, it plans them). In batches of `ISSUE_PLAN_BATCH` issues by id, a transaction each: one
+        query reads a batch's clock columns with their partnership's zone and hours (Core rows), one statement
+        writes its rows and one records the versions as planned. Returns the rows written."""
         now = now or self.clock.now()
         hours: dict[tuple[Any, ...], WorkingHours | None] = {}
-        rows: list[Row] = []
-        with self.uow() as s:
-            conn = s.connection()
-            found = False
-            for i in conn.execute(_PLANNED_ISSUES):
-                found = True
-                rule = (i.business_hours, i.days, i.start, i.end)
-                if rule not in hours:
-                    hours[rule] = parse_working_hours(i.days, i.start, i.end) if i.business_hours else None
-                rows += [r for r in sla_rows(i, i.zone, hours[rule])
-                         if r.get("not_after") is None or r["not_after"] > now]
-            if found:
-                upsert_planned(s, rows, now, skip_planned=True)
-                conn.execute(_MARK_PLANNED)
-        return len(rows)
+        written, after = 0, 0
+        while True:
+            with self.uow() as s:
+                conn = s.connection()
+                batch = list(planning_rows(conn, _PLANNED_ISSUES.where(_ISSUE.c.id > after).order_by(_ISSUE.c.id)
+                                           .limit(ISSUE_PLAN_BATCH)))
+                if not batch:  # after full batches: the issues past them need no timers
+                    if after:
+                        conn.execute(_mark_planned(after, None))
+                    return written
+                rows: list[Row] = []
+                for i in batch:
+                    rule = (i.business_hours, i.days, i.start, i.end)
+                    if rule not in hours:
+                        hours[rule] = parse_working_hours(i.days, i.start, i.end) if i.business_hours else None
+                    rows += [r for r in sla_rows(i, i.zone, hours[rule])
+                             if r.get("not_after") is None or r["not_after"] > now]
+                upsert_planned(s, rows, now)  # nearly every row is new: no reading first (newer plans stay)
+                last = len(batch) < ISSUE_PLAN_BATCH
+                conn.execute(_mark_planned(after, None if last else batch[-1].id))
+                written += len(rows)
+            if last:
+                return written
+            after = batch[-1].id
 
     def run_card(self, occ: Occurrence, ctx: RunContext) -> Completion:
         """Post the card, or update it in place with the issue as it is now; a deleted card is posted again."""

@@ -69,6 +69,7 @@ from services.scheduling import (
     insert_new,
     mark_obsolete,
     plan_notices,
+    planning_rows,
     skip_by_key,
     upsert_planned,
 )
@@ -500,13 +501,13 @@ class MilestoneService:
         with self.uow() as s:
             rows: list[Row] = []
             conn = s.connection()
-            for m in conn.execute(_PLANNED_MILESTONES):
+            for m in planning_rows(conn, _PLANNED_MILESTONES):
                 rows += [r for r in milestone_rows(m, m.zone, m.changed_at)
                          if r.get("not_after") is None or r["not_after"] > now]
             # A few statements for any number of milestones and partnerships: nearly every row is planned already.
             upsert_planned(s, rows, now, skip_planned=True)
             recaps: list[Row] = []
-            for p in conn.execute(_RECAPPED):
+            for p in planning_rows(conn, _RECAPPED):
                 recaps += recap_rows(p, now)
             insert_new(s, recaps, now, skip_planned=True)
         return len(rows) + len(recaps)

@@ -73,6 +73,7 @@ from services.scheduling import (
     insert_new,
     mark_obsolete,
     plan_notices,
+    planning_rows,
     upsert_planned,
 )
 from services.stats import summarize
@@ -315,7 +316,7 @@ class PulseService:
         now = now or self.clock.now()
         with self.uow() as s:
             rows: list[Row] = []
-            for sched in s.connection().execute(_PLANNED_SCHEDULES):
+            for sched in planning_rows(s.connection(), _PLANNED_SCHEDULES):
                 rows += self._planned_rows(sched, now)
             upsert_planned(s, rows, now, skip_planned=True)  # nearly every row is planned already
         return len(rows)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
+import services.issues as issues_module
 from models import Occurrence, OccurrenceState, Partnership
 from models.issue import Issue, IssueStatus
 from models.partnership import Role, Side
@@ -356,6 +357,38 @@ def test_the_same_request_logs_one_issue_and_numbers_follow_per_partnership(st: 
     assert p.channel_id
     cards = [m for m in st.fake.messages(p.channel_id) if m.get("text", "").startswith("Issue #")]
     assert sorted(m["text"].split(":")[0] for m in cards) == ["Issue #1", "Issue #2"]  # posted in parallel
+
+
+def test_the_planner_plans_many_unplanned_issues_a_batch_at_a_time(st: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = acme(st)
+    svc = st.services.issues
+    ids = [log(st, p, f"Issue {n}", key=f"k{n}").id for n in range(4)]
+    resolved = log(st, p, "Done already", key="done")
+    svc.resolve(issue_id=resolved.id or 0, actor=BOB, note="fixed")
+    planned = pending(st)
+    assert len(planned) == 4 * 6  # two clocks, three levels each
+    with st.services.uow() as s:  # as after an upgrade: nothing planned yet
+        for o in s.exec(select(Occurrence).where(Occurrence.kind == ISSUE_SLA)).all():
+            s.delete(o)
+        for row in s.exec(select(Issue)).all():
+            row.planned_version = 0
+    monkeypatch.setattr(issues_module, "ISSUE_PLAN_BATCH", 2)
+    transactions: list[int] = []
+    uow = svc.uow
+
+    def counted(*args: object, **kwargs: object) -> object:
+        transactions.append(1)
+        return uow(*args, **kwargs)
+
+    monkeypatch.setattr(svc, "uow", counted)
+    assert svc.plan() == len(planned)
+    assert pending(st) == planned
+    assert len(transactions) == 3  # 2 + 2 issues, then none: the resolved one after them needs no timers
+    with st.services.uow() as s:
+        assert {(row.id, row.planned_version == row.version) for row in s.exec(select(Issue)).all()} == {
+            *((i, True) for i in ids), (resolved.id, True)}
+    transactions.clear()
+    assert svc.plan() == 0 and len(transactions) == 1  # nothing left: one query
 
 
 def test_the_planner_plans_again_what_a_crash_lost_with_the_partnerships_hours(st: Stack) -> None:

@@ -3,11 +3,13 @@ misfire rules, coalescing, retries with backoff, rate limits, failures, and re-p
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +26,7 @@ from services.scheduling import (
     Executor,
     MisfirePolicy,
     RunContext,
+    collection_paused,
     insert_new,
     mark_obsolete,
     request_run,
@@ -333,6 +336,52 @@ def test_a_full_planning_pass_writes_only_what_changes_in_one_read_and_one_write
     with uow() as s:
         ran = s.exec(select(Occurrence).where(Occurrence.key == "ran")).one()
     assert (ran.state, ran.revision, ran.run_at) == (OccurrenceState.PENDING, 2, now)
+
+
+@pytest.mark.parametrize("database", ["engine", "pg_engine"])
+def test_planned_rows_are_written_as_given(request: pytest.FixtureRequest, database: str) -> None:
+    """What the planners write reaches the table unchanged: a time given in another zone is the same instant,
+    payloads that differ only in 1 and true stay apart, and the defaults (run_at = due_at, pending, revision 0)."""
+    uow = make_uow(request.getfixturevalue(database))
+    now = T0
+    berlin = datetime(2026, 3, 9, 10, 0, tzinfo=ZoneInfo("Europe/Berlin"))  # 09:00 UTC
+    rows = [{"key": "zone", "kind": KIND, "subject_id": 1, "due_at": berlin, "payload": {"n": 1}},
+            {"key": "utc", "kind": KIND, "subject_id": 2, "due_at": berlin.astimezone(UTC), "payload": {"n": True},
+             "not_after": now + timedelta(hours=3), "revision": 4},
+            {"key": "later", "kind": KIND, "subject_id": 2, "due_at": now, "run_at": now + timedelta(minutes=5),
+             "payload": {"people": ["U1", "U2"]}}]
+    with uow() as s:
+        upsert_planned(s, rows[:2], now)
+        insert_new(s, rows[2:], now)
+    with uow() as s:
+        got = {o.key: o for o in s.exec(select(Occurrence)).all()}
+    assert got["zone"].due_at == got["zone"].run_at == datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+    assert got["utc"].due_at == got["zone"].due_at
+    assert (got["zone"].payload, got["utc"].payload) == ({"n": 1}, {"n": True})
+    assert type(got["zone"].payload["n"]) is int and got["utc"].payload["n"] is True
+    assert (got["zone"].not_after, got["zone"].revision, got["zone"].state) == (None, 0, OccurrenceState.PENDING)
+    assert (got["utc"].not_after, got["utc"].revision) == (now + timedelta(hours=3), 4)
+    assert (got["later"].due_at, got["later"].run_at, got["later"].payload) == (
+        now, now + timedelta(minutes=5), {"people": ["U1", "U2"]})
+    assert got["later"].created_at == got["later"].updated_at == now and got["later"].attempts == 0
+
+
+def test_a_planning_pass_pauses_the_garbage_collector_and_gives_it_back_as_it_was() -> None:
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        with collection_paused():
+            assert not gc.isenabled()
+            with collection_paused():  # a pass inside a pass (or two at once) shares the pause
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        gc.disable()  # switched off by someone else: a pass leaves it off
+        with collection_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_health_reports_last_tick_and_due_but_unclaimed(env: Env) -> None:
