@@ -73,7 +73,7 @@ from sqlmodel import Session, col, func, select
 
 from adapters.web import SLACK_PATH, WebServer, make_wsgi_app
 from bench.checkin_fanout import RemoteFake, _fake_slack_class, reader
-from bot import Partnerbot, build
+from bot import Partnerbot, build, settle_heap
 from config.settings import Settings
 from models.partnership import Member, Partnership, PartnershipStatus, Role, Side
 from models.poll import Poll, PollStatus, PollVote
@@ -399,6 +399,7 @@ def run_benchmark(cfg: Config, out: Out = print) -> Result:
             database_url=url, host="127.0.0.1", default_timezone=ZONE, scheduler_tick_seconds=cfg.tick_seconds,
         )
         bot = build(settings)
+        settle_heap()  # as bot.run does at start-up
         server = WebServer(bot.wsgi(), host="127.0.0.1", port=0, threads=settings.http_threads).start()
         servers.append(server)
         signer = Signer(fake.url())
