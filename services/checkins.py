@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,8 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from adapters.clock import Clock
-from adapters.slack import SlackError, SlackGateway
+from adapters.slack import SlackError
 from blocks import checkins as cblocks
 from blocks.text import escape, local_time, mention
 from models.checkin import (
@@ -41,12 +40,11 @@ from models.checkin import (
     set_questions,
     tally,
 )
-from models.db import UnitOfWork
 from models.partnership import Member, Partnership, PartnershipStatus
 from models.scheduling import Occurrence, OccurrenceState
 from services.errors import Invalid, NotFound
 from services.inputs import ScheduleInput, validate, validate_questions
-from services.partnerships import Outcome, PartnershipService, advice
+from services.partnerships import Outcome, PartnershipFeature, advice
 from services.recurrence import Slot, end_of_local_day, local_date, parse_local_time, slots_between
 from services.scheduling import (
     CHECKIN_CLOSE,
@@ -168,19 +166,7 @@ class Overview:
     away: dict[str, date]
 
 
-class CheckinService:
-    def __init__(
-        self, *, uow: UnitOfWork, slack: SlackGateway, clock: Clock, partnerships: PartnershipService,
-        bot_user_id: str = "",
-    ) -> None:
-        self.uow = uow
-        self.slack = slack
-        self.clock = clock
-        self.partnerships = partnerships
-        self.bot_user_id = bot_user_id
-        # Called after a write that wants scheduled work to run soon (bot.py points it at the ticker).
-        self.wake: Callable[[], None] = lambda: None
-
+class CheckinService(PartnershipFeature):
     # -- queries ------------------------------------------------------------------------------------
     def overview(self, *, channel_id: str, actor: str) -> Overview:
         p = self.partnerships.require_member(channel_id, actor, "see its check-ins").partnership

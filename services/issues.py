@@ -23,7 +23,6 @@ The clocks' arithmetic (targets, business hours, pauses, the ladder's moments, t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -33,14 +32,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from adapters.clock import Clock
 from adapters.slack import SlackError, SlackGateway
 from blocks import ids
 from blocks import issues as iblocks
 from blocks.kit import section
 from blocks.text import escape, mention
 from models.checkin import CheckinAnswer, CheckinRound
-from models.db import UnitOfWork
 from models.issue import (
     ESCALATION_NOTE_MAX,
     ISSUE_DESCRIPTION_MAX,
@@ -56,7 +53,7 @@ from models.partnership import Partnership, PartnershipStatus, Side
 from models.scheduling import Occurrence
 from services.errors import Forbidden, Invalid, NotFound
 from services.inputs import IssueInput, mentioned_users, slack_plain
-from services.partnerships import Access, Escalated, Outcome, PartnershipService, check_access
+from services.partnerships import Access, Escalated, Outcome, PartnershipFeature, check_access
 from services.recurrence import end_of_local_day, local_date, local_to_utc
 from services.scheduling import (
     ISSUE_CARD,
@@ -425,18 +422,7 @@ def _description(text: str) -> tuple[str, int | None]:
     return text[:ISSUE_DESCRIPTION_MAX - 1].rstrip() + "…", len(text)
 
 
-class IssueService:
-    def __init__(
-        self, *, uow: UnitOfWork, slack: SlackGateway, clock: Clock, partnerships: PartnershipService,
-        bot_user_id: str = "",
-    ) -> None:
-        self.uow = uow
-        self.slack = slack
-        self.clock = clock
-        self.partnerships = partnerships
-        self.bot_user_id = bot_user_id
-        self.wake: Callable[[], None] = lambda: None  # bot.py points it at the ticker
-
+class IssueService(PartnershipFeature):
     # -- logging -----------------------------------------------------------------------------------------------
     def prepare_log(self, *, channel_id: str, actor: str) -> Partnership:
         """The partnership of this channel, when `actor` may log issues in it (anyone recorded, either side)."""

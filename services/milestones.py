@@ -24,11 +24,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from adapters.clock import Clock
-from adapters.slack import SlackGateway
 from blocks import milestones as mblocks
 from blocks.text import escape, mention
-from models.db import UnitOfWork
 from models.milestone import (
     DEFAULT_VALUES,
     DONE_NOTE_MAX,
@@ -47,7 +44,7 @@ from models.partnership import Partnership, PartnershipStatus, Side
 from models.scheduling import Occurrence
 from services.errors import Forbidden, Invalid, NotFound
 from services.inputs import DATE_FORM, MilestoneInput, looks_like_date, parse_date
-from services.partnerships import Access, Outcome, PartnershipService, advice
+from services.partnerships import Access, Outcome, PartnershipFeature, advice
 from services.recurrence import (
     end_of_local_day,
     first_working_day,
@@ -112,18 +109,7 @@ class MilestoneList:
     today: date
 
 
-class MilestoneService:
-    def __init__(
-        self, *, uow: UnitOfWork, slack: SlackGateway, clock: Clock, partnerships: PartnershipService,
-        bot_user_id: str = "",
-    ) -> None:
-        self.uow = uow
-        self.slack = slack
-        self.clock = clock
-        self.partnerships = partnerships
-        self.bot_user_id = bot_user_id
-        self.wake: Callable[[], None] = lambda: None  # bot.py points it at the ticker
-
+class MilestoneService(PartnershipFeature):
     # -- who is in the partnership: through PartnershipService's audiences ---------------------------------------
     def people(self, s: Session, partnership_id: int | None) -> dict[str, Side]:
         """Everyone a milestone or kudos can name: recorded in the partnership, either side, still in its channel

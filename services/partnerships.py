@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -867,3 +867,20 @@ def _newer(at: datetime | None, than: datetime | None) -> bool:
     """Whether an event at `at` is news after one at `than` (an event without a time always is; one at the same
     time is the same event delivered again)."""
     return at is None or than is None or at > than
+
+
+class PartnershipFeature:
+    """What a feature service built on the partnerships needs (check-ins, milestones, the issue log): the unit of
+    work, Slack, the clock, the partnerships (who may, audiences) and the app's own user id. `wake` is called after
+    a write that wants scheduled work to run soon; bot.py points it at the ticker."""
+
+    def __init__(
+        self, *, uow: UnitOfWork, slack: SlackGateway, clock: Clock, partnerships: PartnershipService,
+        bot_user_id: str = "",
+    ) -> None:
+        self.uow = uow
+        self.slack = slack
+        self.clock = clock
+        self.partnerships = partnerships
+        self.bot_user_id = bot_user_id
+        self.wake: Callable[[], None] = lambda: None
