@@ -51,7 +51,7 @@ from services.checkins import CHANNEL_GONE, away_on
 from services.errors import Forbidden, Invalid, NotFound
 from services.export import Cell, csv_bytes
 from services.inputs import PollSpec
-from services.partnerships import Access, Outcome, PartnershipService, Standing, slugify
+from services.partnerships import Access, Outcome, PartnershipFeature, PartnershipService, Standing, slugify
 from services.recurrence import local_date
 from services.scheduling import (
     POLL_CLOSE,
@@ -129,18 +129,14 @@ class Listed:
     link: str | None
 
 
-class PollService:
+class PollService(PartnershipFeature):
     def __init__(
         self, *, uow: UnitOfWork, slack: SlackGateway, clock: Clock, partnerships: PartnershipService,
         anonymity_key: bytes, min_per_side: int = 3, bot_user_id: str = "",
     ) -> None:
-        self.uow = uow
-        self.slack = slack
-        self.clock = clock
-        self.partnerships = partnerships
+        super().__init__(uow=uow, slack=slack, clock=clock, partnerships=partnerships, bot_user_id=bot_user_id)
         self._key = anonymity_key
         self.min_per_side = min_per_side
-        self.bot_user_id = bot_user_id
         # bot.py points it at the ticker: wake() runs a dispatch tick now, wake(at) at `at` (unless one runs sooner).
         self.wake: Callable[..., None] = lambda at=None: None
 

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -53,7 +53,7 @@ from models.pulse import (
 from models.scheduling import Occurrence, OccurrenceState
 from services.errors import Invalid, NotFound
 from services.inputs import PulseScheduleInput
-from services.partnerships import Outcome, PartnershipService, advice
+from services.partnerships import Outcome, PartnershipFeature, PartnershipService, advice
 from services.recurrence import (
     Cadence,
     Slot,
@@ -131,19 +131,14 @@ class PulseOverview:
     last: tuple[PulseRound, PulseResults] | None
 
 
-class PulseService:
+class PulseService(PartnershipFeature):
     def __init__(
         self, *, uow: UnitOfWork, slack: SlackGateway, clock: Clock, partnerships: PartnershipService,
         anonymity_key: bytes, min_per_side: int = 3, bot_user_id: str = "",
     ) -> None:
-        self.uow = uow
-        self.slack = slack
-        self.clock = clock
-        self.partnerships = partnerships
+        super().__init__(uow=uow, slack=slack, clock=clock, partnerships=partnerships, bot_user_id=bot_user_id)
         self._key = anonymity_key
         self.min_per_side = min_per_side
-        self.bot_user_id = bot_user_id
-        self.wake: Callable[[], None] = lambda: None
 
     # -- who is asked: the one place (the lead swaps in PartnershipService.audience) --------------------------
     def audience(self, s: Session, partnership_id: int | None, audience: Audience) -> dict[str, list[str]]:
