@@ -36,7 +36,7 @@ A, B: the planning passes' seconds; C: the median tick's milliseconds; D: the pe
 process (`getrusage`: imports, seeding and the passes); E: the statements of the cold planning pass (the replan's
 and the tick's are printed above it). Goals at N = 10,000: A <= 5, B <= 1, C <= 50, D < 200, and E the same for
 any N (each planner reads and writes in batches, not a statement per partnership or per row; the issue planner
-plans 2,000 issues per transaction, so its cold pass adds four statements per 2,000 issues).
+plans 5,000 issues per transaction, so its cold pass adds four statements per 5,000 issues).
 """
 
 from __future__ import annotations
@@ -198,8 +198,9 @@ ISSUE_SEVERITIES = (Severity.CRITICAL, Severity.HIGH, Severity.NORMAL, Severity.
 def seed_issues(conn: sa.Connection, seeded: Seeded) -> int:
     """Five open issues each (critical, high, normal, low, normal), logged ten minutes ago, both SLA clocks running,
     with their timers not planned yet (`planned_version` 0, no occurrences: as right after an upgrade, or after a
-    crash between a change and its planning): the cold pass plans their ladders (three levels per clock), the
-    second pass finds nothing to do, and a tick nothing due."""
+    crash between a change and its planning): the cold pass plans each issue's SLA timer (the earliest next level
+    of its clocks' ladders: the acknowledge clock's 80 % reminder), the second pass finds nothing to do, and a
+    tick nothing due."""
     logged = seeded.now - timedelta(minutes=10)
     return _insert(conn, Issue.__table__, [  # type: ignore[attr-defined]
         {"partnership_id": pid, "number": n + 1, "creation_key": f"bench-issue-{pid}-{n}", "title": "Invoices rejected",

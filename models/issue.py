@@ -87,6 +87,11 @@ class Issue(SQLModel, table=True):
     res_running_since: datetime | None = None
     res_stopped_at: datetime | None = None
     res_run: int = 1
+    # How far each clock's current run is up its escalation ladder: the levels reached so far (0: none, 1: the 80 %
+    # reminder, 2: the breach, 3: the escalation). Only the next level is planned; each level, when it runs (or
+    # is skipped, or fails for good), records itself here and plans the one after it. A reopen starts at 0.
+    ack_reached: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    res_reached: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # For the figures: stopped within target? (None while the clock runs; a reopen clears `resolved_in_time`.)
     acknowledged_in_time: bool | None = None
     resolved_in_time: bool | None = None

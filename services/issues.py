@@ -11,9 +11,12 @@ change it shows:
   partnership's owners when it has none); at the target a thread note and direct messages to the issue's and the
   partnership's owners; at twice the target direct messages to the sponsors on both sides (a side without one:
   its owners, or the partner's contacts) and a thread note naming the sides. Keys carry the issue, the clock, the
-  clock's run and the level, so each level fires once per run; a change of state marks the pending ones obsolete
-  and plans the current ones at once. They are never skipped for lateness: after a restart they fire late, once,
-  after re-checking that the clock runs.
+  clock's run and the level, so each level fires once per run. One timer per issue is planned: the earliest next
+  level of its running clocks (the issue records how far up the ladder each run is: `ack_reached`, `res_reached`);
+  a level, when it runs, is skipped or fails for good, records itself and plans the next one in its completion. A
+  change of state marks the pending ones obsolete and plans the current one at once. They are never skipped for
+  lateness: after a restart they fire late, once, after re-checking that the clock runs (a missed 80 % reminder
+  gives way to the breach).
 - `issue_due`: the reminder the day before a due date and the overdue note the day after, at 09:00 local.
 Direct messages are `notice` occurrences, so an archived channel stops none of them.
 
@@ -73,6 +76,7 @@ from services.scheduling import (
 from services.sla import (
     DEFAULT_TARGETS,
     LEVEL_FRACTION,
+    LEVELS,
     SEVERITY_ORDER,
     IssueCounts,
     IssueFacts,
@@ -109,20 +113,21 @@ ESCALATED = "escalated"  # the history's action of a manual escalation (its deta
 _ISSUE: sa.Table = Issue.__table__  # type: ignore[attr-defined]
 _P: sa.Table = Partnership.__table__  # type: ignore[attr-defined]
 _SET: sa.Table = IssueSlaSettings.__table__  # type: ignore[attr-defined]
-# What the planner reads: the clock columns of every unresolved issue of an open partnership, with the partnership's
-# zone and hours (no settings row: every hour counts).
+# What the planner reads: the clock columns of every unresolved issue, with its partnership's status, zone and hours
+# (no settings row: every hour counts). The partnership's status is read, not filtered on: a filter there lets
+# SQLite start from the partnerships and sort every issue for each batch, instead of walking issues by id.
 _PLANNED_ISSUES = (
     sa.select(_ISSUE.c.id, _ISSUE.c.status, _ISSUE.c.version, _ISSUE.c.due_date, _ISSUE.c.res_run,
               _ISSUE.c.ack_target_s, _ISSUE.c.ack_consumed_s, _ISSUE.c.ack_running_since, _ISSUE.c.ack_stopped_at,
               _ISSUE.c.res_target_s, _ISSUE.c.res_consumed_s, _ISSUE.c.res_running_since, _ISSUE.c.res_stopped_at,
+              _ISSUE.c.ack_reached, _ISSUE.c.res_reached, _P.c.status.label("partnership_status"),
               _P.c.timezone.label("zone"), sa.func.coalesce(_SET.c.business_hours, False).label("business_hours"),
               _SET.c.days, _SET.c.start, _SET.c.end)
     .join_from(_ISSUE, _P, _P.c.id == _ISSUE.c.partnership_id)
     .outerjoin(_SET, _SET.c.partnership_id == _ISSUE.c.partnership_id)
-    .where(_ISSUE.c.planned_version < _ISSUE.c.version, _ISSUE.c.status != IssueStatus.RESOLVED.value,
-           _P.c.status == PartnershipStatus.ACTIVE.value)
+    .where(_ISSUE.c.planned_version < _ISSUE.c.version, _ISSUE.c.status != IssueStatus.RESOLVED.value)
 )
-ISSUE_PLAN_BATCH = 2000  # issues the planner plans per transaction (bounded memory and lock time for any N)
+ISSUE_PLAN_BATCH = 5000  # issues the planner plans per transaction (bounded memory and lock time for any N)
 
 
 def _mark_planned(after: int, upto: int | None) -> sa.Update:
@@ -168,6 +173,8 @@ class IssueClocks(Protocol):
     res_consumed_s: int
     res_running_since: datetime | None
     res_stopped_at: datetime | None
+    ack_reached: int
+    res_reached: int
 
 
 
@@ -203,6 +210,11 @@ def run_of(i: IssueClocks, clock: str) -> int:
     return 1 if clock == "ack" else i.res_run
 
 
+def reached_of(i: IssueClocks, clock: str) -> int:
+    """How many levels of the clock's current run have been reached (0-3; `LEVELS[n]` is the next one)."""
+    return i.ack_reached if clock == "ack" else i.res_reached
+
+
 def transition(i: Issue, action: str, now: datetime, zone: str, hours: WorkingHours | None) -> None:
     """Apply `action` to the issue's status and clocks (the state machine). Acknowledging stops the acknowledge
     clock; waiting on the partner pauses the resolve clock (and, on an open issue, acknowledges it: someone
@@ -227,7 +239,7 @@ def transition(i: Issue, action: str, now: datetime, zone: str, hours: WorkingHo
         i.status, i.resolved_at = IssueStatus.RESOLVED, now
         i.resolved_in_time = resolve_clock(i).met()
     elif action == "reopen":
-        i.res_run += 1
+        i.res_run, i.res_reached = i.res_run + 1, 0
         _set_resolve(i, SlaClock.start(timedelta(seconds=i.res_target_s), now))
         i.status, i.resolved_at, i.resolved_by, i.resolved_in_time = IssueStatus.ACKNOWLEDGED, None, None, None
 
@@ -264,21 +276,40 @@ def _not_now(i: Issue, action: str) -> str:
     return f"Issue #{i.number} is {status}, so you cannot {WORDS[action][0]} now."
 
 
+def next_level(i: IssueClocks, zone: str, hours: WorkingHours | None) -> Row | None:
+    """The issue's SLA timer: of the next levels of its running clocks' ladders, the earliest (the acknowledge
+    clock's on a tie), keyed by the issue, the clock, its run and the level; None when no clock runs or both are at
+    the top of their ladders. One timer at a time is enough: every change of the clocks plans it again, and each
+    level, when it is reached, plans the one after it."""
+    issue_id = i.id
+    if issue_id is None:
+        return None
+    found: tuple[datetime, str, int, int] | None = None
+    for name, run, reached, clock in (
+        ("ack", 1, i.ack_reached, (i.ack_target_s, i.ack_consumed_s, i.ack_running_since, i.ack_stopped_at)),
+        ("resolve", i.res_run, i.res_reached, (i.res_target_s, i.res_consumed_s, i.res_running_since,
+                                                i.res_stopped_at)),
+    ):
+        if reached < len(LEVELS) and (moments := _ladder(*clock, zone, hours)):  # running, below the top
+            if found is None or moments[reached] < found[0]:
+                found = (moments[reached], name, run, reached)
+    if found is None:
+        return None
+    at, name, run, reached = found
+    level = LEVELS[reached].value
+    return {"key": f"{ISSUE_SLA}:{issue_id}:{name}:{run}:{level}", "kind": ISSUE_SLA, "subject_id": issue_id,
+            "due_at": at, "revision": i.version, "payload": {"clock": name, "run": run, "level": level}}
+
+
 def sla_rows(i: IssueClocks, zone: str, hours: WorkingHours | None) -> list[Row]:
-    """The issue's timers: the ladder of each running clock (keys per issue, clock, run and level) and, with a due
-    date and not resolved, the reminder the day before (runnable until the end of that day) and the overdue note
-    the day after, at 09:00 local."""
+    """The issue's timers: its SLA timer (`next_level`) and, with a due date and not resolved, the reminder the day
+    before (runnable until the end of that day) and the overdue note the day after, at 09:00 local."""
     issue_id, version = i.id, i.version  # each column read once: a planner's Core rows read slowly by name
     if issue_id is None:
         return []
     rows: list[Row] = []
-    for name, run, clock in (("ack", 1, (i.ack_target_s, i.ack_consumed_s, i.ack_running_since, i.ack_stopped_at)),
-                             ("resolve", i.res_run, (i.res_target_s, i.res_consumed_s, i.res_running_since,
-                                                     i.res_stopped_at))):
-        for level, at in _ladder(*clock, zone, hours):
-            rows.append({"key": f"{ISSUE_SLA}:{issue_id}:{name}:{run}:{level}", "kind": ISSUE_SLA,
-                         "subject_id": issue_id, "due_at": at, "revision": version,
-                         "payload": {"clock": name, "run": run, "level": level}})
+    if (sla := next_level(i, zone, hours)) is not None:
+        rows.append(sla)
     due_date = i.due_date
     if due_date is not None and i.status != IssueStatus.RESOLVED:
         due = due_date.isoformat()
@@ -294,10 +325,10 @@ def sla_rows(i: IssueClocks, zone: str, hours: WorkingHours | None) -> list[Row]
 
 @lru_cache(maxsize=4096)
 def _ladder(target_s: int, consumed_s: int, running_since: datetime | None, stopped_at: datetime | None, zone: str,
-            hours: WorkingHours | None) -> tuple[tuple[str, datetime], ...]:
-    """`ladder` of a clock's columns, as (level name, moment), cached (pure time maths: a planning pass meets the
-    same clocks again, and issues logged together share their moments)."""
-    return tuple((level.value, at) for level, at in ladder(
+            hours: WorkingHours | None) -> tuple[datetime, ...]:
+    """The moments of `ladder` of a clock's columns, in `LEVELS` order, cached (pure time maths: a planning pass
+    meets the same clocks again, and issues logged together share their moments)."""
+    return tuple(at for _, at in ladder(
         SlaClock(timedelta(seconds=target_s), timedelta(seconds=consumed_s), running_since, stopped_at), zone, hours))
 
 
@@ -846,6 +877,8 @@ class IssueService(PartnershipFeature):
                     return written
                 rows: list[Row] = []
                 for i in batch:
+                    if i.partnership_status != PartnershipStatus.ACTIVE.value:
+                        continue  # a closed partnership's issues need no timers
                     rule = (i.business_hours, i.days, i.start, i.end)
                     if rule not in hours:
                         hours[rule] = parse_working_hours(i.days, i.start, i.end) if i.business_hours else None
@@ -909,32 +942,40 @@ class IssueService(PartnershipFeature):
         return Completion.done(channel, ts)
 
     def run_sla(self, occ: Occurrence, ctx: RunContext) -> Completion:
-        """One level of a clock's ladder, after re-checking that this run of the clock is still running. It posts
-        nothing itself: in its completion it plans the direct messages (notices), the thread note and the card's
-        update, each once (keyed by the issue, clock, run and level)."""
+        """One level of a clock's ladder, after re-checking that this run of the clock is still running and that
+        this level is its next one. It posts nothing itself: in its completion it records the level as reached,
+        plans the next one, and plans the direct messages (notices), the thread note and the card's update, each
+        once (keyed by the issue, clock, run and level)."""
         clock, run, level = str(occ.payload["clock"]), int(occ.payload["run"]), Level(str(occ.payload["level"]))
+        issue_id = occ.subject_id
         with self.uow(read_only=True) as s:
-            i = s.get(Issue, occ.subject_id)
+            i = s.get(Issue, issue_id)
             p = s.get(Partnership, i.partnership_id) if i is not None else None
             if i is None or p is None or p.status != PartnershipStatus.ACTIVE:
                 return Completion.obsolete("the issue or its partnership is gone")
-            if (why_not := self._sla_stale(s, i, clock, run, level)) is not None:
+            if (why_not := self._sla_stale(i, clock, run, level)) is not None:
                 return Completion.obsolete(why_not)
             hours = hours_of(s.get(IssueSlaSettings, p.id))
             c = clock_of(i, clock)
+
+            def climb(s: Session) -> None:  # skipped: the level counts as reached, and the next one is planned
+                self._climb(s, issue_id, clock, run, level, ctx.now)
+
             if level == Level.WARN and (due := c.due_at(p.timezone, hours)) is not None and ctx.now >= due:
-                return Completion.skipped("the target has passed too: the breach says it")  # e.g. after a restart
+                return Completion.skipped("the target has passed too: the breach says it", apply=climb)  # a restart
+            if level == Level.ESCALATE and self._escalated_by_hand(s, i, clock, run):
+                return Completion.skipped("escalated by hand during this run of the clock", apply=climb)
             left = c.left(ctx.now, p.timezone, hours)
         link = self._link(i, ctx.slack)
-        issue_id, key = i.id, f"{ISSUE_SLA}:{i.id}:{clock}:{run}:{level.value}"
+        key = f"{ISSUE_SLA}:{issue_id}:{clock}:{run}:{level.value}"
 
         def apply(s: Session) -> None:
-            row = s.get(Issue, issue_id)
-            part = s.get(Partnership, row.partnership_id) if row is not None else None
-            if row is None or part is None or part.status != PartnershipStatus.ACTIVE:
-                return
-            if self._sla_stale(s, row, clock, run, level) is not None:
-                return  # resolved, acknowledged, paused or escalated while Slack was asked for the link
+            climbed = self._climb(s, issue_id, clock, run, level, ctx.now)
+            if climbed is None:
+                return  # resolved, acknowledged or restarted while Slack was asked for the link
+            row, part = climbed
+            if level == Level.ESCALATE and self._escalated_by_hand(s, row, clock, run):
+                return  # escalated by hand meanwhile: the sponsors heard it
             now = ctx.now
             if level == Level.WARN:
                 plan_notices(s, subject_id=part.id or 0, people=self._owners_or_partnership(s, row, part), now=now,
@@ -952,19 +993,50 @@ class IssueService(PartnershipFeature):
                        f"after {twice}.")
                 self._escalation_dms(s, row, part, key, why, link, now)
             self._event(s, row, part, self.bot_user_id or "bot", f"sla_{level.value}", clock=clock, run=run)
-            self._request_card(s, row, now)
 
         return Completion.done(apply=apply)
 
-    def _sla_stale(self, s: Session, i: Issue, clock: str, run: int, level: Level) -> str | None:
-        """Why a level of this run of this clock must not go out now (None: it must): the run is over (stopped,
-        paused, or a new run started), or, for the escalation, this run was escalated by hand already."""
-        if run != run_of(i, clock) or not clock_of(i, clock).running:
+    def _climb(self, s: Session, issue_id: int | None, clock: str, run: int, level: Level,
+               now: datetime) -> tuple[Issue, Partnership] | None:
+        """Inside a level's completion (sent, skipped or failed for good): when `level` is still the next one of
+        this run of the clock, record it as reached and plan the issue's next level (`next_level`), and have the
+        card show it; returns the issue (locked) and its partnership. None: the level must not go out (the issue
+        is gone, the run is over, or the level was reached already). A pause since the executor's check does not
+        stop a level that was due before it; the resume plans the next one."""
+        request_refresh(s, kind=ISSUE_CARD, subject_id=issue_id or 0, refreshed_at=None, now=now)  # as `_change`
+        i = s.get(Issue, issue_id, with_for_update=True) if issue_id else None
+        p = s.get(Partnership, i.partnership_id) if i is not None else None
+        if i is None or p is None or p.status != PartnershipStatus.ACTIVE:
+            return None
+        if self._sla_stale(i, clock, run, level, paused_ok=True) is not None:
+            return None
+        reached = LEVELS.index(level) + 1
+        if clock == "ack":
+            i.ack_reached = reached
+        else:
+            i.res_reached = reached
+        s.add(i)
+        s.flush()
+        if (nxt := next_level(i, p.timezone, hours_of(s.get(IssueSlaSettings, p.id)))) is not None:
+            upsert_planned(s, [nxt], now)
+        return i, p
+
+    @staticmethod
+    def _sla_stale(i: Issue, clock: str, run: int, level: Level, *, paused_ok: bool = False) -> str | None:
+        """Why a level of this run of this clock is not due any more (None: it is): the run is over (stopped, or a
+        new run started) or paused (unless `paused_ok`), or the level is not the run's next one (reached
+        already)."""
+        c = clock_of(i, clock)
+        if run != run_of(i, clock) or not (c.running or (paused_ok and c.paused)):
             return "the clock stopped, paused or started again"
-        if level == Level.ESCALATE and any(d.get("clock") == clock and d.get("run") == run
-                                           for d in self._manual_escalations(s, i)):
-            return "escalated by hand during this run of the clock"
+        if reached_of(i, clock) != LEVELS.index(level):
+            return "this level of the clock's run was reached already"
         return None
+
+    def _escalated_by_hand(self, s: Session, i: Issue, clock: str, run: int) -> bool:
+        """This run of this clock was escalated by hand: its automatic escalation is not sent (it still counts as
+        reached, so the other clock's ladder goes on)."""
+        return any(d.get("clock") == clock and d.get("run") == run for d in self._manual_escalations(s, i))
 
     def _manual_escalations(self, s: Session, i: Issue) -> list[dict[str, Any]]:
         """The details of the issue's manual escalations (which clock and run, which request), from its history."""
@@ -1005,6 +1077,10 @@ class IssueService(PartnershipFeature):
         """A card or thread note that cannot be posted for good: a channel found archived or deleted is recorded on
         the partnership (its owners are told once); nothing else is stopped: the ladder's direct messages still go
         out. Other failures are logged."""
+        if occ.kind == ISSUE_SLA:  # a level that cannot be sent does not stop the ladder: the next one is planned
+            payload = occ.payload
+            self._climb(s, occ.subject_id, str(payload["clock"]), int(payload["run"]), Level(str(payload["level"])),
+                        self.clock.now())
         i = s.get(Issue, occ.subject_id)
         p = s.get(Partnership, i.partnership_id) if i is not None else None
         if p is not None and p.status == PartnershipStatus.ACTIVE and error in CHANNEL_GONE:

@@ -383,6 +383,7 @@ class Level(StrEnum):
 
 
 LEVEL_FRACTION: Mapping[Level, float] = MappingProxyType({Level.WARN: 0.8, Level.BREACH: 1.0, Level.ESCALATE: 2.0})
+LEVELS: tuple[Level, ...] = tuple(LEVEL_FRACTION)  # the ladder, bottom up
 
 
 def ladder(clock: SlaClock, zone: str, hours: WorkingHours | None) -> list[tuple[Level, datetime]]:

@@ -115,3 +115,70 @@ def test_question_kinds_downgrade_and_upgrade_again(sqlite_url: str) -> None:
         engine.dispose()
     command.upgrade(cfg, "head")
     command.check(cfg)
+
+
+# -- issue ladder progress (7d3a1c9e5b20): from the levels that ran, the old full-ladder timers removed --------------
+BEFORE_PROGRESS = "dba5b3ec2fff"
+
+
+def _old_ladders_get_their_progress(url: str) -> None:
+    command.upgrade(alembic_config(url), BEFORE_PROGRESS)
+    now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    engine = make_engine(url)
+    try:
+        meta = sa.MetaData()
+        meta.reflect(engine, only=["partnership", "issue", "occurrence"])
+        partnership, issue, occ = (meta.tables[t] for t in ("partnership", "issue", "occurrence"))
+        with engine.begin() as conn:
+            conn.execute(partnership.insert().values(
+                id=1, name="P1", partner_org="", goals="", timezone="UTC", is_private=False, status="active",
+                team_id="T1", created_by="U1", created_at=now))
+            # 1: the acknowledge clock's reminder and breach ran, its escalation waits; the resolve clock's reminder
+            # was skipped. 2: reopened (run 2): run 1's levels ran, run 2's reminder ran. 3: resolved.
+            for iid, status, run in ((1, "open", 1), (2, "acknowledged", 2), (3, "resolved", 1)):
+                conn.execute(issue.insert().values(
+                    id=iid, partnership_id=1, number=iid, title="t", description="", severity="high", status=status,
+                    reporter="U1", source="command", channel_id="C1", version=3, planned_version=3, created_at=now,
+                    changed_at=now, resolution="", escalations=0, ack_target_s=3600, ack_consumed_s=0,
+                    ack_running_since=now, res_target_s=86400, res_consumed_s=0, res_running_since=now, res_run=run))
+            for n, (key, state) in enumerate((
+                ("issue_sla:1:ack:1:warn", "done"), ("issue_sla:1:ack:1:breach", "done"),
+                ("issue_sla:1:ack:1:escalate", "pending"), ("issue_sla:1:resolve:1:warn", "skipped"),
+                ("issue_sla:1:resolve:1:breach", "obsolete"),
+                ("issue_sla:2:resolve:1:warn", "done"), ("issue_sla:2:resolve:1:breach", "done"),
+                ("issue_sla:2:resolve:1:escalate", "failed"), ("issue_sla:2:resolve:2:warn", "done"),
+                ("issue_sla:2:resolve:2:breach", "pending"), ("issue_due:1:2026-03-09:remind", "pending"),
+            ), 1):
+                conn.execute(occ.insert().values(
+                    id=n, key=key, kind=key.split(":")[0], subject_id=int(key.split(":")[1]), due_at=now, run_at=now,
+                    state=state, attempts=0, failures=0, revision=3, payload={}, created_at=now, updated_at=now))
+    finally:
+        engine.dispose()
+
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            issues = {r.id: (r.ack_reached, r.res_reached, r.planned_version) for r in conn.execute(sa.text(
+                "SELECT id, ack_reached, res_reached, planned_version FROM issue"))}
+            left = {r.key: r.state for r in conn.execute(sa.text("SELECT key, state FROM occurrence"))}
+        assert issues == {1: (2, 1, 0), 2: (0, 1, 0), 3: (0, 0, 3)}  # the unresolved ones are planned again
+        assert left == {"issue_sla:1:ack:1:warn": "done", "issue_sla:1:ack:1:breach": "done",
+                        "issue_sla:1:resolve:1:warn": "skipped", "issue_sla:2:resolve:1:warn": "done",
+                        "issue_sla:2:resolve:1:breach": "done", "issue_sla:2:resolve:1:escalate": "failed",
+                        "issue_sla:2:resolve:2:warn": "done", "issue_due:1:2026-03-09:remind": "pending"}
+    finally:
+        engine.dispose()
+    cfg = alembic_config(url)
+    command.downgrade(cfg, BEFORE_PROGRESS)
+    command.upgrade(cfg, "head")
+    command.check(cfg)
+
+
+def test_sqlite_old_issue_ladders_get_their_progress(sqlite_url: str) -> None:
+    _old_ladders_get_their_progress(sqlite_url)
+
+
+@pytest.mark.postgres
+def test_postgres_old_issue_ladders_get_their_progress(pg_url: str) -> None:
+    _old_ladders_get_their_progress(pg_url)

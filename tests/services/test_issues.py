@@ -15,13 +15,22 @@ from sqlmodel import select
 
 import services.issues as issues_module
 from models import Occurrence, OccurrenceState, Partnership
-from models.issue import Issue, IssueStatus
+from models.issue import Issue, IssueSlaSettings, IssueStatus
 from models.partnership import Role, Side
 from services.errors import Forbidden, Invalid
 from services.inputs import IssueInput, validate
-from services.issues import ACTIONS, ack_clock, resolve_clock, sla_rows, transition
+from services.issues import (
+    ACTIONS,
+    ack_clock,
+    clock_of,
+    hours_of,
+    next_level,
+    resolve_clock,
+    sla_rows,
+    transition,
+)
 from services.scheduling import ISSUE_DUE, ISSUE_SLA
-from services.sla import WorkingHours, format_left
+from services.sla import WorkingHours, format_left, ladder
 from tests.e2e.conftest import flatten
 from tests.support.stack import ALICE, BOB, CAROL, DAN, PAT, Stack, stack
 
@@ -69,6 +78,31 @@ def issue(st: Stack, key: str = "k1") -> Issue:
 
 def pending(st: Stack, kind: str = ISSUE_SLA) -> dict[str, datetime]:
     return {o.key: o.due_at for o in st.occurrences(kind=kind) if o.state == OccurrenceState.PENDING}
+
+
+def ladder_of(st: Stack, i: Issue, clock: str = "resolve") -> dict[str, datetime]:
+    """The moments of the clock's ladder as the issue stands now ({} unless it runs), after checking that the issue
+    has its one SLA timer planned: the earliest next level of its running clocks."""
+    with st.services.uow() as s:
+        row = s.get(Issue, i.id)
+        assert row is not None
+        p = s.get(Partnership, row.partnership_id)
+        assert p is not None
+        hours = hours_of(s.get(IssueSlaSettings, p.id))
+        moments = {lvl.value: at for lvl, at in ladder(clock_of(row, clock), p.timezone, hours)}
+        expected = next_level(row, p.timezone, hours)
+    planned = {k: v for k, v in pending(st).items() if k.startswith(f"issue_sla:{i.id}:")}
+    assert planned == ({expected["key"]: expected["due_at"]} if expected else {})
+    return moments
+
+
+def set_sla(st: Stack, p: Partnership, *, critical: tuple[str, str] = ("1h", "1 day"), business_hours: bool) -> None:
+    """Alice saves the partnership's SLA settings: these critical targets, the defaults' others, Mon-Fri 09-17."""
+    svc = st.services.issues
+    targets, _ = svc.parse_sla({"critical": critical, "high": ("4h", "3d"), "normal": ("1 day", "7 days"),
+                                "low": ("3 days", "30 days")}, business_hours, "mon-fri", "09:00", "17:00")
+    svc.save_sla(partnership_id=p.id or 0, actor=ALICE, targets=targets, business_hours=business_hours,
+                 days="mon-fri", start="09:00", end="17:00")
 
 
 def dms(st: Stack, user: str, text: str) -> list[str]:
@@ -120,15 +154,23 @@ def test_waiting_on_an_open_issue_acknowledges_it_and_resolving_late_counts_late
 def test_business_hours_timers_across_a_weekend_and_a_dst_change() -> None:
     # Friday 27 March 2026 16:00 in Berlin; the clocks change on Sunday 29 March. 4 h of business hours: Monday
     # 12:00 local, which is 10:00 UTC after the change (it was UTC+1 on Friday, UTC+2 on Monday).
+    # Only each running clock's next level is planned: the issue records how far up its ladder each run is.
     t0 = berlin(2026, 3, 27, 16, 0)
     i = bare(t0)
-    rows = {r["key"]: r["due_at"] for r in sla_rows(i, BERLIN, WorkingHours())}
-    assert rows["issue_sla:1:ack:1:breach"] == utc(2026, 3, 30, 10, 0)
-    assert rows["issue_sla:1:ack:1:warn"] == berlin(2026, 3, 30, 11, 12)  # 80 % of 4 h: 3 h 12 min
-    assert rows["issue_sla:1:ack:1:escalate"] == berlin(2026, 3, 30, 16, 0)
+
+    def ack_rows(hours: WorkingHours | None) -> dict[str, datetime]:
+        return {r["key"]: r["due_at"] for r in sla_rows(i, BERLIN, hours) if ":ack:" in r["key"]}
+
+    assert ack_rows(WorkingHours()) == {"issue_sla:1:ack:1:warn": berlin(2026, 3, 30, 11, 12)}  # 80 %: 3 h 12 min
+    i.ack_reached = 1
+    assert ack_rows(WorkingHours()) == {"issue_sla:1:ack:1:breach": utc(2026, 3, 30, 10, 0)}
+    i.ack_reached = 2
+    assert ack_rows(WorkingHours()) == {"issue_sla:1:ack:1:escalate": berlin(2026, 3, 30, 16, 0)}
+    i.ack_reached = 3
+    assert ack_rows(WorkingHours()) == {}  # the top of the ladder
     # Without business hours: every minute counts.
-    rows = {r["key"]: r["due_at"] for r in sla_rows(i, BERLIN, None)}
-    assert rows["issue_sla:1:ack:1:breach"] == berlin(2026, 3, 27, 20, 0)
+    i.ack_reached = 1
+    assert ack_rows(None) == {"issue_sla:1:ack:1:breach": berlin(2026, 3, 27, 20, 0)}
 
 
 # -- on the engine -------------------------------------------------------------------------------------------------
@@ -136,23 +178,44 @@ def test_each_level_fires_once_and_acknowledging_cancels_the_rest(st: Stack) -> 
     p = acme(st)
     t0 = st.clock.now()
     i = log(st, p)
-    assert set(pending(st)) == {f"issue_sla:{i.id}:{c}:1:{lvl}" for c in ("ack", "resolve")
-                                for lvl in ("warn", "breach", "escalate")}
+    # One timer per issue: the earliest next level of its running clocks, the acknowledge clock's 80 % reminder.
+    assert set(pending(st)) == {f"issue_sla:{i.id}:ack:1:warn"}
     st.at(t0 + timedelta(minutes=48))
+    assert pending(st)[f"issue_sla:{i.id}:ack:1:breach"] == t0 + timedelta(hours=1)  # planned by the reminder
     st.at(t0 + timedelta(minutes=50))
     assert [len(dms(st, u, "to acknowledge it")) for u in (BOB, PAT, ALICE)] == [1, 1, 0]
     st.at(t0 + timedelta(hours=1))
+    assert pending(st)[f"issue_sla:{i.id}:ack:1:escalate"] == t0 + timedelta(hours=2)  # planned by the breach
     st.at(t0 + timedelta(hours=1, minutes=1))
     assert [len(dms(st, u, "was not acknowledged within 1 h")) for u in (BOB, PAT, ALICE, DAN)] == [1, 1, 1, 0]
+    assert issue(st).ack_reached == 2
     st.services.issues.acknowledge(issue_id=i.id or 0, actor=BOB)
     # The acknowledge clock's escalation is cancelled; the resolve clock's ladder stays.
-    assert set(pending(st)) == {f"issue_sla:{i.id}:resolve:1:{lvl}" for lvl in ("warn", "breach", "escalate")}
+    assert set(pending(st)) == {f"issue_sla:{i.id}:resolve:1:warn"}
     st.at(t0 + timedelta(hours=3))
     assert dms(st, DAN, "Escalation") == []
     st.services.issues.resolve(issue_id=i.id or 0, actor=PAT, note="Restarted the gateway")
     assert pending(st) == {}  # a resolved issue gets no reminder
     st.at(t0 + timedelta(days=3))
     assert dms(st, BOB, "to resolve it") == []
+
+
+def test_both_ladders_climb_each_level_once_when_their_levels_interleave(st: Stack) -> None:
+    p = acme(st)
+    set_sla(st, p, critical=("10h", "1 day"), business_hours=False)
+    t0 = st.clock.now()
+    i = log(st, p)  # acknowledge: 8 h, 10 h, 20 h; resolve: 19.2 h, 24 h, 48 h
+    moments = [(8, "ack", "warn"), (10, "ack", "breach"), (19.2, "resolve", "warn"), (20, "ack", "escalate"),
+               (24, "resolve", "breach"), (48, "resolve", "escalate")]
+    for hours, clock, level in moments:
+        assert set(pending(st)) == {f"issue_sla:{i.id}:{clock}:1:{level}"}
+        st.at(t0 + timedelta(hours=hours))
+    assert pending(st) == {}  # both ladders are at the top
+    st.at(t0 + timedelta(days=5))
+    assert [len(dms(st, BOB, text)) for text in ("to acknowledge it", "was not acknowledged within 10 h",
+                                                  "to resolve it", "was not resolved within 1 day")] == [1, 1, 1, 1]
+    assert len(dms(st, DAN, "Escalation in *Acme*")) == 2  # one per clock
+    assert (issue(st).ack_reached, issue(st).res_reached) == (3, 3)
 
 
 def test_pause_and_resume_move_the_resolve_ladder_and_reopen_starts_a_new_run(st: Stack) -> None:
@@ -163,13 +226,85 @@ def test_pause_and_resume_move_the_resolve_ladder_and_reopen_starts_a_new_run(st
     assert pending(st) == {}  # paused: no timer runs
     st.clock.set(t0 + timedelta(days=2))
     st.services.issues.resume(issue_id=i.id or 0, actor=PAT)
-    assert pending(st)[f"issue_sla:{i.id}:resolve:1:breach"] == t0 + timedelta(days=9)
+    assert ladder_of(st, i)["breach"] == t0 + timedelta(days=9)
     st.clock.set(t0 + timedelta(days=3))
     st.services.issues.resolve(issue_id=i.id or 0, actor=BOB, note="done")
     st.clock.set(t0 + timedelta(days=4))
     st.services.issues.reopen(issue_id=i.id or 0, actor=CAROL)  # Carol reported it
-    assert pending(st) == {f"issue_sla:{i.id}:resolve:2:{lvl}": t0 + timedelta(days=4) + timedelta(days=7) * f
-                           for lvl, f in (("warn", 0.8), ("breach", 1.0), ("escalate", 2.0))}
+    assert ladder_of(st, i) == {lvl: t0 + timedelta(days=4) + timedelta(days=7) * f
+                                for lvl, f in (("warn", 0.8), ("breach", 1.0), ("escalate", 2.0))}
+    assert set(pending(st)) == {f"issue_sla:{i.id}:resolve:2:warn"}  # a new run starts at the bottom
+
+
+def test_a_pause_keeps_the_levels_reached_and_the_resume_plans_the_next(st: Stack) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p, severity="normal")  # 1 day / 7 days
+    st.services.issues.acknowledge(issue_id=i.id or 0, actor=BOB)
+    st.at(t0 + timedelta(days=5, hours=15))  # 80 % of 7 days: 5 days 14.4 h
+    assert len(dms(st, BOB, "to resolve it")) == 1
+    assert set(pending(st)) == {f"issue_sla:{i.id}:resolve:1:breach"}
+    st.services.issues.wait(issue_id=i.id or 0, actor=BOB)
+    assert pending(st) == {}
+    st.clock.set(t0 + timedelta(days=10))
+    st.services.issues.resume(issue_id=i.id or 0, actor=PAT)
+    # 5 days 15 h used: the breach is 1 day 9 h after the resume; the 80 % reminder is not sent again.
+    assert ladder_of(st, i)["breach"] == t0 + timedelta(days=11, hours=9)
+    assert set(pending(st)) == {f"issue_sla:{i.id}:resolve:1:breach"}
+    st.at(t0 + timedelta(days=11, hours=9))
+    assert len(dms(st, BOB, "to resolve it")) == 1 and len(dms(st, BOB, "was not resolved within 7 days")) == 1
+
+
+def test_a_pause_while_slack_is_asked_for_the_link_lets_the_due_level_out_and_keeps_the_ladder(
+    st: Stack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p, severity="normal")
+    st.services.issues.acknowledge(issue_id=i.id or 0, actor=BOB)
+    st.tick()  # the card is posted: the reminder asks Slack for its link
+    svc = st.services.issues
+    link = svc._link
+
+    def link_then_paused(issue: Issue, slack: object = None) -> str | None:
+        svc.wait(issue_id=issue.id or 0, actor=BOB)  # meanwhile someone marks it waiting on the partner
+        return link(issue)
+
+    monkeypatch.setattr(svc, "_link", link_then_paused)
+    st.at(t0 + timedelta(days=5, hours=15))
+    monkeypatch.setattr(svc, "_link", link)
+    assert len(dms(st, BOB, "to resolve it")) == 1  # it was due before the pause: it goes out, once
+    assert issue(st).status == IssueStatus.WAITING and pending(st) == {}
+    st.clock.set(t0 + timedelta(days=6))
+    st.services.issues.resume(issue_id=i.id or 0, actor=BOB)
+    assert set(pending(st)) == {f"issue_sla:{i.id}:resolve:1:breach"}  # not the reminder again
+    st.at(t0 + timedelta(days=8))
+    assert len(dms(st, BOB, "to resolve it")) == 1 and len(dms(st, BOB, "was not resolved within 7 days")) == 1
+
+
+def test_a_level_that_fails_for_good_does_not_stop_the_ladder(st: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p, severity="normal")  # acknowledge within 1 day: the 80 % reminder after 19.2 h
+    st.tick()
+    svc = st.services.issues
+    link = svc._link
+
+    def broken(issue: Issue, slack: object = None) -> str | None:
+        raise RuntimeError("the reminder breaks")
+
+    monkeypatch.setattr(svc, "_link", broken)
+    for minutes in range(0, 8 * 11, 11):  # eight attempts, 11 minutes apart (past every backoff)
+        st.at(t0 + timedelta(hours=19, minutes=12 + minutes))
+    monkeypatch.setattr(svc, "_link", link)
+    failed = [o for o in st.occurrences(kind=ISSUE_SLA) if o.state == OccurrenceState.FAILED]
+    assert [o.key for o in failed] == [f"issue_sla:{i.id}:ack:1:warn"]
+    assert dms(st, BOB, "to acknowledge it") == []
+    # The reminder gave up; the ladder goes on: the breach is planned, and goes out once.
+    assert issue(st).ack_reached == 1
+    assert pending(st)[f"issue_sla:{i.id}:ack:1:breach"] == t0 + timedelta(days=1)
+    st.at(t0 + timedelta(days=1))
+    assert len(dms(st, BOB, "was not acknowledged within 1 day")) == 1
 
 
 def test_a_restart_past_a_deadline_escalates_once_late(st: Stack) -> None:
@@ -257,14 +392,14 @@ def test_sla_settings_apply_to_running_clocks_and_new_issues(st: Stack) -> None:
     assert "sla_ack_critical" in refused.value.fields and "sla_days" in refused.value.fields
     st.clock.set(berlin(2026, 3, 2, 16, 30))
     i = log(st, p)  # Monday 16:30, critical: 1 h, due 17:30 while every hour counts
-    assert pending(st)[f"issue_sla:{i.id}:ack:1:breach"] == berlin(2026, 3, 2, 17, 30)
+    assert ladder_of(st, i, "ack")["breach"] == berlin(2026, 3, 2, 17, 30)
     svc.save_sla(partnership_id=p.id or 0, actor=ALICE, targets=targets, business_hours=True, days="mon-fri",
                  start="09:00", end="17:00")
     # Its target stays 1 h, now counted in business hours: 30 min on Monday, 30 min on Tuesday morning.
-    assert pending(st)[f"issue_sla:{i.id}:ack:1:breach"] == berlin(2026, 3, 3, 9, 30)
+    assert ladder_of(st, i, "ack")["breach"] == berlin(2026, 3, 3, 9, 30)
     st.clock.set(berlin(2026, 3, 6, 16, 0))  # Friday 16:00
     j = log(st, p, "Second", key="k2")
-    assert pending(st)[f"issue_sla:{j.id}:ack:1:breach"] == berlin(2026, 3, 9, 10, 0)  # 2 h, business hours
+    assert ladder_of(st, j, "ack")["breach"] == berlin(2026, 3, 9, 10, 0)  # 2 h, business hours
     with pytest.raises(Forbidden):
         svc.save_sla(partnership_id=p.id or 0, actor=BOB, targets=targets, business_hours=False, days="mon-fri",
                      start="09:00", end="17:00")
@@ -272,27 +407,23 @@ def test_sla_settings_apply_to_running_clocks_and_new_issues(st: Stack) -> None:
 
 def test_changing_business_hours_keeps_the_time_running_clocks_used_so_far(st: Stack) -> None:
     p = acme(st)
-    svc = st.services.issues
 
     def hours(on: bool) -> None:
-        targets, _ = svc.parse_sla({"critical": ("1h", "1 day"), "high": ("4h", "3d"), "normal": ("1 day", "7 days"),
-                                    "low": ("3 days", "30 days")}, on, "mon-fri", "09:00", "17:00")
-        svc.save_sla(partnership_id=p.id or 0, actor=ALICE, targets=targets, business_hours=on, days="mon-fri",
-                     start="09:00", end="17:00")
+        set_sla(st, p, business_hours=on)
 
     i = log(st, p)  # Monday 10:00, every hour counts; resolve within 1 day (24 h)
     st.clock.set(berlin(2026, 3, 2, 20, 0))  # 10 h used
     hours(True)
     # The 10 h stay used; the 14 h left count in business hours from now: Tuesday 8 h, Wednesday 6 h. (Counting
     # Monday again under the new hours would give 7 h used and Thursday 10:00.)
-    assert pending(st)[f"issue_sla:{i.id}:resolve:1:breach"] == berlin(2026, 3, 4, 15, 0)
+    assert ladder_of(st, i)["breach"] == berlin(2026, 3, 4, 15, 0)
     assert format_left(resolve_clock(issue(st)).left(st.clock.now(), BERLIN, WorkingHours())) == "14 h left"
     st.clock.set(berlin(2026, 3, 3, 12, 0))  # Tuesday 12:00: 3 business hours more, 13 h used
     hours(False)
     # The 11 h left count every hour from now: Tuesday 23:00 (counting all of it as real time would make it late).
-    assert pending(st)[f"issue_sla:{i.id}:resolve:1:breach"] == berlin(2026, 3, 3, 23, 0)
+    assert ladder_of(st, i)["breach"] == berlin(2026, 3, 3, 23, 0)
     hours(False)  # saving the same hours again changes nothing
-    assert pending(st)[f"issue_sla:{i.id}:resolve:1:breach"] == berlin(2026, 3, 3, 23, 0)
+    assert ladder_of(st, i)["breach"] == berlin(2026, 3, 3, 23, 0)
 
 
 def test_figures_over_30_and_90_days(st: Stack) -> None:
@@ -366,7 +497,7 @@ def test_the_planner_plans_many_unplanned_issues_a_batch_at_a_time(st: Stack, mo
     resolved = log(st, p, "Done already", key="done")
     svc.resolve(issue_id=resolved.id or 0, actor=BOB, note="fixed")
     planned = pending(st)
-    assert len(planned) == 4 * 6  # two clocks, three levels each
+    assert len(planned) == 4  # one timer each: the acknowledge clock's 80 % reminder
     with st.services.uow() as s:  # as after an upgrade: nothing planned yet
         for o in s.exec(select(Occurrence).where(Occurrence.kind == ISSUE_SLA)).all():
             s.delete(o)
@@ -394,10 +525,7 @@ def test_the_planner_plans_many_unplanned_issues_a_batch_at_a_time(st: Stack, mo
 def test_the_planner_plans_again_what_a_crash_lost_with_the_partnerships_hours(st: Stack) -> None:
     p = acme(st)
     svc = st.services.issues
-    targets, _ = svc.parse_sla({"critical": ("1h", "1 day"), "high": ("4h", "3d"), "normal": ("1 day", "7 days"),
-                                "low": ("3 days", "30 days")}, True, "mon-fri", "09:00", "17:00")
-    svc.save_sla(partnership_id=p.id or 0, actor=ALICE, targets=targets, business_hours=True, days="mon-fri",
-                 start="09:00", end="17:00")
+    set_sla(st, p, business_hours=True)
     st.clock.set(berlin(2026, 3, 6, 16, 30))  # Friday 16:30
     i = log(st, p, due=date(2026, 3, 20))
     planned = pending(st) | pending(st, ISSUE_DUE)
@@ -412,8 +540,23 @@ def test_the_planner_plans_again_what_a_crash_lost_with_the_partnerships_hours(s
     assert pending(st) == {}
     assert svc.plan() == len(planned)
     assert pending(st) | pending(st, ISSUE_DUE) == planned
-    assert planned[f"issue_sla:{i.id}:ack:1:breach"] == berlin(2026, 3, 9, 9, 30)  # 30 min on Friday, 30 on Monday
+    assert ladder_of(st, i, "ack")["breach"] == berlin(2026, 3, 9, 9, 30)  # 30 min on Friday, 30 on Monday
     assert svc.plan() == 0
+    # Lost again after its 80 % reminder went out: the planner plans the level after the ones reached.
+    st.at(berlin(2026, 3, 9, 9, 18))
+    assert len(dms(st, BOB, "to acknowledge it")) == 1
+    with st.services.uow() as s:
+        for o in s.exec(select(Occurrence).where(Occurrence.kind == ISSUE_SLA, Occurrence.subject_id == i.id,
+                                                 Occurrence.state == OccurrenceState.PENDING)).all():
+            s.delete(o)
+        row = s.get(Issue, i.id)
+        assert row is not None
+        row.planned_version = 0
+    svc.plan()
+    assert ladder_of(st, i, "ack")["breach"] == berlin(2026, 3, 9, 9, 30)
+    assert f"issue_sla:{i.id}:ack:1:breach" in pending(st)
+    st.at(berlin(2026, 3, 9, 9, 30))
+    assert len(dms(st, BOB, "to acknowledge it")) == 1 and len(dms(st, BOB, "was not acknowledged")) == 1
     resolved = log(st, p, "Done already", key="k2")
     svc.resolve(issue_id=resolved.id or 0, actor=BOB, note="fixed")
     with st.services.uow() as s:
@@ -435,6 +578,10 @@ def test_an_early_manual_escalation_leaves_the_resolve_clocks_escalation(st: Sta
     st.services.issues.acknowledge(issue_id=i.id or 0, actor=BOB)
     st.at(t0 + timedelta(hours=2))  # #2, escalated by hand while waiting for its acknowledgement: not again
     assert dms(st, DAN, "#2 was not acknowledged within 1 h, and it is still not") == []
+    # Its acknowledge clock's ladder is at the top (the escalation skipped): the resolve clock's reminder is next.
+    assert {k for k in pending(st) if k.startswith(f"issue_sla:{j.id}:")} == {f"issue_sla:{j.id}:resolve:1:warn"}
+    st.at(t0 + timedelta(hours=19, minutes=12))
+    assert len([m for m in dms(st, BOB, "to resolve it") if "#2" in m]) == 1
     st.at(t0 + timedelta(days=2))  # #1's resolve clock was not the one escalated: its level 2 goes out
     assert len(dms(st, DAN, "#1 was not resolved within 1 day, and it is still not after 2 days")) == 1
     st.tick()
@@ -472,7 +619,7 @@ def test_a_critical_issue_with_one_day_to_resolve_counts_a_working_day_in_busine
     svc = st.services.issues
     st.clock.set(berlin(2026, 3, 6, 16, 0))  # Friday 16:00
     plain = log(st, p)  # every hour counts: 1 day is 24 h
-    assert pending(st)[f"issue_sla:{plain.id}:resolve:1:breach"] == berlin(2026, 3, 7, 16, 0)
+    assert ladder_of(st, plain)["breach"] == berlin(2026, 3, 7, 16, 0)
     svc.resolve(issue_id=plain.id or 0, actor=BOB, note="ok")
     targets, _ = svc.parse_sla({"critical": ("1h", "1 day"), "high": ("4h", "3d"), "normal": ("1 day", "1 week"),
                                 "low": ("3 days", "30 days")}, True, "mon-fri", "09:00", "17:00")
@@ -481,7 +628,7 @@ def test_a_critical_issue_with_one_day_to_resolve_counts_a_working_day_in_busine
                  start="09:00", end="17:00")
     i = log(st, p, "Counted in working days", key="k2")
     # 1 h on Friday (16:00-17:00) and 7 h on Monday: Monday 16:00.
-    assert pending(st)[f"issue_sla:{i.id}:resolve:1:breach"] == berlin(2026, 3, 9, 16, 0)
+    assert ladder_of(st, i)["breach"] == berlin(2026, 3, 9, 16, 0)
     assert p.channel_id
     shown = svc.sla(channel_id=p.channel_id, actor=BOB).text
     assert "*critical*: acknowledge within 1 h, resolve within 1 day" in shown
