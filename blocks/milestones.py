@@ -23,6 +23,7 @@ from blocks.kit import (
     plain,
     section,
 )
+from blocks.partnerships import SIDE_HEADINGS
 from blocks.text import escape, escape_within, mention, truncate
 from models.milestone import (
     DONE_MEANS_MAX,
@@ -59,7 +60,10 @@ def people(users: Sequence[str]) -> str:
 
 
 def side_label(side: Side | str, partner_org: str) -> str:
-    return (escape(partner_org) or "Partner side") if Side(side) == Side.PARTNER else "Our side"
+    """A side's heading, the partner's by its organization's name when known."""
+    if Side(side) == Side.PARTNER:
+        return escape(partner_org) or SIDE_HEADINGS[Side.PARTNER]
+    return SIDE_HEADINGS[Side.OURS]
 
 
 def ref(m: Milestone) -> str:

@@ -179,9 +179,17 @@ AUDIT_LABELS = {
     "issue_sla_changed": "changed the issue SLA targets",
 }
 SIDE_NAMES = {Side.OURS.value: "our", Side.PARTNER.value: "the partner's"}
+# How the two sides are named everywhere: as a heading ("Partner's side: 3 of 3 answered") and in a sentence
+# ("recorded on the partner's side"). Keyed by the value, so a Side or its stored string both find it.
+SIDE_HEADINGS = {Side.OURS.value: "Our side", Side.PARTNER.value: "Partner's side"}
 RECENT_CHANGES = 8
 INVITATIONS_SHOWN = 20
 EMAIL_SHOWN = 300  # characters of an escaped address in /partner info
+
+
+def side_words(side: Side | str) -> str:
+    """"our side" / "the partner's side", in a sentence."""
+    return f"{SIDE_NAMES[Side(side).value]} side"
 
 
 def audit_line(event: AuditEvent, zone: str) -> str:
@@ -223,7 +231,7 @@ def info_blocks(
         f"*Partner:* {escape(p.partner_org) or '_not set_'}\n"
         f"*Channel:* {channel_link(p.channel_id)}\n*Time zone:* {escape(p.timezone)}"
     ), section(f"*Goals*\n{_goals_text(p.goals)}")]
-    for side, title in ((Side.OURS, "Our side"), (Side.PARTNER, "Partner side")):
+    for side, title in ((Side.OURS, SIDE_HEADINGS[Side.OURS]), (Side.PARTNER, SIDE_HEADINGS[Side.PARTNER])):
         on_side = [m for m in members if m.side == side]
         lines = [f"*{ROLE_LABELS[r]}*: " + ", ".join(_person(m) for m in on_side if m.role == r)
                  for r in ROLE_LABELS if any(m.role == r for m in on_side)]

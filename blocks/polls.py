@@ -24,8 +24,9 @@ from blocks.kit import (
     plain,
     section,
 )
+from blocks.partnerships import SIDE_HEADINGS
 from blocks.text import escape, escape_within, mention, truncate
-from models.partnership import Partnership, Side
+from models.partnership import Partnership
 from models.poll import (
     ANONYMOUS_TALLY_MIN,
     POLL_ANSWER_MAX,
@@ -48,7 +49,6 @@ RESULTS_CHOICES = [(ResultsMode.LIVE, "Live, while people vote"), (ResultsMode.A
 AUDIENCE_CHOICES = [(PollAudience.ALL, "Everyone in the partnership"), (PollAudience.OURS, "Our side"),
                     (PollAudience.PARTNER, "The partner's side"), (PollAudience.CHOSEN, "The people chosen below")]
 REMIND_CHOICES = [("half", "Halfway to the close"), ("hour", "1 hour before it closes"), ("none", "No reminder")]
-SIDE_NAMES = {Side.OURS: "Our side", Side.PARTNER: "Partner's side"}
 
 
 def when(moment: datetime, fmt: str = "{date_short_pretty} at {time}") -> str:
@@ -124,7 +124,7 @@ def _results_blocks(poll: Poll, res: PollResults, *, final: bool) -> list[Block]
                         "people have answered.")]
     blocks = chunked_sections(f"*{'Results' if final else 'So far'}* ({_answered(n)})", result_lines(poll, res.total))
     for side, counted in res.by_side.items():
-        blocks += chunked_sections(f"*{SIDE_NAMES[side]}* ({_answered(counted.respondents)})",
+        blocks += chunked_sections(f"*{SIDE_HEADINGS[side]}* ({_answered(counted.respondents)})",
                                    result_lines(poll, counted))
     if res.side_note:
         blocks.append(context(res.side_note))

@@ -23,6 +23,7 @@ from blocks.kit import (
     plain,
     section,
 )
+from blocks.partnerships import SIDE_HEADINGS
 from blocks.text import channel_link, escape, escape_within, local_time, mention, truncate
 from models.pulse import (
     DEFAULT_OPEN_DAYS,
@@ -45,7 +46,6 @@ from models.pulse import (
 WEEKDAY_NAMES = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday", "fri": "Friday",
                  "sat": "Saturday", "sun": "Sunday"}
 NTH_NAMES = {1: "first", 2: "second", 3: "third", 4: "fourth", -1: "last"}
-SIDE_NAMES = {"ours": "Our side", "partner": "Partner's side"}
 AUDIENCE_NAMES = {Audience.BOTH: "both sides", Audience.OURS: "our side only",
                   Audience.PARTNER: "the partner's side only"}
 RATING_LABELS = {1: "1 - poor", 2: "2", 3: "3 - fair", 4: "4", 5: "5 - excellent"}
@@ -115,7 +115,7 @@ def results_text(partnership_name: str, res: PulseResults) -> str:
 
 
 def participation_line(res: PulseResults) -> str:
-    parts = [f"{SIDE_NAMES.get(side, side)}: {a} of {n} answered" for side, (a, n) in res.participation.items()]
+    parts = [f"{SIDE_HEADINGS.get(side, side)}: {a} of {n} answered" for side, (a, n) in res.participation.items()]
     return "*Participation:* " + (" · ".join(parts) if parts else "nobody was asked")
 
 
@@ -129,7 +129,7 @@ def question_lines(res: PulseResults) -> list[Block]:
             line += f" · {TREND_WORDS[sm.trend.value]} from {_avg(sm.previous)}"
         if len(b.sides) > 1:  # both sides were asked
             if b.sides_shown:
-                per = [f"{SIDE_NAMES.get(side, side)} {_avg(f.average)}" for side, f in b.sides.items()
+                per = [f"{SIDE_HEADINGS.get(side, side)} {_avg(f.average)}" for side, f in b.sides.items()
                        if f.respondents]
                 if per:
                     line += "\n" + " · ".join(per)

@@ -39,6 +39,7 @@ from adapters.slack import SlackError, SlackGateway
 from blocks import ids
 from blocks import issues as iblocks
 from blocks.kit import section
+from blocks.partnerships import side_words
 from blocks.text import escape, mention
 from models.checkin import CheckinAnswer, CheckinRound
 from models.issue import (
@@ -483,7 +484,7 @@ class IssueService(PartnershipFeature):
                 continue
             recorded = self.partnerships.side_of(s, p.id or 0, user)
             if recorded != side:
-                where = "our side" if side == Side.OURS else "the partner's side"
+                where = side_words(side)
                 problem = (f"Only people recorded on {where} of the partnership can own it there; an owner adds "
                            "them with /partner add @person.")
                 raise Invalid(f"{mention(user)} is not recorded on {where} of *{escape(p.name)}*. {problem}",

@@ -459,7 +459,7 @@ class PartnershipService:
                 existing.side = side  # the same role, recorded on the other side
                 s.add(existing)
                 self.audit(s, p, actor, "side_changed", user=user_id, role=role.value, side=side.value)
-                return Outcome(f"{mention(user_id)} is now on {_side_words(side)} of *{escape(p.name)}*, as "
+                return Outcome(f"{mention(user_id)} is now on {pblocks.side_words(side)} of *{escape(p.name)}*, as "
                                f"{role.value.replace('_', ' ')}.", partnership=p)
             if existing is not None and existing.role == role:
                 changed = None
@@ -858,10 +858,6 @@ class Escalated:
             return f"nobody on {whose} side"
         noun = {Role.SPONSOR: "sponsor", Role.OWNER: "owner", Role.PARTNER_CONTACT: "contact"}.get(self.role, "member")
         return f"{whose} {noun}" + ("s" if len(self.people) > 1 else "")
-
-def _side_words(side: Side) -> str:
-    return "our side" if side == Side.OURS else "the partner's side"
-
 
 def _newer(at: datetime | None, than: datetime | None) -> bool:
     """Whether an event at `at` is news after one at `than` (an event without a time always is; one at the same

@@ -20,7 +20,7 @@ def _partnership(h: Harness) -> str:
 
 
 def _sides(info: str) -> tuple[str, str]:
-    ours, partner = info.split("*Partner side*")
+    ours, partner = info.split("*Partner's side*")
     return ours, partner.split("*Partner invitations*")[0].split("*Recent changes*")[0]
 
 

@@ -191,7 +191,7 @@ def test_mark_done_celebrates_once_with_both_sides_then_reopen(hc: Harness, cloc
     assert len(celebrations) == 1
     seen = flatten(celebrations[0])
     assert "3 days early" in seen and "planned Fri 20 Mar, done Tue 17 Mar" in seen
-    assert f"*Our side:* <@{BOB}>, <@{CAROL}>" in seen and f"*Partner side:* <@{PARTNER_PAT}>" in seen
+    assert f"*Our side:* <@{BOB}>, <@{CAROL}>" in seen and f"*Partner's side:* <@{PARTNER_PAT}>" in seen
     assert "Live in &lt;!here&gt; 3 regions" in seen and "Pilot @channel live" in seen  # typed as text, shown as text
     assert "<!here>" not in seen and "<!channel>" not in seen
     assert "planned Fri 20 Mar, done Tue 17 Mar (3 days early)" in h.command("milestones", channel=cid).text
@@ -259,7 +259,7 @@ def test_kudos_values_wins_and_refusals(hc: Harness, clock: FrozenClock) -> None
     wins = h.command("wins 30d", channel=cid).text
     assert "*Kudos:* 3 (67% across organizations)" in wins
     assert f"<@{BOB}> (2)" in wins  # received twice (and gave once)
-    assert "Our side 2, Partner side 1" in wins  # given by side
+    assert "Our side 2, Partner's side 1" in wins  # given by side
     assert "is not a window" in h.command("wins 7y", channel=cid).text
     # Nothing from those texts reached the channel as a mention.
     assert not [m for m in h.fake.messages(cid) if "<!channel>" in flatten(m) or "<!here>" in flatten(m)]
@@ -287,7 +287,7 @@ def test_the_monthly_recap_on_the_first_working_day(hc: Harness, clock: FrozenCl
     h.tick()
     [recap] = [t for t in channel_texts(h, cid) if "February 2026 wins" in t]
     assert "*Milestones reached:* 1 (100% on time)" in recap and "*Kudos:* 3 (100% across organizations)" in recap
-    assert f"*Most thanked, Partner side:* <@{PARTNER_PAT}> (2)" in recap
+    assert f"*Most thanked, Partner's side:* <@{PARTNER_PAT}> (2)" in recap
     assert f"*Most thanked, Our side:* <@{CAROL}> (1)" in recap
     h.tick()
     assert len([t for t in channel_texts(h, cid) if "February 2026 wins" in t]) == 1

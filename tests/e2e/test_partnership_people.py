@@ -90,7 +90,7 @@ def test_info_shows_charter_people_by_role_and_side(h: Harness) -> None:
     h.command(f"add <@{PARTNER_PAT}|pat>", channel=cid)
     info = h.command("info", channel=cid).text
     assert "Acme" in info and ":large_green_circle: active" in info
-    ours, partner = info.split("*Partner side*")
+    ours, partner = info.split("*Partner's side*")
     assert f"*Sponsors*: <@{BOB}>" in ours and f"*Owners*: <@{ALICE}>" in ours
     assert f"*Partner contacts*: <@{PARTNER_PAT}>" in partner
     # Recent changes: who did what, when (in the partnership's time zone).
