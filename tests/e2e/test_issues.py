@@ -585,8 +585,8 @@ def test_the_shortcut_keeps_mentions_readable_and_says_when_it_cut_the_message(h
     inputs = {b["block_id"]: b for b in form["blocks"] if b["type"] == "input"}
     assert inputs["issue_title"]["element"]["initial_value"] == "@pat says the export fails"
     description = inputs["issue_description"]["element"]["initial_value"]
-    assert ("Ask @bob and @UNOBODY in #general about the runbook or https://bare.test/y & @here\nxxx"
-            in description)  # a person Slack does not know keeps their id
+    assert ("Ask @bob and @UNOBODY in #general about the runbook (https://runbook.test/x) or https://bare.test/y "
+            "& @here\nxxx" in description)  # a person Slack does not know keeps their id
     assert len(description) == 3000 and description.endswith("…") and "END" not in description
     hint = inputs["issue_description"]["hint"]["text"]
     assert "3,2" in hint and "characters long: only its start fits here" in hint
