@@ -577,7 +577,8 @@ def test_the_shortcut_keeps_mentions_readable_and_says_when_it_cut_the_message(h
     h = hc
     cid = setup_partnership(h)
     text = (f"<@{PARTNER_PAT}> says the export fails\nAsk <@{BOB}> and <@UNOBODY> in <#C0GENERAL|general> about "
-            "<https://runbook.test/x|the runbook> or <https://bare.test/y> &amp; <!here>\n" + "x" * 3100 + " END")
+            "<https://runbook.test/x|the runbook> or <https://bare.test/y> &amp; <!here>, "
+            "<!subteam^S0SUPPORT|@support> since <!date^1772442000^{date_short}|Mar 2>\n" + "x" * 3100 + " END")
     said = h.fake.say(cid, CAROL, text)
     h.sender.message_shortcut("log_issue", said, user_id=CAROL, channel_id=cid)
     h.wait()
@@ -586,7 +587,7 @@ def test_the_shortcut_keeps_mentions_readable_and_says_when_it_cut_the_message(h
     assert inputs["issue_title"]["element"]["initial_value"] == "@pat says the export fails"
     description = inputs["issue_description"]["element"]["initial_value"]
     assert ("Ask @bob and @UNOBODY in #general about the runbook (https://runbook.test/x) or https://bare.test/y "
-            "& @here\nxxx" in description)  # a person Slack does not know keeps their id
+            "& @here, @support since Mar 2\nxxx" in description)  # a person Slack does not know keeps their id
     assert len(description) == 3000 and description.endswith("…") and "END" not in description
     hint = inputs["issue_description"]["hint"]["text"]
     assert "3,2" in hint and "characters long: only its start fits here" in hint
@@ -599,4 +600,52 @@ def test_the_shortcut_keeps_mentions_readable_and_says_when_it_cut_the_message(h
     shown = card(h, cid)
     assert "Ask @bob and @UNOBODY in #general" in flatten(shown) and "&amp; @here" in flatten(shown)
     assert f"https://fake.slack.test/archives/{cid}/p{said['ts'].replace('.', '')}" in flatten(shown)
-    assert "<!here>" not in str(shown["blocks"])
+    assert "<!here>" not in str(shown["blocks"]) and "<!subteam" not in str(shown["blocks"])
+    assert "@support since Mar 2" in flatten(shown)
+    # "@here" and "@support" stay text: the bot never asks Slack to turn names into mentions.
+    posts = [args for method, args in h.fake.calls if method in ("chat.postMessage", "chat.update")]
+    assert posts and not any(args.get("link_names") or args.get("parse") == "full" for args in posts)
+
+
+def shortcut_form(h: Harness, cid: str, text: str) -> dict[str, Any] | None:
+    """Carol logs a message saying `text` with the shortcut: the form opened for it (None: none opened)."""
+    opened = len(h.fake.open_views(CAROL))
+    h.sender.message_shortcut("log_issue", h.fake.say(cid, CAROL, text), user_id=CAROL, channel_id=cid)
+    h.wait()
+    forms = h.fake.open_views(CAROL)[opened:]
+    return forms[-1]["view"] if forms else None
+
+
+def initial(form: dict[str, Any], block_id: str) -> str:
+    return next(b["element"]["initial_value"] for b in form["blocks"] if b.get("block_id") == block_id)
+
+
+def test_the_shortcut_opens_its_form_in_time_however_slow_slack_is_to_name_people(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    # Slack's 3 s for a trigger_id, scaled down to 1 s so that the test waits little: names get 0.6 s of it.
+    h.fake.trigger_ttl = 1.0
+    h.bot.services.issues.names_within = 0.6
+    people = f"<@{PARTNER_PAT}>, <@{BOB}>, <@{ALICE}> and <@{DAN}>"
+    # Each users.info takes 0.3 s: asked one after the other the four would take 1.2 s and the trigger would
+    # expire; asked at once, all four are named in time.
+    h.fake.slow("users.info", 0.3)
+    form = shortcut_form(h, cid, f"{people} cannot export")
+    assert form is not None and initial(form, "issue_title") == "@pat, @bob, @alice and @dan cannot export"
+    # Slack slower than the names' share of the trigger's life: the form still opens, with the people's ids.
+    h.fake.slow("users.info", 0.6)
+    h.bot.services.issues.names_within = 0.2
+    form = shortcut_form(h, cid, f"{people} still cannot export")
+    assert form is not None
+    assert initial(form, "issue_title") == f"@{PARTNER_PAT}, @{BOB}, @{ALICE} and @{DAN} still cannot export"
+    h.fake.slow("users.info", 0)
+
+    # A 429 on views.open is not retried after its Retry-After (the trigger would be dead by then): the person
+    # is told at once to try again, and the next click opens the form.
+    h.fake.fail("views.open", "ratelimited", status=429, headers={"Retry-After": "1"})
+    before = h.fake.call_count("views.open")
+    assert shortcut_form(h, cid, "Exports fail") is None
+    assert h.fake.call_count("views.open") - before == 1
+    assert "Slack is busy; try again in a minute." in flatten(h.fake.responses(h.sender.last_response_url))
+    form = shortcut_form(h, cid, "Exports fail")
+    assert form is not None and initial(form, "issue_title") == "Exports fail"
