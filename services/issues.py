@@ -69,6 +69,7 @@ from services.scheduling import (
     planning_rows,
     refresh_too_soon,
     request_refresh,
+    request_refreshes,
     upsert_planned,
 )
 from services.sla import (
@@ -804,8 +805,8 @@ class IssueService(PartnershipFeature):
                  days: str, start: str, end: str) -> Outcome:
         """Owners change the targets (for issues logged from now on) and whether clocks count business hours only
         (and which). A change of hours applies to running clocks from now on: the time they used so far stays as
-        it was counted under the old hours (each is paused and resumed at the change), and their timers are
-        planned again at once."""
+        it was counted under the old hours (each is paused and resumed at the change), their timers are planned
+        again at once, and the cards of the unresolved issues are updated (their "resolve by" moves)."""
         now = self.clock.now()
         with self.uow() as s:
             p = s.get(Partnership, partnership_id, with_for_update=True)
@@ -820,14 +821,17 @@ class IssueService(PartnershipFeature):
             s.add(settings)
             s.flush()
             hours = hours_of(settings)
-            for i in s.exec(select(Issue).where(Issue.partnership_id == partnership_id,
-                                                Issue.status != IssueStatus.RESOLVED)).all():
+            unresolved = s.exec(select(Issue).where(Issue.partnership_id == partnership_id,
+                                                    Issue.status != IssueStatus.RESOLVED)).all()
+            for i in unresolved:
                 if hours != before:
                     recount_from(i, now, p.timezone, before)
                 i.version += 1
                 s.add(i)
                 s.flush()
                 self._replan(s, i, p, hours, now)
+            request_refreshes(s, kind=ISSUE_CARD, subjects=[(i.id or 0, i.card_refreshed_at) for i in unresolved],
+                              now=now)
             self.partnerships.audit(s, p, actor, "issue_sla_changed", targets=targets, business_hours=business_hours,
                                     days=days, start=start, end=end)
             text = sla_listing(p.name, settings)

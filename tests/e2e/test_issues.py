@@ -544,18 +544,26 @@ def test_a_list_over_the_block_limit_asks_slack_only_for_the_links_it_shows(hc: 
     assert h.fake.call_count("chat.getPermalink") - before == 48  # one link per issue shown, not per issue found
 
 
+def sla_form(h: Harness, cid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Alice opens the SLA form: the form, and its text inputs' values as they open (to submit, changed)."""
+    h.command("issue sla", channel=cid, user=ALICE)
+    form = h.fake.open_views(ALICE)[-1]["view"]
+    values = {b["block_id"]: {b["block_id"]: {"type": "plain_text_input", "value": b["element"].get("initial_value")}}
+              for b in form["blocks"] if b["type"] == "input" and b["element"]["type"] == "plain_text_input"}
+    return form, values
+
+
+BUSINESS_HOURS = {"sla_business_hours": {"sla_business_hours": {"type": "checkboxes",
+                                                                "selected_options": [{"value": "yes"}]}}}
+
+
 def test_business_hours_count_a_day_of_the_targets_as_a_working_day(hc: Harness, clock: FrozenClock) -> None:
     h = hc
     cid = setup_partnership(h)
-    h.command("issue sla", channel=cid, user=ALICE)
-    form = h.fake.open_views(ALICE)[-1]["view"]
+    form, values = sla_form(h, cid)
     assert "a day is one working day" in flatten(form)
-    values = {b["block_id"]: {b["block_id"]: {"type": "plain_text_input", "value": b["element"].get("initial_value")}}
-              for b in form["blocks"] if b["type"] == "input" and b["element"]["type"] == "plain_text_input"}
     assert values["sla_resolve_critical"]["sla_resolve_critical"]["value"] == "1 day"
-    business = {"type": "checkboxes", "selected_options": [{"value": "yes"}]}
-    values["sla_business_hours"] = {"sla_business_hours": business}
-    _, ack = h.sender.submit_view(form, values, user_id=ALICE)
+    _, ack = h.sender.submit_view(form, values | BUSINESS_HOURS, user_id=ALICE)
     h.wait()
     assert not ack
     said = h.fake.responses(h.sender.last_response_url)
@@ -571,6 +579,40 @@ def test_business_hours_count_a_day_of_the_targets_as_a_working_day(hc: Harness,
     # On Tuesday at 12:00 it has used 7 + 3 working hours of its 8: two hours late.
     clock.set(berlin(2026, 3, 3, 12, 0))
     assert "2 h late" in h.command("issue 1", channel=cid, user=BOB).text
+
+
+def test_changed_sla_hours_move_the_due_times_on_unresolved_cards(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    clock.set(berlin(2026, 3, 2, 20, 0))  # Monday evening: normal issues, every hour counting
+    for title in ("Invoices rejected", "Exports slow", "Typo on the portal"):
+        h.command(f"issue {title}", channel=cid, user=CAROL)
+    h.tick()
+    click(h, ALICE, card(h, cid, 3), "Resolve", cid)
+    assert not submit(h, ALICE, text_value("issue_note", "Fixed"))
+    clock.advance(seconds=5)
+    h.tick()
+    resolved = flatten(card(h, cid, 3))
+    for number in (1, 2):  # acknowledge within 1 day, resolve within 7: Tuesday and next Monday at 20:00
+        shown = flatten(card(h, cid, number))
+        assert "Acknowledge by* <!date^" in shown and "2026-03-03 19:00 UTC>" in shown
+        assert "2026-03-09 19:00 UTC>" in shown
+    # At 20:00:05 Alice has the clocks count business hours only (Monday to Friday, 9 to 17). The 5 s used stay
+    # used; what is left counts in working hours from now on.
+    form, values = sla_form(h, cid)
+    _, ack = h.sender.submit_view(form, values | BUSINESS_HOURS, user_id=ALICE)
+    h.wait()
+    assert not ack
+    h.tick()
+    for number in (1, 2):
+        shown = flatten(card(h, cid, number))
+        assert "2026-03-03 19:00 UTC>" not in shown and "2026-03-09 19:00 UTC>" not in shown
+        # 23:59:55 h left to acknowledge: Tuesday 8, Wednesday 8, Thursday until 16:59:55 (15:59 UTC).
+        assert "Acknowledge by* <!date^" in shown and "2026-03-05 15:59 UTC>" in shown
+        # 168 h less 5 s to resolve: 21 working days, until Tuesday 31 March 16:59:55 (summer time: 14:59 UTC).
+        assert "Resolve by* <!date^" in shown and "2026-03-31 14:59 UTC>" in shown
+    assert flatten(card(h, cid, 3)) == resolved  # a resolved issue's card has nothing to move
+    assert len(cards(h, cid)) == 3  # updated in place
 
 
 def test_the_shortcut_keeps_mentions_readable_and_says_when_it_cut_the_message(hc: Harness, clock: FrozenClock) -> None:
