@@ -97,6 +97,11 @@ POOL_MAX_IDLE = 16
 # closing just as a request goes out leaves open whether that request was done.
 POOL_IDLE_SECONDS = 30.0
 
+# A trigger_id (to open a form) lives 3 s from the click. A call made while it ticks (views.open, the look-ups
+# before it) is sent once and given up after this long: slack_sdk's handlers would retry a 429 only after its
+# Retry-After (seconds or more) and a 5xx after a back-off, by which time the trigger has expired.
+WAITING_TIMEOUT = 3.0
+
 # Messages the app must find again carry a key in their metadata. The event type and field name are the
 # ones the first scheduled posts used, so messages posted before still match.
 METADATA_EVENT = "partnerbot_occurrence"
@@ -242,7 +247,13 @@ class KeepAliveWebClient(WebClient):
         if self.proxy or not url.lower().startswith(("http://", "https://")):
             return super()._perform_urllib_http_request_internal(url, req)
         scheme, host = req.type, req.host
-        conn = self.pool.take(scheme, host) or self._connect(scheme, host)
+        conn = self.pool.take(scheme, host)
+        if conn is None:
+            conn = self._connect(scheme, host)
+        elif conn.timeout != self.timeout:  # opened by a client of the pool with another timeout
+            conn.timeout = self.timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(self.timeout)
         try:
             try:
                 conn.request(req.get_method(), req.selector, body=req.data, headers=dict(req.header_items()))
@@ -293,9 +304,21 @@ def without_resends(client: WebClient) -> WebClient:
     kept = [h for h in client.retry_handlers if isinstance(h, RateLimitErrorRetryHandler)]
     if len(kept) == len(client.retry_handlers):
         return client
+    return _like(client, retry_handlers=kept, timeout=client.timeout)
+
+
+def while_waiting(client: WebClient, timeout: float = WAITING_TIMEOUT) -> WebClient:
+    """A client like `client` (sharing its connections) for calls a person waits on with a trigger_id: each
+    request is sent once (no retry after a 429, a 5xx or a connection error) and given up after `timeout`."""
+    if not client.retry_handlers and client.timeout <= timeout:
+        return client
+    return _like(client, retry_handlers=[], timeout=timeout)
+
+
+def _like(client: WebClient, *, retry_handlers: list[RetryHandler], timeout: float) -> KeepAliveWebClient:
     return KeepAliveWebClient(
-        token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl, proxy=client.proxy,
-        headers=client.headers, logger=client.logger, retry_handlers=kept,
+        token=client.token, base_url=client.base_url, timeout=timeout, ssl=client.ssl, proxy=client.proxy,
+        headers=client.headers, logger=client.logger, retry_handlers=retry_handlers,
         pool=client.pool if isinstance(client, KeepAliveWebClient) else None,
     )
 
@@ -326,15 +349,19 @@ class SlackGateway:
         self.sleep = sleep  # between looks for something Slack may have done (tests pass a clock's)
         # For calls that must not happen twice: no blind re-send after a lost answer or a 5xx.
         self.once_client = without_resends(client)
+        # For calls a person waits on with a trigger_id (opening a form): sent once, given up after a few seconds.
+        self.waiting_client = while_waiting(client)
         self._bot_user_id: str | None = None
 
     # -- plumbing -------------------------------------------------------------------------------
-    def _call(self, method: str, *, json_body: bool = False, once: bool = False, **args: Any) -> dict[str, Any]:
-        """`once`: through `once_client`, for a call the caller makes safe to repeat by looking first."""
+    def _call(self, method: str, *, json_body: bool = False, once: bool = False, waiting: bool = False,
+              **args: Any) -> dict[str, Any]:
+        """`once`: through `once_client`, for a call the caller makes safe to repeat by looking first.
+        `waiting`: through `waiting_client`, for a call made while a trigger_id ticks (no retries, a short cap)."""
         if method not in METHOD_SCOPES:
             raise ValueError(f"{method} is not declared in METHOD_SCOPES (and so not in manifest.yml)")
         payload = {k: v for k, v in args.items() if v is not None}
-        client = self.once_client if once else self.client
+        client = self.waiting_client if waiting else self.once_client if once else self.client
         try:
             if json_body:
                 response = client.api_call(method, json=payload)
@@ -359,8 +386,9 @@ class SlackGateway:
             self.auth_test()
         return self._bot_user_id or ""
 
-    def user_info(self, user_id: str) -> SlackUser:
-        user = self._call("users.info", user=user_id).get("user", {})
+    def user_info(self, user_id: str, *, waiting: bool = False) -> SlackUser:
+        """A person as Slack shows them. `waiting`: asked while a person waits for a form (sent once, no retry)."""
+        user = self._call("users.info", waiting=waiting, user=user_id).get("user", {})
         profile = user.get("profile") or {}
         return SlackUser(
             id=user.get("id", user_id),
@@ -600,7 +628,11 @@ class SlackGateway:
 
     # -- views ---------------------------------------------------------------------------------
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> dict[str, Any]:
-        return self._call("views.open", json_body=True, trigger_id=trigger_id, view=view).get("view", {})
+        """Open a form. Sent once, without the retry handlers and with a short cap (WAITING_TIMEOUT): its
+        trigger_id expires 3 s after the click, so a retry after a 429's Retry-After or a 5xx's back-off would
+        only fail with expired_trigger_id while the person waits (they are told to try again instead)."""
+        return self._call("views.open", json_body=True, waiting=True, trigger_id=trigger_id,
+                          view=view).get("view", {})
 
     def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
         self._call("views.publish", json_body=True, user_id=user_id, view=view)

@@ -30,9 +30,9 @@ _USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 def plain_text(text: str | None) -> str:
     """Turn Slack-formatted command text back into what the person typed, as plain text.
 
-    `<@U1|ana>` -> `@ana`, `<!channel>` -> `@channel`, `<#C1|x>` -> `#x`, links -> their label, and the
-    &amp; &lt; &gt; entities -> characters (services.inputs.slack_plain). The result is escaped again wherever
-    the bot shows it.
+    `<@U1|ana>` -> `@ana`, `<!channel>` -> `@channel`, `<#C1|x>` -> `#x`, an address Slack linked -> the address
+    as typed, and the &amp; &lt; &gt; entities -> characters (services.inputs.slack_plain). The result is escaped
+    again wherever the bot shows it.
     """
     return slack_plain(text)
 

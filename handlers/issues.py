@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -124,6 +125,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     # -- the message shortcut and the check-in summary's button ----------------------------------------------------
     @app.shortcut(ids.ISSUE_SHORTCUT)
     def _shortcut(ack: Callable[..., Any], body: dict[str, Any]) -> None:
+        clicked_at = time.monotonic()  # the trigger_id's 3 s run from about now: the names get part of them
         ack()
         reply = Reply.to_action(slack, body)
         with guarded(reply, "log the message as an issue"):
@@ -131,7 +133,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
             message = body.get("message") if isinstance(body.get("message"), dict) else {}
             pre = svc.prefill_from_message(channel_id=channel_id, actor=reply.user_id,
                                            text=str(message.get("text") or ""),
-                                           message_ts=str(message.get("ts") or "") or None)
+                                           message_ts=str(message.get("ts") or "") or None, clicked_at=clicked_at)
             open_form(body["trigger_id"], pre, reply.user_id, body.get("response_url"))  # the link comes later
 
     @app.action(ids.ISSUE_FROM_ANSWER)

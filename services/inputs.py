@@ -145,24 +145,54 @@ class CloseRequest(BaseModel):
 
 _SLACK_ENTITY = re.compile(r"<([@#!])([^>|]*)(?:\|([^>]*))?>|<(?:mailto:)?([^>|]*)(?:\|([^>]*))?>")
 _USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|)?>")
+_BROADCASTS = frozenset({"here", "channel", "everyone"})
 
 
 def slack_plain(text: str | None, names: Mapping[str, str] | None = None) -> str:
     """Slack-formatted text as a person reads it, as plain text: `<@U1|ana>` -> `@ana` (`<@U1>` -> `@` and its
-    name in `names`, else its id), `<!channel>` -> `@channel`, `<#C1|x>` -> `#x`, links -> their label, and the
-    &amp; &lt; &gt; entities -> characters. Escape the result again wherever the bot shows it."""
+    name in `names`, else its id), `<!here>` `<!channel>` `<!everyone>` -> `@here` …, a user group
+    `<!subteam^S1|@team>` -> `@team`, a date `<!date^1392734382^{date_short}|Feb 18>` -> its fallback text
+    `Feb 18`, `<#C1|x>` -> `#x`, a link -> its label followed by its address in brackets
+    (`<https://x|the doc>` -> `the doc (https://x)`; one whose label is its address, as Slack marks up an address
+    someone typed, -> the label alone), and the &amp; &lt; &gt; entities -> characters.
+
+    The result is text to show, never markup: escaped again wherever the bot shows it (a `<` may come from
+    `&lt;`), it mentions nobody, since a mention needs Slack's `<…>` markup and the bot posts without
+    `link_names` (so `@here` or `@team` stays text)."""
 
     def repl(m: re.Match[str]) -> str:
-        if m.group(1):
-            sigil, target, label = m.group(1), m.group(2), m.group(3)
-            if sigil == "!":
-                return "@" + (label or target.split("^")[0])
-            if sigil == "@" and not label and names:
-                return "@" + names.get(target, target)
-            return ("@" if sigil == "@" else "#") + (label or target)
-        return m.group(5) or m.group(4) or ""
+        if not m.group(1):
+            return _link(m.group(4) or "", m.group(5))
+        sigil, target, label = m.group(1), m.group(2), (m.group(3) or "").lstrip("@#")
+        if sigil == "@":
+            return "@" + (label or (names or {}).get(target) or target)
+        if sigil == "#":
+            return "#" + (label or target)
+        command, _, rest = target.partition("^")
+        if command == "date":  # `<!date^seconds^format^link|fallback>`: Slack shows it in the reader's time zone
+            return m.group(3) or _date_fallback(rest.partition("^")[0])
+        if command in _BROADCASTS:
+            return "@" + command
+        return "@" + (label or rest or command)  # a user group (`subteam^S1`), or a mention Slack may add later
 
     return html.unescape(_SLACK_ENTITY.sub(repl, text or "")).strip()
+
+
+def _link(url: str, label: str | None) -> str:
+    """A link as text: its label and its address (the label alone when it is the address, with or without the
+    scheme: Slack links an address someone typed that way)."""
+    if not label or label == url:
+        return label or url
+    bare = re.sub(r"^[a-z][a-z0-9+.-]*://", "", url, flags=re.IGNORECASE).rstrip("/")
+    return label if label.rstrip("/") in (bare, url.rstrip("/")) else f"{label} ({url})"
+
+
+def _date_fallback(seconds: str) -> str:
+    """A date token without its fallback text (Slack requires one): the moment in UTC."""
+    try:
+        return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (ValueError, OverflowError, OSError):
+        return "a date"
 
 
 def mentioned_users(text: str | None) -> list[str]:

@@ -29,6 +29,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from time import monotonic
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -72,6 +73,7 @@ from services.scheduling import (
     planning_rows,
     refresh_too_soon,
     request_refresh,
+    request_refreshes,
     upsert_planned,
 )
 from services.sla import (
@@ -443,8 +445,11 @@ class Prefill:
 
 
 # The message shortcut asks Slack the names of at most this many people mentioned by id (one users.info call each,
-# before the form opens: its trigger_id lives 3 s); others keep their id.
+# all at once, before the form opens: its trigger_id lives 3 s from the click); others keep their id.
 MENTIONS_NAMED_MAX = 8
+# ...and gives Slack this long for them, counted from the click, leaving the rest of the 3 s to open the form:
+# a person not named by then keeps their id.
+NAMES_WITHIN = 1.5
 
 
 def _description(text: str) -> tuple[str, int | None]:
@@ -455,6 +460,8 @@ def _description(text: str) -> tuple[str, int | None]:
 
 
 class IssueService(PartnershipFeature):
+    names_within: float = NAMES_WITHIN  # seconds (tests of a slow Slack shorten it)
+
     # -- logging -----------------------------------------------------------------------------------------------
     def prepare_log(self, *, channel_id: str, actor: str) -> Partnership:
         """The partnership of this channel, when `actor` may log issues in it (anyone recorded, either side)."""
@@ -557,18 +564,23 @@ class IssueService(PartnershipFeature):
             return Prefill(p, title=title[:ISSUE_TITLE_MAX], description=description, reporter=a.user_id,
                            source=IssueSource.CHECKIN, cut_from=cut_from)
 
-    def prefill_from_message(self, *, channel_id: str, actor: str, text: str, message_ts: str | None) -> Prefill:
+    def prefill_from_message(self, *, channel_id: str, actor: str, text: str, message_ts: str | None,
+                             clicked_at: float | None = None) -> Prefill:
         """The form's contents for the message shortcut, in a partnership channel only. `text` is the message as
         Slack sends it: mentions become readable (a person mentioned by id gets their Slack name, a channel its
-        name, a link its text); a message over the description's limit is cut with "…" and `cut_from` says how
-        long it was (the issue keeps the link to the whole message)."""
+        name, a link its text; see services.inputs.slack_plain); a message over the description's limit is cut
+        with "…" and `cut_from` says how long it was (the issue keeps the link to the whole message). Slack is
+        given `names_within` seconds from `clicked_at` (a `time.monotonic()` value; default: now) for the names:
+        a person it has not named by then keeps their id (`@U…`)."""
+        deadline = (monotonic() if clicked_at is None else clicked_at) + self.names_within
         detail = self.partnerships.by_channel(channel_id)
         if detail is None or detail.partnership.status != PartnershipStatus.ACTIVE:
             raise NotFound("This message is not in a partnership channel: issues are logged in a partnership's "
                            "#partner-… channel (see `/partner list` for yours).")
         p = detail.partnership
         self.partnerships.require_member(channel_id, actor, "log issues")
-        readable = slack_plain(text, self.partnerships.names(mentioned_users(text)[:MENTIONS_NAMED_MAX]))
+        readable = slack_plain(text, self.partnerships.names(mentioned_users(text)[:MENTIONS_NAMED_MAX],
+                                                             deadline=deadline))
         first = next((line.strip() for line in readable.splitlines() if line.strip()), "")
         description, cut_from = _description(readable)
         return Prefill(p, title=first[:ISSUE_TITLE_MAX], description=description, source=IssueSource.SHORTCUT,
@@ -825,8 +837,8 @@ class IssueService(PartnershipFeature):
                  days: str, start: str, end: str) -> Outcome:
         """Owners change the targets (for issues logged from now on) and whether clocks count business hours only
         (and which). A change of hours applies to running clocks from now on: the time they used so far stays as
-        it was counted under the old hours (each is paused and resumed at the change), and their timers are
-        planned again at once."""
+        it was counted under the old hours (each is paused and resumed at the change), their timers are planned
+        again at once, and the cards of the unresolved issues are updated (their "resolve by" moves)."""
         now = self.clock.now()
         with self.uow() as s:
             p = s.get(Partnership, partnership_id, with_for_update=True)
@@ -841,14 +853,17 @@ class IssueService(PartnershipFeature):
             s.add(settings)
             s.flush()
             hours = hours_of(settings)
-            for i in s.exec(select(Issue).where(Issue.partnership_id == partnership_id,
-                                                Issue.status != IssueStatus.RESOLVED)).all():
+            unresolved = s.exec(select(Issue).where(Issue.partnership_id == partnership_id,
+                                                    Issue.status != IssueStatus.RESOLVED)).all()
+            for i in unresolved:
                 if hours != before:
                     recount_from(i, now, p.timezone, before)
                 i.version += 1
                 s.add(i)
                 s.flush()
                 self._replan(s, i, p, hours, now)
+            request_refreshes(s, kind=ISSUE_CARD, subjects=[(i.id or 0, i.card_refreshed_at) for i in unresolved],
+                              now=now)
             self.partnerships.audit(s, p, actor, "issue_sla_changed", targets=targets, business_hours=business_hours,
                                     days=days, start=start, end=end)
             text = sla_listing(p.name, settings)

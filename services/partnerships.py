@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -536,16 +538,33 @@ class PartnershipService:
             query = query.where(Member.user_id == user_id)
         return set(s.exec(query).all())
 
-    def names(self, users: Sequence[str]) -> dict[str, str]:
-        """Each person's Slack name (users.info), by user id; their id when Slack cannot say."""
-        names = {}
-        for user in users:
-            try:
-                names[user] = self.slack.user_info(user).name
-            except SlackError as exc:
-                log.info("no name for a person: %s", exc.code)
-                names[user] = user
-        return names
+    def names(self, users: Sequence[str], *, deadline: float | None = None) -> dict[str, str]:
+        """Each person's Slack name (users.info), by user id; their id when Slack cannot say.
+
+        `deadline` (a `time.monotonic()` value): a person waits for what follows (a form whose trigger_id
+        lives 3 s), so everyone is asked at once, each call sent once without retries, and whoever Slack has
+        not named by then keeps their id; the calls still out finish on their own (within WAITING_TIMEOUT)."""
+        if deadline is None:
+            return {user: self._name(user) for user in users}
+        if not users or deadline <= time.monotonic():  # nobody to name, or no time left to ask
+            return {user: user for user in users}
+        pool = ThreadPoolExecutor(max_workers=len(users), thread_name_prefix="names")
+        try:
+            asked = {user: pool.submit(self._name, user, waiting=True) for user in users}
+            wait(asked.values(), timeout=max(0.0, deadline - time.monotonic()))
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        named = {user: answer.result() for user, answer in asked.items() if answer.done() and not answer.cancelled()}
+        if len(named) < len(asked):
+            log.info("no name in time for %d of %d people", len(asked) - len(named), len(asked))
+        return {user: named.get(user, user) for user in asked}
+
+    def _name(self, user: str, *, waiting: bool = False) -> str:
+        try:
+            return self.slack.user_info(user, waiting=waiting).name
+        except SlackError as exc:
+            log.info("no name for a person: %s", exc.code)
+            return user
 
     def side_of(self, s: Session, partnership_id: int, user_id: str) -> Side | None:
         """The side a person is recorded on in the partnership (also after they left the channel, so their

@@ -559,9 +559,23 @@ def request_refresh(
     key = f"{kind}:{subject_id}"
     if unless_pending and (pending := session.connection().execute(_PENDING_RUN_AT, {"key": key}).first()):
         return now if pending.run_at <= now else None
+    row = _refresh_row(kind, subject_id, refreshed_at, now, every)
+    request_run(session, [row], now)
+    return row["due_at"]
+
+
+def request_refreshes(
+    session: Session, *, kind: str, subjects: Sequence[tuple[int, datetime | None]], now: datetime,
+    every: timedelta = REFRESH_EVERY,
+) -> None:
+    """`request_refresh` for several subjects in one statement: each (subject id, its last update)."""
+    request_run(session, [_refresh_row(kind, subject_id, at, now, every) for subject_id, at in subjects], now)
+
+
+def _refresh_row(kind: str, subject_id: int, refreshed_at: datetime | None, now: datetime,
+                 every: timedelta) -> dict[str, Any]:
     due = max(now, refreshed_at + every) if refreshed_at else now
-    request_run(session, [{"key": key, "kind": kind, "subject_id": subject_id, "due_at": due}], now)
-    return due
+    return {"key": f"{kind}:{subject_id}", "kind": kind, "subject_id": subject_id, "due_at": due}
 
 
 def refresh_too_soon(

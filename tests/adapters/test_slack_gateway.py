@@ -20,6 +20,7 @@ from adapters.slack import (
     SlackGateway,
     keyed_metadata,
     make_client,
+    while_waiting,
 )
 from tests.fakes import FakeSlack
 
@@ -260,6 +261,31 @@ def test_errors_keep_their_status_and_retry_after_over_a_reused_connection(fake:
         assert slack.post(channel, text="fine") and texts(fake, channel) == ["fine"]
         assert fake.connections - before == 1
     finally:
+        client.close()
+
+
+def test_a_call_a_person_waits_on_is_sent_once_and_given_up_after_its_cap(fake: FakeSlack) -> None:
+    import time
+
+    client = make_client("xoxb-test", fake.base_url)  # retries, waits up to 15 s
+    slack = SlackGateway(client)
+    fake.add_user("UWAIT", "waiter")
+    try:
+        fake.fail("users.info", "ratelimited", status=429, headers={"Retry-After": "1"})
+        before = fake.call_count("users.info")
+        with pytest.raises(SlackError) as err:  # not sent again after Retry-After: the person is told at once
+            slack.user_info("UWAIT", waiting=True)
+        assert err.value.code == "ratelimited" and fake.call_count("users.info") - before == 1
+        assert slack.user_info("UWAIT").name == "waiter"  # leaves a connection with the 15 s cap in the pool
+        slack = SlackGateway(client)
+        slack.waiting_client = while_waiting(client, timeout=0.2)  # the pool's connection, with this cap
+        fake.slow("users.info", 0.5)
+        started = time.monotonic()
+        with pytest.raises(SlackError) as err:
+            slack.user_info("UWAIT", waiting=True)
+        assert err.value.code == "connection_error" and time.monotonic() - started < 0.45  # the cap, not 15 s
+    finally:
+        fake.slow("users.info", 0)
         client.close()
 
 

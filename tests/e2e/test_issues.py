@@ -544,18 +544,26 @@ def test_a_list_over_the_block_limit_asks_slack_only_for_the_links_it_shows(hc: 
     assert h.fake.call_count("chat.getPermalink") - before == 48  # one link per issue shown, not per issue found
 
 
+def sla_form(h: Harness, cid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Alice opens the SLA form: the form, and its text inputs' values as they open (to submit, changed)."""
+    h.command("issue sla", channel=cid, user=ALICE)
+    form = h.fake.open_views(ALICE)[-1]["view"]
+    values = {b["block_id"]: {b["block_id"]: {"type": "plain_text_input", "value": b["element"].get("initial_value")}}
+              for b in form["blocks"] if b["type"] == "input" and b["element"]["type"] == "plain_text_input"}
+    return form, values
+
+
+BUSINESS_HOURS = {"sla_business_hours": {"sla_business_hours": {"type": "checkboxes",
+                                                                "selected_options": [{"value": "yes"}]}}}
+
+
 def test_business_hours_count_a_day_of_the_targets_as_a_working_day(hc: Harness, clock: FrozenClock) -> None:
     h = hc
     cid = setup_partnership(h)
-    h.command("issue sla", channel=cid, user=ALICE)
-    form = h.fake.open_views(ALICE)[-1]["view"]
+    form, values = sla_form(h, cid)
     assert "a day is one working day" in flatten(form)
-    values = {b["block_id"]: {b["block_id"]: {"type": "plain_text_input", "value": b["element"].get("initial_value")}}
-              for b in form["blocks"] if b["type"] == "input" and b["element"]["type"] == "plain_text_input"}
     assert values["sla_resolve_critical"]["sla_resolve_critical"]["value"] == "1 day"
-    business = {"type": "checkboxes", "selected_options": [{"value": "yes"}]}
-    values["sla_business_hours"] = {"sla_business_hours": business}
-    _, ack = h.sender.submit_view(form, values, user_id=ALICE)
+    _, ack = h.sender.submit_view(form, values | BUSINESS_HOURS, user_id=ALICE)
     h.wait()
     assert not ack
     said = h.fake.responses(h.sender.last_response_url)
@@ -573,11 +581,46 @@ def test_business_hours_count_a_day_of_the_targets_as_a_working_day(hc: Harness,
     assert "2 h late" in h.command("issue 1", channel=cid, user=BOB).text
 
 
+def test_changed_sla_hours_move_the_due_times_on_unresolved_cards(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    clock.set(berlin(2026, 3, 2, 20, 0))  # Monday evening: normal issues, every hour counting
+    for title in ("Invoices rejected", "Exports slow", "Typo on the portal"):
+        h.command(f"issue {title}", channel=cid, user=CAROL)
+    h.tick()
+    click(h, ALICE, card(h, cid, 3), "Resolve", cid)
+    assert not submit(h, ALICE, text_value("issue_note", "Fixed"))
+    clock.advance(seconds=5)
+    h.tick()
+    resolved = flatten(card(h, cid, 3))
+    for number in (1, 2):  # acknowledge within 1 day, resolve within 7: Tuesday and next Monday at 20:00
+        shown = flatten(card(h, cid, number))
+        assert "Acknowledge by* <!date^" in shown and "2026-03-03 19:00 UTC>" in shown
+        assert "2026-03-09 19:00 UTC>" in shown
+    # At 20:00:05 Alice has the clocks count business hours only (Monday to Friday, 9 to 17). The 5 s used stay
+    # used; what is left counts in working hours from now on.
+    form, values = sla_form(h, cid)
+    _, ack = h.sender.submit_view(form, values | BUSINESS_HOURS, user_id=ALICE)
+    h.wait()
+    assert not ack
+    h.tick()
+    for number in (1, 2):
+        shown = flatten(card(h, cid, number))
+        assert "2026-03-03 19:00 UTC>" not in shown and "2026-03-09 19:00 UTC>" not in shown
+        # 23:59:55 h left to acknowledge: Tuesday 8, Wednesday 8, Thursday until 16:59:55 (15:59 UTC).
+        assert "Acknowledge by* <!date^" in shown and "2026-03-05 15:59 UTC>" in shown
+        # 168 h less 5 s to resolve: 21 working days, until Tuesday 31 March 16:59:55 (summer time: 14:59 UTC).
+        assert "Resolve by* <!date^" in shown and "2026-03-31 14:59 UTC>" in shown
+    assert flatten(card(h, cid, 3)) == resolved  # a resolved issue's card has nothing to move
+    assert len(cards(h, cid)) == 3  # updated in place
+
+
 def test_the_shortcut_keeps_mentions_readable_and_says_when_it_cut_the_message(hc: Harness, clock: FrozenClock) -> None:
     h = hc
     cid = setup_partnership(h)
     text = (f"<@{PARTNER_PAT}> says the export fails\nAsk <@{BOB}> and <@UNOBODY> in <#C0GENERAL|general> about "
-            "<https://runbook.test/x|the runbook> or <https://bare.test/y> &amp; <!here>\n" + "x" * 3100 + " END")
+            "<https://runbook.test/x|the runbook> or <https://bare.test/y> &amp; <!here>, "
+            "<!subteam^S0SUPPORT|@support> since <!date^1772442000^{date_short}|Mar 2>\n" + "x" * 3100 + " END")
     said = h.fake.say(cid, CAROL, text)
     h.sender.message_shortcut("log_issue", said, user_id=CAROL, channel_id=cid)
     h.wait()
@@ -585,8 +628,8 @@ def test_the_shortcut_keeps_mentions_readable_and_says_when_it_cut_the_message(h
     inputs = {b["block_id"]: b for b in form["blocks"] if b["type"] == "input"}
     assert inputs["issue_title"]["element"]["initial_value"] == "@pat says the export fails"
     description = inputs["issue_description"]["element"]["initial_value"]
-    assert ("Ask @bob and @UNOBODY in #general about the runbook or https://bare.test/y & @here\nxxx"
-            in description)  # a person Slack does not know keeps their id
+    assert ("Ask @bob and @UNOBODY in #general about the runbook (https://runbook.test/x) or https://bare.test/y "
+            "& @here, @support since Mar 2\nxxx" in description)  # a person Slack does not know keeps their id
     assert len(description) == 3000 and description.endswith("…") and "END" not in description
     hint = inputs["issue_description"]["hint"]["text"]
     assert "3,2" in hint and "characters long: only its start fits here" in hint
@@ -599,4 +642,52 @@ def test_the_shortcut_keeps_mentions_readable_and_says_when_it_cut_the_message(h
     shown = card(h, cid)
     assert "Ask @bob and @UNOBODY in #general" in flatten(shown) and "&amp; @here" in flatten(shown)
     assert f"https://fake.slack.test/archives/{cid}/p{said['ts'].replace('.', '')}" in flatten(shown)
-    assert "<!here>" not in str(shown["blocks"])
+    assert "<!here>" not in str(shown["blocks"]) and "<!subteam" not in str(shown["blocks"])
+    assert "@support since Mar 2" in flatten(shown)
+    # "@here" and "@support" stay text: the bot never asks Slack to turn names into mentions.
+    posts = [args for method, args in h.fake.calls if method in ("chat.postMessage", "chat.update")]
+    assert posts and not any(args.get("link_names") or args.get("parse") == "full" for args in posts)
+
+
+def shortcut_form(h: Harness, cid: str, text: str) -> dict[str, Any] | None:
+    """Carol logs a message saying `text` with the shortcut: the form opened for it (None: none opened)."""
+    opened = len(h.fake.open_views(CAROL))
+    h.sender.message_shortcut("log_issue", h.fake.say(cid, CAROL, text), user_id=CAROL, channel_id=cid)
+    h.wait()
+    forms = h.fake.open_views(CAROL)[opened:]
+    return forms[-1]["view"] if forms else None
+
+
+def initial(form: dict[str, Any], block_id: str) -> str:
+    return next(b["element"]["initial_value"] for b in form["blocks"] if b.get("block_id") == block_id)
+
+
+def test_the_shortcut_opens_its_form_in_time_however_slow_slack_is_to_name_people(hc: Harness) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    # Slack's 3 s for a trigger_id, scaled down to 1 s so that the test waits little: names get 0.6 s of it.
+    h.fake.trigger_ttl = 1.0
+    h.bot.services.issues.names_within = 0.6
+    people = f"<@{PARTNER_PAT}>, <@{BOB}>, <@{ALICE}> and <@{DAN}>"
+    # Each users.info takes 0.3 s: asked one after the other the four would take 1.2 s and the trigger would
+    # expire; asked at once, all four are named in time.
+    h.fake.slow("users.info", 0.3)
+    form = shortcut_form(h, cid, f"{people} cannot export")
+    assert form is not None and initial(form, "issue_title") == "@pat, @bob, @alice and @dan cannot export"
+    # Slack slower than the names' share of the trigger's life: the form still opens, with the people's ids.
+    h.fake.slow("users.info", 0.6)
+    h.bot.services.issues.names_within = 0.2
+    form = shortcut_form(h, cid, f"{people} still cannot export")
+    assert form is not None
+    assert initial(form, "issue_title") == f"@{PARTNER_PAT}, @{BOB}, @{ALICE} and @{DAN} still cannot export"
+    h.fake.slow("users.info", 0)
+
+    # A 429 on views.open is not retried after its Retry-After (the trigger would be dead by then): the person
+    # is told at once to try again, and the next click opens the form.
+    h.fake.fail("views.open", "ratelimited", status=429, headers={"Retry-After": "1"})
+    before = h.fake.call_count("views.open")
+    assert shortcut_form(h, cid, "Exports fail") is None
+    assert h.fake.call_count("views.open") - before == 1
+    assert "Slack is busy; try again in a minute." in flatten(h.fake.responses(h.sender.last_response_url))
+    form = shortcut_form(h, cid, "Exports fail")
+    assert form is not None and initial(form, "issue_title") == "Exports fail"

@@ -138,6 +138,7 @@ class FakeSlack:
         self.bot_id = bot_id
         self.clock = clock
         self.latency = latency_ms / 1000.0
+        self.delays: dict[str, float] = {}  # method -> seconds each call of it takes on top of `latency` (`slow`)
         self.lock = threading.RLock()
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, Channel] = {}
@@ -297,6 +298,10 @@ class FakeSlack:
         with self.lock:
             self._faults[method].append(Fault(error, status, dict(headers or {}), times))
 
+    def slow(self, method: str, seconds: float) -> None:
+        """Every call of `method` from now on takes `seconds` longer to answer (0: no longer)."""
+        self.delays[method] = seconds
+
     def clear_faults(self) -> None:
         """Forget the failures `fail` queued that have not happened yet."""
         with self.lock:
@@ -399,8 +404,9 @@ class FakeSlack:
     def handle_api(
         self, method: str, args: dict[str, Any], token: str | None
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        if self.latency:
-            time.sleep(self.latency)
+        delay = self.latency + self.delays.get(method, 0.0)
+        if delay:
+            time.sleep(delay)
         with self.lock:
             self.calls.append((method, args))
             try:

@@ -12,7 +12,8 @@ from handlers.common import plain_text, user_id_from_mention
         ("with <@U123|ana>", "with @ana"),
         ("see <#C1|general>", "see #general"),
         ("<mailto:ana@p.com|ana@p.com>", "ana@p.com"),
-        ("<https://x.io|site>", "site"),
+        ("<https://x.io|site>", "site (https://x.io)"),
+        ("go to <http://x.io|x.io>", "go to x.io"),  # an address typed in a command, as typed
     ],
 )
 def test_plain_text_undoes_slack_formatting(raw: str, plain: str) -> None:

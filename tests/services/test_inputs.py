@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from blocks.text import escape
 from models.checkin import Question, QuestionKind
 from services.errors import Invalid
 from services.inputs import (
@@ -73,8 +74,38 @@ def test_check_in_questions_refused_say_what_to_change(lines: list[str], error: 
 def test_slack_text_reads_as_a_person_sees_it_with_names_for_people_mentioned_by_id() -> None:
     raw = "<@U1> and <@U2|ana> and <@W3> in <#C1|general>: <https://x.test|the doc>, <mailto:a@b.test|mail> &lt;ok&gt;"
     assert mentioned_users(raw + " <@U1>") == ["U1", "W3"]  # once each; a mention with its name needs no lookup
-    assert slack_plain(raw, {"U1": "bob"}) == "@bob and @ana and @W3 in #general: the doc, mail <ok>"
-    assert slack_plain(raw) == "@U1 and @ana and @W3 in #general: the doc, mail <ok>"
+    said = "in #general: the doc (https://x.test), mail (a@b.test) <ok>"
+    assert slack_plain(raw, {"U1": "bob"}) == f"@bob and @ana and @W3 {said}"
+    assert slack_plain(raw) == f"@U1 and @ana and @W3 {said}"  # a person nobody named keeps their id, not markup
+
+
+@pytest.mark.parametrize(("raw", "plain"), [
+    # User groups: the handle once, not "@@team"; without a handle, the group's id.
+    ("ask <!subteam^S0123|@support-team> now", "ask @support-team now"),
+    ("<!subteam^S0123>", "@S0123"),
+    # Dates: the fallback text Slack shows where it cannot format; without one, the moment in UTC.
+    ("due <!date^1392734382^{date_short}|Feb 18>", "due Feb 18"),
+    ("<!date^1392734382^{date_short}^https://x.test|Feb 18, 2014>", "Feb 18, 2014"),
+    ("<!date^1392734382^{date}>", "2014-02-18 14:39 UTC"),
+    # Broadcasts, also in the older form with a label.
+    ("<!here> <!channel> <!everyone> <!here|@here>", "@here @channel @everyone @here"),
+    # Links: the label and where it leads; an address as typed (Slack links it with itself as label) once.
+    ("see <https://x.test/a?b=1&amp;c=2|the runbook>", "see the runbook (https://x.test/a?b=1&c=2)"),
+    ("<https://x.test/y>", "https://x.test/y"),
+    ("<http://example.com|example.com> <https://example.com/|example.com>", "example.com example.com"),
+    ("<mailto:ana@x.test|ana@x.test>", "ana@x.test"),
+    ("<#C1> <#C2|#ops>", "#C1 #ops"),
+])
+def test_each_slack_token_reads_naturally(raw: str, plain: str) -> None:
+    assert slack_plain(raw) == plain
+
+
+def test_nothing_the_readable_text_gives_can_mention_anyone_once_escaped() -> None:
+    raw = ("<!here> <!channel> <!subteam^S1|@team> <@U1> &lt;!everyone&gt; &lt;@U2&gt; "
+           "<https://x.test|&lt;!channel&gt;> <!date^1392734382^{date}|&lt;!here&gt;>")
+    shown = escape(slack_plain(raw))
+    assert "<" not in shown and ">" not in shown  # no markup left: Slack mentions only through <…>
+    assert shown.startswith("@here @channel @team @U1 &lt;!everyone&gt; &lt;@U2&gt;")
 
 
 def test_a_side_in_words() -> None:

@@ -5,6 +5,7 @@ reminders, changed SLA settings, and the figures."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -634,3 +635,16 @@ def test_a_critical_issue_with_one_day_to_resolve_counts_a_working_day_in_busine
     assert "*critical*: acknowledge within 1 h, resolve within 1 day" in shown
     assert "*normal*: acknowledge within 1 day, resolve within 5 days" in shown
     assert "a working day (8 h)" in shown
+
+
+def test_the_shortcut_asks_slack_no_names_once_its_time_is_up(st: Stack) -> None:
+    p = acme(st)
+    assert p.channel_id
+    asked = st.fake.call_count("users.info")
+    late = time.monotonic() - st.services.issues.names_within  # the form must open now
+    pre = st.services.issues.prefill_from_message(channel_id=p.channel_id, actor=CAROL, text=f"<@{BOB}> is out",
+                                                  message_ts=None, clicked_at=late)
+    assert pre.title == f"@{BOB} is out" and st.fake.call_count("users.info") == asked
+    pre = st.services.issues.prefill_from_message(channel_id=p.channel_id, actor=CAROL, text=f"<@{BOB}> is out",
+                                                  message_ts=None)  # in time: named
+    assert pre.title == "@bob is out" and st.fake.call_count("users.info") == asked + 1
