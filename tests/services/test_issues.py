@@ -609,7 +609,7 @@ def test_who_may_edit_the_reporter_yes_a_plain_member_no_a_resolved_issue_not(st
     edit(st, issue(st), ALICE, description="Checkout fails")  # an owner of the partnership
     assert [a for a, _ in history(st, i)].count("edited") == 3
     svc.resolve(issue_id=i.id or 0, actor=PAT, note="fixed")
-    with pytest.raises(Invalid, match="already resolved, so you cannot edit it. Reopen it first"):
+    with pytest.raises(Invalid, match=r"already resolved, so you cannot edit it\. Reopen it first"):
         edit(st, issue(st), CAROL, title="Again")
     with pytest.raises(Invalid, match="Reopen it first"):
         svc.for_action(issue_id=i.id or 0, actor=CAROL, action="edit")
