@@ -133,6 +133,7 @@ def card_buttons(i: Issue) -> list[dict[str, Any]]:
     if i.status == IssueStatus.OPEN:
         out.append(button("Acknowledge", ids.ISSUE_ACK, value, style="primary"))
     out.append(button("Assign", ids.ISSUE_ASSIGN, value))
+    out.append(button("Edit", ids.ISSUE_EDIT, value))
     if i.status == IssueStatus.WAITING:
         out.append(button("Resume", ids.ISSUE_RESUME, value))
     else:
@@ -148,6 +149,8 @@ def history_lines(events: Sequence[IssueEvent], zone_fmt: str = "{date_short_pre
         extra = ""
         if e.detail.get("note"):
             extra = f": {escape(truncate(str(e.detail['note']), 200))}"
+        elif isinstance(e.detail.get("changes"), dict):
+            extra = f": {changes_text(e.detail['changes'])}"
         lines.append(f"• {when(e.at, zone_fmt)} {mention(e.actor)} {e.action.replace('_', ' ')}{extra}")
     return lines
 
@@ -167,6 +170,31 @@ def detail_blocks(
 def note_text(actor: str, what: str, i: Issue, extra: str = "") -> str:
     """One line in the card's thread: "<@U1> acknowledged #7"."""
     return f"{mention(actor)} {what} #{i.number}" + (f": {extra}" if extra else "")
+
+
+def _due(iso: str | None) -> str:
+    return day(date.fromisoformat(iso)) if iso else "none"
+
+
+def changes_text(changes: dict[str, Any]) -> str:
+    """What an edit changed, in one line, from {field: [old, new]} (the history's record): "severity normal →
+    high, due date Thu 12 Mar 2026"; titles escaped."""
+    parts = []
+    for name, (old, new) in changes.items():
+        if name == "title":
+            parts.append(f"title “{escape(truncate(str(old), 60))}” → “{escape(truncate(str(new), 60))}”")
+        elif name == "description":
+            parts.append("the description")
+        elif name == "severity":
+            parts.append(f"severity {old} → {new}")
+        elif name == "due_date":
+            if old is None:
+                parts.append(f"due date {_due(new)}")
+            elif new is None:
+                parts.append(f"due date removed (was {_due(old)})")
+            else:
+                parts.append(f"due date {_due(old)} → {_due(new)}")
+    return ", ".join(parts)
 
 
 def link_text(link: str | None) -> str:
@@ -307,23 +335,52 @@ def issue_modal(
     if cut_from:
         cut = f" The text is {cut_from:,} characters long: only its start fits here (it ends with “…”)" + (
             "; the issue keeps the link to the whole message." if linked else ".")
-    sev_options = [option(s, s) for s in severities]
     blocks: list[Block] = [
         section(f"Log an issue in *{escape(partnership)}*"
                 + (f", reported by {mention(reporter)}" if reporter else "") + "."),
-        _text_input(ids.F_ISSUE_TITLE, "Title", initial=title, max_length=ISSUE_TITLE_MAX + 50,
-                    hint=f"Up to {ISSUE_TITLE_MAX} characters."),
-        _text_input(ids.F_ISSUE_DESCRIPTION, "Description", initial=description, multiline=True,
-                    max_length=ISSUE_DESCRIPTION_MAX + 500, optional=True,
-                    hint=f"Up to {ISSUE_DESCRIPTION_MAX:,} characters.{cut}"),
-        input_block(ids.F_ISSUE_SEVERITY, "Severity", {"type": "static_select", "options": sev_options,
-                                                       "initial_option": option(severity, severity)}),
+        *_issue_inputs(title, description, severity, severities, cut),
         input_block(ids.F_ISSUE_OWNER_OURS, "Owner on our side", {"type": "users_select"}, optional=True),
     ]
     blocks.append(input_block(ids.F_ISSUE_OWNER_PARTNER, "Owner on the partner's side", {"type": "users_select"},
                               optional=True, hint="Someone recorded on the partner's side."))
     blocks.append(input_block(ids.F_ISSUE_DUE, "Due date", {"type": "datepicker"}, optional=True))
     return _modal(ids.ISSUE_VIEW, "Log an issue", "Log it", blocks, meta)
+
+
+def _issue_inputs(title: str, description: str, severity: str, severities: Sequence[str],
+                  cut: str = "") -> list[Block]:
+    """Title, description and severity, as the forms that log and edit an issue ask for them (the text inputs take
+    more than the limits, so that a longer text is refused with its length rather than cut by Slack)."""
+    return [
+        _text_input(ids.F_ISSUE_TITLE, "Title", initial=title, max_length=ISSUE_TITLE_MAX + 50,
+                    hint=f"Up to {ISSUE_TITLE_MAX} characters."),
+        _text_input(ids.F_ISSUE_DESCRIPTION, "Description", initial=description, multiline=True,
+                    max_length=ISSUE_DESCRIPTION_MAX + 500, optional=True,
+                    hint=f"Up to {ISSUE_DESCRIPTION_MAX:,} characters.{cut}"),
+        input_block(ids.F_ISSUE_SEVERITY, "Severity", {"type": "static_select",
+                                                       "options": [option(s, s) for s in severities],
+                                                       "initial_option": option(severity, severity)}),
+    ]
+
+
+def edit_modal(i: Issue, meta: dict[str, Any], severities: Sequence[str]) -> dict[str, Any]:
+    """The Edit form: title, description, severity and due date as they are now (a due date is removed with the
+    checkbox under it: Slack's date picker cannot be emptied)."""
+    due: dict[str, Any] = {"type": "datepicker"}
+    if i.due_date:
+        due["initial_date"] = i.due_date.isoformat()
+    blocks: list[Block] = [
+        section(f"Edit {ref(i)}. A new severity takes its SLA targets from now on; the time its clocks used so far "
+                "still counts."),
+        *_issue_inputs(i.title, i.description, i.severity, severities),
+        input_block(ids.F_ISSUE_DUE, "Due date", due, optional=True,
+                    hint="In the partnership's time zone: today or later."),
+    ]
+    if i.due_date:
+        blocks.append(input_block(ids.F_ISSUE_DUE_CLEAR, "No due date", {
+            "type": "checkboxes", "options": [option(f"Remove the due date ({day(i.due_date)})", "clear")]},
+            optional=True))
+    return _modal(ids.ISSUE_EDIT_VIEW, "Edit the issue", "Save", blocks, meta)
 
 
 def assign_modal(i: Issue, meta: dict[str, Any]) -> dict[str, Any]:

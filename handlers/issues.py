@@ -1,6 +1,6 @@
 """Listeners for the issue log: /partner issue [<title>|<number>|sla], /partner issues [open|mine|all|critical|stats],
 the message shortcut "Log as partnership issue", the check-in summary's "Log as issue" button, the card's buttons
-(Acknowledge, Assign, Waiting on partner, Resume, Resolve, Reopen, Escalate) and the forms behind them. Every
+(Acknowledge, Assign, Edit, Waiting on partner, Resume, Resolve, Reopen, Escalate) and the forms behind them. Every
 button and form is checked again on the server."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from services.confirmations import button_id
 from services.container import Services
 from services.errors import Invalid, NotFound
 from services.inputs import IssueInput, validate
-from services.issues import SEVERITY_CHOICES, Prefill
+from services.issues import SEVERITY_CHOICES, Prefill, edit_marks
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,14 @@ _USAGE = (
 
 
 def parse_issue_view(view: dict[str, Any]) -> IssueInput:
-    v = view_values(view)
+    return parse_issue_values(view_values(view))
+
+
+def parse_issue_values(v: dict[str, dict[str, Any]]) -> IssueInput:
+    """The logging and Edit forms' inputs (the Edit form has no owners: they come out None), checked as at
+    logging; Invalid under the inputs. The Edit form's "Remove the due date" box, ticked, empties the date."""
+    if any(o.get("value") == "clear" for o in v.get(ids.F_ISSUE_DUE_CLEAR, {}).get("selected_options") or []):
+        v = {**v, ids.F_ISSUE_DUE: {}}
     try:
         return validate(
             IssueInput,
@@ -162,7 +169,8 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     change_button(ids.ISSUE_RESUME, "resume the issue", svc.resume)
     change_button(ids.ISSUE_REOPEN, "reopen the issue", svc.reopen)
 
-    def form_button(action_id: str, action_name: str, build: Callable[..., dict[str, Any]]) -> None:
+    def form_button(action_id: str, action_name: str, build: Callable[..., dict[str, Any]], *,
+                    extra: Callable[[Any], dict[str, Any]] | None = None) -> None:
         @app.action(action_id)
         def _clicked(ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any]) -> None:
             ack()
@@ -170,12 +178,15 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
             with guarded(reply, "open the form"):
                 i = svc.for_action(issue_id=button_id(action.get("value")), actor=reply.user_id, action=action_name,
                                    channel_id=_channel_of(body))
-                meta = {"issue_id": i.id, "channel_id": _channel_of(body), "response_url": body.get("response_url")}
+                meta = {"issue_id": i.id, "channel_id": _channel_of(body), "response_url": body.get("response_url"),
+                        **(extra(i) if extra is not None else {})}
                 slack.open_view(body["trigger_id"], build(i, meta))
 
     form_button(ids.ISSUE_ASSIGN, "assign", iblocks.assign_modal)
     form_button(ids.ISSUE_RESOLVE, "resolve", iblocks.resolve_modal)
     form_button(ids.ISSUE_ESCALATE, "escalate", iblocks.escalate_modal)
+    form_button(ids.ISSUE_EDIT, "edit", lambda i, meta: iblocks.edit_modal(i, meta, SEVERITY_CHOICES),
+                extra=lambda i: {"was": edit_marks(i)})  # what the form opened with: see edit_marks
 
     # -- forms -----------------------------------------------------------------------------------------------------
     @app.view(ids.ISSUE_VIEW)
@@ -235,6 +246,24 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         ours, partner = owners_of(values)
         svc.check_assign(issue_id=int(meta.get("issue_id") or 0), actor=actor, owner_ours=ours, owner_partner=partner)
 
+    def edited(meta: dict[str, Any], values: dict[str, Any]) -> tuple[IssueInput, list[str] | None]:
+        """The form's values, and the fields the person changed in it (None: a form without its opening marks)."""
+        inp = parse_issue_values(values)
+        was = meta.get("was")
+        if not isinstance(was, dict):
+            return inp, None
+        return inp, [name for name, mark in edit_marks(inp).items() if was.get(name) != mark]
+
+    def check_edit(actor: str, meta: dict[str, Any], values: dict[str, Any]) -> None:
+        inp, fields = edited(meta, values)
+        svc.check_edit(issue_id=int(meta.get("issue_id") or 0), actor=actor, inp=inp, fields=fields)
+
+    def run_edit(actor: str, meta: dict[str, Any], values: dict[str, Any], _: str) -> Any:
+        inp, fields = edited(meta, values)
+        return svc.edit(issue_id=int(meta.get("issue_id") or 0), actor=actor, inp=inp, fields=fields,
+                        channel_id=meta.get("channel_id"))
+
+    issue_form(ids.ISSUE_EDIT_VIEW, "edit the issue", ids.F_ISSUE_TITLE, run_edit, check_edit)
     issue_form(ids.ISSUE_RESOLVE_VIEW, "resolve the issue", ids.F_ISSUE_NOTE, lambda actor, meta, values, _:
                svc.resolve(issue_id=int(meta.get("issue_id") or 0), actor=actor, note=note_of(values),
                            channel_id=meta.get("channel_id")), check_resolve)

@@ -25,7 +25,9 @@ The clocks' arithmetic (targets, business hours, pauses, the ladder's moments, t
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -151,12 +153,15 @@ ACTIONS: dict[str, frozenset[IssueStatus]] = {
     "resolve": frozenset({IssueStatus.OPEN, IssueStatus.ACKNOWLEDGED, IssueStatus.WAITING}),
     "reopen": frozenset({IssueStatus.RESOLVED}),
     "escalate": frozenset({IssueStatus.OPEN, IssueStatus.ACKNOWLEDGED, IssueStatus.WAITING}),
+    "edit": frozenset({IssueStatus.OPEN, IssueStatus.ACKNOWLEDGED, IssueStatus.WAITING}),
 }
 # The words of each action in messages: (what it does, what was done).
 WORDS = {"acknowledge": ("acknowledge it", "acknowledged"), "assign": ("assign it", "assigned"),
          "wait": ("mark it waiting on the partner", "marked waiting on the partner"),
          "resume": ("resume it", "resumed"), "resolve": ("resolve it", "resolved"), "reopen": ("reopen it", "reopened"),
-         "escalate": ("escalate it", "escalated")}
+         "escalate": ("escalate it", "escalated"), "edit": ("edit it", "edited")}
+# What the Edit form changes (owners: Assign; status: the other buttons), as the history records it.
+EDITABLE = ("title", "description", "severity", "due_date")
 
 
 # -- the clocks on an issue's columns ----------------------------------------------------------------------------
@@ -255,6 +260,36 @@ def recount_from(i: Issue, now: datetime, zone: str, before: WorkingHours | None
         c = clock_of(i, name)
         if c.running:
             setter(i, c.pause(now, zone, before).resume(now))
+
+
+def retarget(i: Issue, targets: Targets, now: datetime, zone: str, hours: WorkingHours | None) -> None:
+    """The issue's severity changed at `now`: each clock takes its new target (SlaClock.with_target: a running or
+    paused clock keeps the time it used and is measured against the new target from now; a stopped one keeps its
+    target and its result)."""
+    _set_ack(i, ack_clock(i).with_target(targets.acknowledge, now, zone, hours))
+    _set_resolve(i, resolve_clock(i).with_target(targets.resolve, now, zone, hours))
+
+
+class Editable(Protocol):
+    """What the Edit form shows and changes: an `Issue`, or an `IssueInput` as submitted."""
+
+    title: str
+    description: str
+    severity: str
+    due_date: date | None
+
+
+def editable(x: Editable) -> dict[str, str | None]:
+    """The Edit form's fields as the history records them (the due date as an ISO date, None when there is none)."""
+    return {"title": x.title, "description": x.description, "severity": str(x.severity),
+            "due_date": x.due_date.isoformat() if x.due_date else None}
+
+
+def edit_marks(x: Editable) -> dict[str, str]:
+    """A short fingerprint of each editable field: the form keeps those it opened with (its metadata cannot hold a
+    whole description), so a submission changes only the fields the person changed, not ones someone else changed
+    since the form opened."""
+    return {k: hashlib.sha256(repr(v).encode()).hexdigest()[:12] for k, v in editable(x).items()}
 
 
 def escalated_to(groups: list[Escalated]) -> str:
@@ -666,9 +701,38 @@ class IssueService(PartnershipFeature):
             self._authorize(s, p, i, actor, "assign")
             self._check_owners(s, p, owner_ours, owner_partner)
 
+    def edit(self, *, issue_id: int, actor: str, inp: IssueInput, channel_id: str | None = None,
+             fields: Collection[str] | None = None) -> Outcome:
+        """Change the title, description, severity or due date (`inp`'s owners are not read: Assign changes them).
+        `fields`: the ones the person changed in the form (None: all of EDITABLE); only those that differ from
+        the issue now are changed, so the same form sent again changes nothing more. A new severity re-targets the
+        clocks; a new due date re-plans the reminders."""
+        return self._change(issue_id, actor, "edit", channel_id, edit=(inp, fields))
+
+    def check_edit(self, *, issue_id: int, actor: str, inp: IssueInput,
+                   fields: Collection[str] | None = None) -> None:
+        """What `edit` would refuse, before the form closes: who may, a resolved issue, a due date that passed."""
+        with self.uow(read_only=True) as s:
+            i, p = self._load(s, issue_id)
+            self._authorize(s, p, i, actor, "edit")
+            if i.status not in ACTIONS["edit"]:
+                raise Invalid(_not_now(i, "edit"))
+            self._edits(i, p, inp, fields, self.clock.now())
+
+    def _edits(self, i: Issue, p: Partnership, inp: IssueInput, fields: Collection[str] | None,
+               now: datetime) -> dict[str, list[str | None]]:
+        """The fields to change, as {field: [old, new]}; a new due date must not have passed (an unchanged one
+        may: an overdue issue keeps its date while its title is corrected)."""
+        old, new = editable(i), editable(inp)
+        changes = {f: [old[f], new[f]] for f in EDITABLE if (fields is None or f in fields) and old[f] != new[f]}
+        if "due_date" in changes:
+            self._check_due(p, inp.due_date, now)
+        return changes
+
     def _change(
         self, issue_id: int, actor: str, action: str, channel_id: str | None, *, note: str = "",
         owners: tuple[str | None, str | None] | None = None, link: str | None = None, request_key: str | None = None,
+        edit: tuple[IssueInput, Collection[str] | None] | None = None,
     ) -> Outcome:
         now = self.clock.now()
         with self.uow() as s:
@@ -709,6 +773,24 @@ class IssueService(PartnershipFeature):
                 detail = {"note": note, "to": people, "clock": clock, "run": run_of(i, clock),
                           "request": request_key}
                 extra = f"to {told}" + (f": {escape(note)}" if note else "")
+            elif action == "edit":
+                assert edit is not None
+                if i.status not in ACTIONS[action]:
+                    raise Invalid(_not_now(i, action))
+                changes = self._edits(i, p, *edit, now)
+                if not changes:
+                    return Outcome(f"Issue #{i.number} already reads like that: nothing to change.", partnership=p)
+                inp = edit[0]
+                for name in ("title", "description"):
+                    if name in changes:
+                        setattr(i, name, getattr(inp, name))
+                if "due_date" in changes:
+                    i.due_date = inp.due_date
+                if "severity" in changes:
+                    i.severity = inp.severity.value
+                    retarget(i, targets_of(settings)[inp.severity], now, p.timezone, hours)
+                detail = {"changes": changes}
+                extra = iblocks.changes_text(changes)
             else:
                 transition(i, action, now, p.timezone, hours)
                 if i.acknowledged_at is not None and i.acknowledged_by is None:
@@ -723,10 +805,13 @@ class IssueService(PartnershipFeature):
             self._replan(s, i, p, hours, now)
             self._event(s, i, p, actor, WORDS[action][1].replace(" ", "_")[:32], **detail)
             line = (f"{mention(actor)} escalated #{i.number} {extra}" if action == "escalate"
-                    else iblocks.note_text(actor, WORDS[action][1], i, extra))
+                    else iblocks.note_text(actor, "changed" if action == "edit" else WORDS[action][1], i, extra))
             self._note(s, i, f"{action}:{i.version}", line, now)
             number, title = i.number, i.title
         self.wake()
+        if action == "edit":
+            return Outcome(f":white_check_mark: Changed issue #{number} *{escape(title)}*: {extra}; the card shows it.",
+                           partnership=p)
         done = f"told now: {told}" if action == "escalate" else "the card shows it"
         return Outcome(f":white_check_mark: Issue #{number} *{escape(title)}* is {WORDS[action][1]}; {done}.",
                        partnership=p)
@@ -1126,7 +1211,8 @@ class IssueService(PartnershipFeature):
 
     def _authorize(self, s: Session, p: Partnership, i: Issue, actor: str, action: str) -> None:
         """Acknowledge, assign, waiting/resume and resolve: the issue's owners (either side) and the partnership's
-        owners. Reopen: the reporter or a partnership owner. Escalate: anyone recorded in the partnership."""
+        owners. Edit: those, and the issue's reporter. Reopen: the reporter or a partnership owner. Escalate: anyone
+        recorded in the partnership."""
         what = f"{WORDS[action][0]} (issue #{i.number})"
         if action == "escalate":
             self.partnerships.authorize(s, p, actor, what)
@@ -1137,6 +1223,8 @@ class IssueService(PartnershipFeature):
             owners = self._issue_owners(i)
             who = (f"the owners of issue #{i.number} ({', '.join(mention(u) for u in owners)})" if owners
                    else f"the owners of issue #{i.number} (it has none yet)")
+            if action == "edit":
+                owners, who = [*owners, i.reporter], f"{who}, its reporter ({mention(i.reporter)})"
             self.partnerships.authorize(s, p, actor, what, need=Access.OWNER, also=owners, also_who=who)
 
     def _replan(self, s: Session, i: Issue, p: Partnership, hours: WorkingHours | None, now: datetime) -> None:

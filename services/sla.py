@@ -348,6 +348,17 @@ class SlaClock:
             return self
         return SlaClock(self.target, self.consumed + self._run(now, zone, hours), stopped_at=_utc(now, "now"))
 
+    def with_target(self, target: timedelta, now: datetime, zone: str, hours: WorkingHours | None) -> SlaClock:
+        """The clock measured against `target` from `now` (an issue's severity changed): a running clock keeps the
+        time it used so far (its run is folded in at `now` and a new run starts), so it is due when what is left
+        of the new target has been counted from `now`; a paused one keeps what it used and waits; a stopped one
+        keeps its target, and so its met or missed result."""
+        if self.stopped_at is not None:
+            return self
+        if not self.running:
+            return SlaClock(target, self.consumed)
+        return SlaClock(target, self.used(now, zone, hours), running_since=_utc(now, "now"))
+
     def used(self, now: datetime, zone: str, hours: WorkingHours | None) -> timedelta:
         return self.consumed + self._run(now, zone, hours)
 

@@ -351,6 +351,8 @@ VIEWS: dict[str, Callable[[Data], dict[str, Any]]] = {
     "assign_modal": lambda d: ib.assign_modal(d.issue(IssueStatus.OPEN), {"issue_id": 1}),
     "resolve_modal": lambda d: ib.resolve_modal(d.issue(IssueStatus.OPEN), {"issue_id": 1}),
     "escalate_modal": lambda d: ib.escalate_modal(d.issue(IssueStatus.OPEN), {"issue_id": 1}),
+    "edit_modal": lambda d: ib.edit_modal(d.issue(IssueStatus.OPEN), {"issue_id": 1, "was": {"title": "0" * 12}},
+                                          ["low", "normal", "high", "critical"]),
     "sla_modal": lambda d: ib.sla_modal(d.name, [("critical", "1 h", "1 day")] * 4, True, "mon-fri", "09:00",
                                         "17:00", {"partnership_id": 1}),
 }

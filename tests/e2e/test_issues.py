@@ -3,6 +3,7 @@ and what people see in the fake Slack (the card, its thread, direct messages, pr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -91,7 +92,7 @@ def test_log_by_command_acknowledge_and_resolve_with_permissions(hc: Harness, cl
     assert "normal" in shown and "open" in shown and f"reported by <@{CAROL}>" in shown
     assert "nobody yet" in shown  # no owner yet
     assert "Acknowledge by" in shown and "1 day left" in shown and "Resolve by" in shown and "7 days left" in shown
-    assert {"Acknowledge", "Assign", "Waiting on partner", "Resolve", "Escalate"} == set(buttons(c))
+    assert {"Acknowledge", "Assign", "Edit", "Waiting on partner", "Resolve", "Escalate"} == set(buttons(c))
 
     # Dan is not in the partnership: he cannot log; Bob (a member, not an owner of it) cannot acknowledge.
     assert "Only people in the *Acme* partnership can log issues" in h.command("issue Nope", channel=cid, user=DAN).text
@@ -691,3 +692,100 @@ def test_the_shortcut_opens_its_form_in_time_however_slow_slack_is_to_name_peopl
     assert "Slack is busy; try again in a minute." in flatten(h.fake.responses(h.sender.last_response_url))
     form = shortcut_form(h, cid, "Exports fail")
     assert form is not None and initial(form, "issue_title") == "Exports fail"
+
+
+def as_opened(form: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """What Slack sends for a form whose person changed only `changes` (block id -> the input's new state): every
+    other input as the form opened it."""
+    values: dict[str, Any] = {}
+    for b in form["blocks"]:
+        if b["type"] != "input":
+            continue
+        e, block = b["element"], b["block_id"]
+        state = {"plain_text_input": {"value": e.get("initial_value")},
+                 "static_select": {"selected_option": e.get("initial_option")},
+                 "datepicker": {"selected_date": e.get("initial_date")},
+                 "checkboxes": {"selected_options": e.get("initial_options", [])}}.get(e["type"], {})
+        values[block] = {block: {"type": e["type"], **state, **changes.get(block, {})}}
+    return values
+
+
+def test_edit_an_issue_from_its_card_with_refusals_and_a_bad_title(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command("issue Partner API returns 500", channel=cid, user=CAROL)  # Carol reports it: normal, 1 day
+    h.tick()
+    # Bob is in the partnership but neither owns the issue nor reported it: the form does not open.
+    told = click(h, BOB, card(h, cid), "Edit", cid)
+    assert (f"Only the owners of issue #1 (it has none yet), its reporter (<@{CAROL}>) and the owners of *Acme* "
+            "can edit it") in told
+    assert [v for v in h.fake.open_views(BOB) if v["view"]["callback_id"] == "issue_edit_form"] == []
+
+    # The reporter opens it, prefilled; a bad title is refused under its input, and nothing changes.
+    click(h, CAROL, card(h, cid), "Edit", cid)
+    form = h.fake.open_views(CAROL)[-1]["view"]
+    assert form["callback_id"] == "issue_edit_form"
+    inputs = {b["block_id"]: b["element"] for b in form["blocks"] if b["type"] == "input"}
+    assert inputs["issue_title"]["initial_value"] == "Partner API returns 500"
+    assert inputs["issue_severity"]["initial_option"]["value"] == "normal"
+    assert "initial_date" not in inputs["issue_due"] and "issue_due_clear" not in inputs  # no due date yet
+    _, ack = h.sender.submit_view(form, as_opened(form, issue_title={"value": "   "}), user_id=CAROL)
+    assert ack["response_action"] == "errors" and "Give the issue a title" in ack["errors"]["issue_title"]
+    _, ack = h.sender.submit_view(form, as_opened(form, issue_due={"selected_date": "2026-03-01"}), user_id=CAROL)
+    assert "Sun 1 Mar 2026 has passed" in ack["errors"]["issue_due"]
+    h.wait()
+    assert "normal" in flatten(card(h, cid)) and thread(h, cid) == []
+
+    # An hour later she raises the severity and sets a due date: the card shows the new target, the thread says it.
+    clock.advance(hours=1)
+    changed = as_opened(form, issue_severity={"selected_option": {"value": "high"}},
+                        issue_due={"selected_date": "2026-03-06"},
+                        issue_title={"value": "Partner API returns 500 <!channel>"})
+    _, ack = h.sender.submit_view(form, changed, user_id=CAROL)
+    h.wait()
+    assert not ack
+    told = flatten(h.fake.responses(json.loads(form["private_metadata"])["response_url"]))
+    assert "Changed issue #1 *Partner API returns 500 &lt;!channel&gt;*: title" in told
+    clock.advance(seconds=5)
+    h.tick()
+    c = card(h, cid)
+    shown = flatten(c)
+    assert "high" in shown and "Due:* Fri 6 Mar 2026" in shown and "<!channel>" not in shown
+    assert "3 h left" in shown  # high: acknowledge within 4 h, one of which is used
+    assert thread(h, cid) == [f"<@{CAROL}> changed #1: title “Partner API returns 500” → “Partner API returns 500 "
+                              "&lt;!channel&gt;”, severity normal → high, due date Fri 6 Mar 2026"]
+    # The same form sent again changes nothing and says nothing more.
+    _, ack = h.sender.submit_view(form, changed, user_id=CAROL)
+    h.wait()
+    h.tick()
+    assert len(thread(h, cid)) == 1
+
+    # Bob becomes an owner of the issue and opens the form; Alice hands the issue to Pat before he sends it: his
+    # submission is refused under the form. Pat removes the due date with the box under it.
+    click(h, ALICE, card(h, cid), "Assign", cid)
+    owners = {"issue_owner_ours": {"issue_owner_ours": {"type": "users_select", "selected_user": BOB}},
+              "issue_owner_partner": {"issue_owner_partner": {"type": "users_select", "selected_user": None}}}
+    assert not submit(h, ALICE, owners)
+    click(h, BOB, card(h, cid), "Edit", cid)
+    bobs = h.fake.open_views(BOB)[-1]["view"]
+    click(h, ALICE, card(h, cid), "Assign", cid)
+    owners["issue_owner_ours"]["issue_owner_ours"]["selected_user"] = None
+    owners["issue_owner_partner"]["issue_owner_partner"]["selected_user"] = PARTNER_PAT
+    assert not submit(h, ALICE, owners)
+    _, ack = h.sender.submit_view(bobs, as_opened(bobs, issue_severity={"selected_option": {"value": "low"}}),
+                                  user_id=BOB)
+    assert ack["response_action"] == "errors" and "can edit it" in ack["errors"]["issue_title"]
+    clock.advance(seconds=5)
+    h.tick()  # the assignments' notes are in the thread
+    click(h, PARTNER_PAT, card(h, cid), "Edit", cid)
+    pats = h.fake.open_views(PARTNER_PAT)[-1]["view"]
+    assert [b["block_id"] for b in pats["blocks"] if b["type"] == "input"][-1] == "issue_due_clear"
+    clear = {"selected_options": [{"value": "clear"}]}
+    assert not h.sender.submit_view(pats, as_opened(pats, issue_due_clear=clear), user_id=PARTNER_PAT)[1]
+    h.wait()
+    clock.advance(seconds=5)
+    h.tick()
+    assert "Due:" not in flatten(card(h, cid)) and "high" in flatten(card(h, cid))
+    assert thread(h, cid)[-1] == f"<@{PARTNER_PAT}> changed #1: due date removed (was Fri 6 Mar 2026)"
+    detail = h.command("issue 1", channel=cid, user=BOB).text
+    assert "edited: due date removed (was Fri 6 Mar 2026)" in detail

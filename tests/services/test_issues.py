@@ -16,7 +16,7 @@ from sqlmodel import select
 
 import services.issues as issues_module
 from models import Occurrence, OccurrenceState, Partnership
-from models.issue import Issue, IssueSlaSettings, IssueStatus
+from models.issue import Issue, IssueEvent, IssueSlaSettings, IssueStatus
 from models.partnership import Role, Side
 from services.errors import Forbidden, Invalid
 from services.inputs import IssueInput, validate
@@ -139,7 +139,7 @@ def test_state_machine_moves_the_clocks() -> None:
     assert resolve_clock(i).left(t0 + timedelta(days=6), BERLIN, None) == timedelta(days=3)  # a new clock
     with pytest.raises(Invalid, match="nothing to reopen"):
         transition(i, "reopen", t0, BERLIN, None)
-    assert set(ACTIONS) == {"acknowledge", "assign", "wait", "resume", "resolve", "reopen", "escalate"}
+    assert set(ACTIONS) == {"acknowledge", "assign", "wait", "resume", "resolve", "reopen", "escalate", "edit"}
 
 
 def test_waiting_on_an_open_issue_acknowledges_it_and_resolving_late_counts_late() -> None:
@@ -648,3 +648,140 @@ def test_the_shortcut_asks_slack_no_names_once_its_time_is_up(st: Stack) -> None
     pre = st.services.issues.prefill_from_message(channel_id=p.channel_id, actor=CAROL, text=f"<@{BOB}> is out",
                                                   message_ts=None)  # in time: named
     assert pre.title == "@bob is out" and st.fake.call_count("users.info") == asked + 1
+
+
+# -- changing an issue after it was logged (the Edit form) -------------------------------------------------------------
+def edit(st: Stack, i: Issue, actor: str = BOB, *, fields: list[str] | None = None, **changes: object) -> str:
+    """Edit the issue as the form would: its current values, with `changes` over them."""
+    current = {"title": i.title, "description": i.description, "severity": i.severity, "due_date": i.due_date}
+    inp = validate(IssueInput, **{**current, **changes})
+    return st.services.issues.edit(issue_id=i.id or 0, actor=actor, inp=inp, fields=fields).text()
+
+
+def history(st: Stack, i: Issue) -> list[tuple[str, dict[str, object]]]:
+    with st.services.uow() as s:
+        return [(e.action, e.detail) for e in s.exec(select(IssueEvent).where(IssueEvent.issue_id == i.id)
+                                                     .order_by(IssueEvent.id)).all()]  # type: ignore[arg-type]
+
+
+def test_raising_the_severity_retargets_the_running_clocks_and_moves_the_planned_breach(st: Stack) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p, severity="normal")  # acknowledge within 1 day, resolve within 7 days (every hour counts)
+    assert ladder_of(st, i, "ack")["breach"] == t0 + timedelta(days=1)
+    st.at(t0 + timedelta(hours=1))  # the card is posted; an hour of both clocks is used
+    said = edit(st, i, severity="high")  # high: 4 h and 3 days, from the hour already used
+    assert "Changed issue #1 *Payments down*: severity normal → high" in said
+    assert ladder_of(st, i, "ack") == {"warn": t0 + timedelta(hours=3, minutes=12), "breach": t0 + timedelta(hours=4),
+                                       "escalate": t0 + timedelta(hours=8)}
+    assert ladder_of(st, i) == {"warn": t0 + timedelta(days=3) * 0.8, "breach": t0 + timedelta(days=3),
+                                "escalate": t0 + timedelta(days=6)}
+    assert pending(st) == {f"issue_sla:{i.id}:ack:1:warn": t0 + timedelta(hours=3, minutes=12)}
+    now = issue(st)
+    assert now.severity == "high" and ack_clock(now).target == timedelta(hours=4)
+    st.at(t0 + timedelta(hours=4))  # the new breach goes out at its new moment, once
+    st.tick()
+    assert [len(dms(st, u, "was not acknowledged within 4 h")) for u in (BOB, PAT, ALICE)] == [1, 1, 1]
+    notes = [m["text"] for m in st.fake.replies(p.channel_id or "", now.message_ts or "")]
+    assert notes[0] == f"<@{BOB}> changed #1: severity normal → high"
+    assert history(st, i)[1] == ("edited", {"changes": {"severity": ["normal", "high"]}})
+    actions = [e.action for e in st.services.partnerships.audit_trail(p.id or 0)]
+    assert actions.count("issue_edited") == 1
+    # The same form again (a double click, Slack resending it) changes and records nothing more.
+    assert "nothing to change" in edit(st, i, severity="high")
+    assert [a for a, _ in history(st, i)].count("edited") == 1
+    st.tick()
+    assert len(st.fake.replies(p.channel_id or "", now.message_ts or "")) == len(notes)
+
+
+def test_a_stopped_clock_keeps_its_target_and_its_result_when_the_severity_changes(st: Stack) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p)  # critical: acknowledge within 1 h, resolve within 1 day
+    st.clock.set(t0 + timedelta(hours=2))
+    st.services.issues.acknowledge(issue_id=i.id or 0, actor=BOB)  # late: missed
+    st.clock.set(t0 + timedelta(hours=3))
+    edit(st, i, severity="low")  # low: 3 days and 30 days
+    now = issue(st)
+    assert ack_clock(now).target == timedelta(hours=1) and now.acknowledged_in_time is False
+    assert resolve_clock(now).target == timedelta(days=30)
+    assert resolve_clock(now).left(st.clock.now(), BERLIN, None) == timedelta(days=30, hours=-3)
+    assert ladder_of(st, i)["breach"] == t0 + timedelta(days=30)
+    assert set(pending(st)) == {f"issue_sla:{i.id}:resolve:1:warn"}
+
+
+def test_a_paused_clock_takes_the_new_target_and_stays_paused(st: Stack) -> None:
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p, severity="normal")  # resolve within 7 days
+    st.clock.set(t0 + timedelta(days=1))
+    st.services.issues.wait(issue_id=i.id or 0, actor=BOB)  # a day used
+    st.clock.set(t0 + timedelta(days=4))
+    edit(st, i, severity="critical")  # resolve within 1 day: the day is used up, but the clock waits
+    assert pending(st) == {}
+    assert resolve_clock(issue(st)).paused and resolve_clock(issue(st)).target == timedelta(days=1)
+    st.clock.set(t0 + timedelta(days=5))
+    st.services.issues.resume(issue_id=i.id or 0, actor=BOB)
+    assert ladder_of(st, i)["breach"] == t0 + timedelta(days=5)  # due at once
+    st.at(t0 + timedelta(days=5))
+    st.tick()  # the 80 % reminder, late as well, gives way to the breach
+    assert dms(st, BOB, "to resolve it") == [] and len(dms(st, BOB, "was not resolved within 1 day")) == 1
+
+
+def test_moving_and_clearing_the_due_date_replans_its_reminders(st: Stack) -> None:
+    p = acme(st)
+    i = log(st, p, severity="low", due=date(2026, 3, 10))
+    said = edit(st, i, due_date=date(2026, 3, 12))
+    assert "due date Tue 10 Mar 2026 → Thu 12 Mar 2026" in said
+    assert pending(st, ISSUE_DUE) == {f"issue_due:{i.id}:2026-03-12:remind": berlin(2026, 3, 11, 9, 0),
+                                      f"issue_due:{i.id}:2026-03-12:overdue": berlin(2026, 3, 13, 9, 0)}
+    st.at(berlin(2026, 3, 9, 9, 0))  # the old reminder's moment: nothing
+    assert dms(st, BOB, "is due tomorrow") == []
+    said = edit(st, issue(st), due_date=None)
+    assert "due date removed (was Thu 12 Mar 2026)" in said
+    assert pending(st, ISSUE_DUE) == {}
+    st.at(berlin(2026, 3, 13, 9, 0))
+    assert dms(st, BOB, "due") == [] and issue(st).due_date is None
+    assert history(st, i)[-1][1] == {"changes": {"due_date": ["2026-03-12", None]}}
+
+
+def test_a_due_date_that_passed_is_refused_but_an_overdue_issue_keeps_its_date_while_edited(st: Stack) -> None:
+    p = acme(st)
+    i = log(st, p, severity="low", due=date(2026, 3, 3))
+    with pytest.raises(Invalid, match="has passed") as refused:
+        edit(st, i, due_date=date(2026, 3, 1))
+    assert "due_date" in refused.value.fields and issue(st).due_date == date(2026, 3, 3)
+    st.at(berlin(2026, 3, 5, 10, 0))  # overdue now: correcting the title keeps the date that passed
+    assert "title “Payments down” → “Payments &lt;down&gt;”" in edit(st, i, title="Payments <down>")
+    assert issue(st).title == "Payments <down>" and issue(st).due_date == date(2026, 3, 3)
+
+
+def test_who_may_edit_the_reporter_yes_a_plain_member_no_a_resolved_issue_not(st: Stack) -> None:
+    p = acme(st)
+    i = log(st, p, owners=(None, PAT), actor=CAROL)  # Carol reported it; Pat owns it; Bob is a plain member
+    svc = st.services.issues
+    with pytest.raises(Forbidden, match=rf"Only the owners of issue #1 \(<@{PAT}>\), its reporter \(<@{CAROL}>\) "
+                                        r"and the owners of \*Acme\* can edit it"):
+        edit(st, i, BOB, title="Mine now")
+    with pytest.raises(Forbidden):
+        svc.for_action(issue_id=i.id or 0, actor=BOB, action="edit")  # the form does not open either
+    assert issue(st).title == "Payments down"
+    assert "title" in edit(st, i, CAROL, title="Payments down since 9:00")  # the reporter
+    edit(st, issue(st), PAT, severity="high")  # an owner of the issue
+    edit(st, issue(st), ALICE, description="Checkout fails")  # an owner of the partnership
+    assert [a for a, _ in history(st, i)].count("edited") == 3
+    svc.resolve(issue_id=i.id or 0, actor=PAT, note="fixed")
+    with pytest.raises(Invalid, match=r"already resolved, so you cannot edit it\. Reopen it first"):
+        edit(st, issue(st), CAROL, title="Again")
+    with pytest.raises(Invalid, match="Reopen it first"):
+        svc.for_action(issue_id=i.id or 0, actor=CAROL, action="edit")
+
+
+def test_a_form_changes_only_the_fields_its_sender_changed(st: Stack) -> None:
+    p = acme(st)
+    i = log(st, p, severity="normal")
+    edit(st, i, ALICE, severity="critical")  # meanwhile, in another form
+    # Bob's form opened before that, still showing "normal": he changed the title only.
+    edit(st, i, BOB, title="Payments down in EU", fields=["title"])
+    now = issue(st)
+    assert (now.title, now.severity) == ("Payments down in EU", "critical")

@@ -451,6 +451,53 @@ def test_ladder_after_a_pause_keeps_what_was_already_used() -> None:
         (Level.WARN, T0 + 5 * H), (Level.BREACH, T0 + 5 * H), (Level.ESCALATE, T0 + 5 * H + 50 * M)]
 
 
+# -- a new target (the severity changed) ----------------------------------------------------------------------
+def test_a_running_clock_keeps_what_it_used_and_is_measured_against_the_new_target_from_now() -> None:
+    clock = SlaClock.start(D, T0)  # normal: acknowledge within 1 day
+    raised = clock.with_target(4 * H, T0 + H, BERLIN, None)  # raised to high after 1 h: 3 h left
+    assert raised.target == 4 * H and raised.consumed == H and raised.running_since == T0 + H
+    assert raised.due_at(BERLIN, None) == T0 + 4 * H
+    assert raised.left(T0 + 2 * H, BERLIN, None) == 2 * H
+    assert [m for _, m in ladder(raised, BERLIN, None)] == [T0 + H + 2 * H + 12 * M, T0 + 4 * H, T0 + 8 * H]
+    lowered = raised.with_target(3 * D, T0 + 2 * H, BERLIN, None)  # lowered again: 2 h used of 3 days
+    assert lowered.consumed == 2 * H and lowered.due_at(BERLIN, None) == T0 + 3 * D
+
+
+def test_a_clock_that_already_used_more_than_its_new_target_is_due_at_once() -> None:
+    clock = SlaClock.start(D, T0).with_target(H, T0 + 5 * H, BERLIN, None)
+    assert clock.running and clock.left(T0 + 5 * H, BERLIN, None) == -4 * H
+    assert clock.due_at(BERLIN, None) == T0 + 5 * H  # the breach is now, not back in the past of this run
+    assert ladder(clock, BERLIN, None) == [(Level.WARN, T0 + 5 * H), (Level.BREACH, T0 + 5 * H),
+                                           (Level.ESCALATE, T0 + 5 * H)]
+
+
+def test_a_new_target_in_business_hours_counts_the_rest_in_working_time() -> None:
+    # Started Friday 15:00 with 1 working day; changed to 4 h on Friday 16:30: 1 h 30 min used, 2 h 30 min left,
+    # of which 30 min on Friday and 2 h on Monday morning.
+    start = local(BERLIN, 2026, 1, 9, 15, 0)
+    changed = SlaClock.start(8 * H, start).with_target(4 * H, local(BERLIN, 2026, 1, 9, 16, 30), BERLIN, OFFICE)
+    assert changed.consumed == 90 * M
+    assert changed.due_at(BERLIN, OFFICE) == local(BERLIN, 2026, 1, 12, 11, 0)
+    # Changed on Saturday: Friday's 2 h count, the weekend does not; the 2 h left run from Monday 09:00.
+    weekend = SlaClock.start(8 * H, start).with_target(4 * H, local(BERLIN, 2026, 1, 10, 12, 0), BERLIN, OFFICE)
+    assert weekend.consumed == 2 * H and weekend.due_at(BERLIN, OFFICE) == local(BERLIN, 2026, 1, 12, 11, 0)
+
+
+def test_a_paused_clock_takes_the_new_target_and_keeps_waiting() -> None:
+    paused = SlaClock.start(D, T0).pause(T0 + 2 * H, BERLIN, None)
+    changed = paused.with_target(4 * H, T0 + 10 * H, BERLIN, None)
+    assert changed.paused and changed.target == 4 * H and changed.consumed == 2 * H  # the wait does not count
+    assert changed.due_at(BERLIN, None) is None
+    assert changed.resume(T0 + 20 * H).due_at(BERLIN, None) == T0 + 22 * H
+
+
+def test_a_stopped_clock_keeps_its_target_and_its_result() -> None:
+    missed = SlaClock.start(H, T0).stop(T0 + 2 * H, BERLIN, None)
+    assert missed.with_target(D, T0 + 3 * H, BERLIN, None) == missed and missed.met() is False
+    met = SlaClock.start(D, T0).stop(T0 + 2 * H, BERLIN, None)
+    assert met.with_target(H, T0 + 3 * H, BERLIN, None).met() is True
+
+
 # -- figures --------------------------------------------------------------------------------------------------------
 NOW = utc(2026, 6, 30, 12, 0)
 
