@@ -14,7 +14,7 @@ What it does:
 - Seeds N active partnerships in bulk (Core inserts, straight into the database): each with an owner on our side
   and a contact on the partner's side, and one row set per feature in `SEEDERS`: a check-in schedule (Monday to
   Friday, 09:00 local), a weekly pulse survey (Wednesdays, 10:00), an open milestone due in 8 days, and an open
-  poll (already posted) with its close and one reminder per person pending, and five open issues (logged ten
+  poll (already posted) with its close and its reminder pending, and five open issues (logged ten
   minutes before, both SLA clocks running, their timers not planned yet, as after an upgrade or a crash between a
   change and its planning: the cold pass plans them). A feature with a
   planner hook adds its seeding function to `SEEDERS` and nothing else: the passes below run every hook of
@@ -172,13 +172,12 @@ def seed_polls(conn: sa.Connection, seeded: Seeded) -> int:
          "closed_late": False}
         for pid, (owner, _partner) in seeded.people.items()])
     table = Poll.__table__  # type: ignore[attr-defined]
-    polls = conn.execute(sa.select(table.c.id, table.c.partnership_id)).all()
+    polls = conn.execute(sa.select(table.c.id)).scalars().all()
     rows: list[dict[str, Any]] = []
-    for poll_id, pid in polls:
+    for poll_id in polls:
         rows.append(occurrence(f"{POLL_POST}:{poll_id}", POLL_POST, poll_id, posted, state=OccurrenceState.DONE))
         rows.append(occurrence(f"{POLL_CLOSE}:{poll_id}", POLL_CLOSE, poll_id, closes))
-        rows += [occurrence(f"{POLL_REMIND}:{poll_id}:{user}", POLL_REMIND, poll_id, remind, not_after=closes,
-                            payload={"user": user}) for user in seeded.people[pid]]
+        rows.append(occurrence(f"{POLL_REMIND}:{poll_id}", POLL_REMIND, poll_id, remind, not_after=closes))
     return len(polls) + _insert(conn, Occurrence.__table__, rows)  # type: ignore[attr-defined]
 
 

@@ -1,9 +1,10 @@
 """Feedback polls: a question in a partnership's channel, answered with one click, closed on the engine.
 
 Creating a poll plans its work as occurrences: `poll_post` (the message, exactly once), `poll_close` at
-`closes_at` (never skipped; late after a restart, and then it says so), and one `poll_remind` per person
-in its audience. Each vote re-arms the poll's one `poll_refresh` occurrence, due at least a second after
-the last update, so a vote storm becomes about one chat.update a second and the last state always shows.
+`closes_at` (never skipped; late after a restart, and then it says so), and a `poll_remind` at the reminder
+time, which plans one `poll_remind` per person of the audience as it is then. Each vote re-arms the poll's one
+`poll_refresh` occurrence, due at least a second after the last update, so a vote storm becomes about one
+chat.update a second and the last state always shows.
 
 Anonymity: a vote row is keyed by HMAC(key, poll, person) (`voter`); the key comes from the settings and
 is never stored. An anonymous poll's rows hold no user id, its logs and notes name nobody, and its live
@@ -246,10 +247,9 @@ class PollService(PartnershipFeature):
                 {"key": f"{POLL_CLOSE}:{poll.id}", "kind": POLL_CLOSE, "subject_id": poll.id,
                  "due_at": poll.closes_at},
             ]
-            if poll.remind_at is not None:
-                rows += [{"key": f"{POLL_REMIND}:{poll.id}:{user}", "kind": POLL_REMIND, "subject_id": poll.id,
-                          "due_at": poll.remind_at, "not_after": poll.closes_at, "payload": {"user": user}}
-                         for user in people]
+            if poll.remind_at is not None:  # for the audience as it is then: people who joined since too
+                rows.append({"key": f"{POLL_REMIND}:{poll.id}", "kind": POLL_REMIND, "subject_id": poll.id,
+                             "due_at": poll.remind_at, "not_after": poll.closes_at})
             insert_new(s, rows, now)
             self.partnerships.audit(s, p, actor, "poll_created", number=number, kind=spec.kind.value)
         self.wake()
@@ -613,6 +613,12 @@ class PollService(PartnershipFeature):
         return Completion.done(poll.channel_id, poll.message_ts)
 
     def run_reminder(self, occ: Occurrence, ctx: RunContext) -> Completion:
+        """The poll's reminder time (no `user` in the payload): plans one reminder per person of the audience as
+        it is now (people who joined the partnership since the poll was created too), keyed per person, so each
+        is reminded once. One person's reminder (`user`): a direct message with a link to the poll, unless they
+        answered, left the audience or are away."""
+        if "user" not in occ.payload:
+            return self._remind_all(occ, ctx)
         user = str(occ.payload["user"])
         with self.uow(read_only=True) as s:
             poll = s.get(Poll, occ.subject_id)
@@ -636,6 +642,20 @@ class PollService(PartnershipFeature):
         channel, ts = ctx.post(user, text=pblocks.reminder_text(poll, name),
                                blocks=pblocks.reminder_blocks(poll, name, link))
         return Completion.done(channel, ts)
+
+    def _remind_all(self, occ: Occurrence, ctx: RunContext) -> Completion:
+        with self.uow(read_only=True) as s:
+            poll = s.get(Poll, occ.subject_id)
+            if poll is None or poll.status == PollStatus.CLOSED:
+                return Completion.obsolete("the poll is closed")
+            people = sorted(self.audience(s, poll.partnership_id, poll.audience, poll.chosen))
+        poll_id, closes_at = poll.id, poll.closes_at
+
+        def plan(s: Session) -> list[dict[str, Any]]:
+            return [{"key": f"{POLL_REMIND}:{poll_id}:{user}", "kind": POLL_REMIND, "subject_id": poll_id,
+                     "due_at": ctx.now, "not_after": closes_at, "payload": {"user": user}} for user in people]
+
+        return Completion.done(apply=plan)
 
     def on_failure(self, s: Session, occ: Occurrence, error: str) -> None:
         """A poll's post or close failed for good: its creator is told what and why (once per poll and kind).

@@ -29,10 +29,10 @@ def test_the_last_line_says_what_was_measured(capsys: pytest.CaptureFixture[str]
 def test_statements_do_not_grow_with_the_number_of_partnerships() -> None:
     small, large = (run_benchmark(n, ticks=1, out=lambda _line: None) for n in (20, 40))
     # Every partnership: today's and tomorrow's check-in, tomorrow's pulse round, its milestone's two reminders and
-    # overdue note, the month's recap; its poll's close and two reminders were planned when it was created; its five
+    # overdue note, the month's recap; its poll's close and its reminder were planned when it was created; its five
     # open issues, one SLA timer each (the earliest next level: the acknowledge clock's 80 % reminder).
     per_partnership = {"checkin_prompt": 2, "pulse_open": 1, "milestone_remind": 2, "milestone_overdue": 1,
-                       "wins_recap": 1, "poll_close": 1, "poll_remind": 2, "issue_sla": 5}
+                       "wins_recap": 1, "poll_close": 1, "poll_remind": 1, "issue_sla": 5}
     for result, n in ((small, 20), (large, 40)):
         assert {kind: result.planned.get(kind) for kind in per_partnership} == {
             kind: per * n for kind, per in per_partnership.items()}

@@ -337,6 +337,22 @@ def test_the_reminder_goes_halfway_to_who_has_not_answered_and_is_not_away(st: S
     assert link["url"].startswith("https://")
 
 
+def test_someone_who_joins_after_the_poll_was_created_is_reminded_too(st: Stack) -> None:
+    p = acme(st)
+    poll = create(st, p)
+    assert p.channel_id
+    st.clock.set(START + timedelta(hours=3))
+    st.services.partnerships.add_member(channel_id=p.channel_id, actor=ALICE, user_id=DAN, role=None)
+    vote(st, poll, ALICE, 0)
+    before = {u: len(st.fake.dm_messages(u)) for u in (ALICE, DAN)}  # the module shares one fake Slack
+    st.at(START + timedelta(days=1))
+    new = {u: st.fake.dm_messages(u)[before[u]:] for u in (ALICE, DAN)}
+    assert ["Which day?" in flatten(m) for m in new[DAN]] == [True]
+    assert new[ALICE] == []  # she answered
+    st.at(START + timedelta(days=1, minutes=5))  # each person once
+    assert len(st.fake.dm_messages(DAN)) == before[DAN] + 1
+
+
 def test_closing_on_time_shows_the_final_results_in_place_without_buttons(st: Stack) -> None:
     p = acme(st)
     poll = create(st, p, kind="rating", options=[])
