@@ -150,7 +150,8 @@ def build(
     )
     scheduled_slack = SlackGateway(scheduled_client)
     partnerships = PartnershipService(uow=uow, slack=gateway, clock=clock, bot_user_id=bot_user_id,
-                                      team_id=str(identity.get("team_id") or ""))
+                                      team_id=str(identity.get("team_id") or ""),
+                                      enterprise_id=str(identity.get("enterprise_id") or ""))
     after_ack = after_ack_executor or ThreadPoolExecutor(max_workers=max(2, settings.http_threads // 2),
                                                          thread_name_prefix="after-ack")
     services = Services(

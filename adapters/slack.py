@@ -333,12 +333,18 @@ class SlackUser:
     email: str | None  # None unless the app has users:read.email and the person's organization shows it
     is_stranger: bool = False  # Slack Connect: someone of an organization we share no channel with yet
     is_external: bool = False  # Slack Connect: someone of another organization
+    enterprise_id: str | None = None  # Enterprise Grid: the organization whose workspaces they belong to
 
-    def from_another_org(self, home_team_id: str | None) -> bool:
-        """Whether this person belongs to another Slack organization than the workspace `home_team_id`:
-        Slack marks them external or a stranger, or their team is another one."""
-        return (self.is_stranger or self.is_external
-                or bool(self.team_id and home_team_id and self.team_id != home_team_id))
+    def from_another_org(self, home_team_id: str | None, home_enterprise_id: str | None = None) -> bool:
+        """Whether this person belongs to another Slack organization than the workspace `home_team_id` (of the
+        Enterprise Grid organization `home_enterprise_id`, if any): Slack marks them external or a stranger, or
+        they are of another Grid organization, or, when the organizations are not known, their team is another
+        one. A colleague from another workspace of the same Grid organization is not of another organization."""
+        if self.is_stranger or self.is_external:
+            return True
+        if self.enterprise_id and home_enterprise_id:
+            return self.enterprise_id != home_enterprise_id
+        return bool(self.team_id and home_team_id and self.team_id != home_team_id)
 
 
 class SlackGateway:
@@ -399,6 +405,7 @@ class SlackGateway:
             email=profile.get("email") or None,
             is_stranger=bool(user.get("is_stranger")),
             is_external=bool(user.get("is_external")),
+            enterprise_id=(user.get("enterprise_user") or {}).get("enterprise_id") or user.get("enterprise_id") or None,
         )
 
     # -- channels ------------------------------------------------------------------------------

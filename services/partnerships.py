@@ -166,12 +166,14 @@ class Outcome:
 class PartnershipService:
     def __init__(
         self, *, uow: UnitOfWork, slack: SlackGateway, clock: Clock, bot_user_id: str = "", team_id: str = "",
+        enterprise_id: str = "",
     ) -> None:
         self.uow = uow
         self.slack = slack
         self.clock = clock
         self.bot_user_id = bot_user_id
         self.team_id = team_id  # the workspace the app is installed in (auth.test)
+        self.enterprise_id = enterprise_id or None  # its Enterprise Grid organization, if any (auth.test)
 
     # -- queries -----------------------------------------------------------------------------
     def by_channel(self, channel_id: str) -> PartnershipDetail | None:
@@ -512,7 +514,7 @@ class PartnershipService:
         """The side a person Slack describes as `user` belongs on: the partner's when they are of another Slack
         organization than the workspace `p` was created in (another team, or Slack marks them external or a
         stranger), ours otherwise. The one place that decides it."""
-        return Side.PARTNER if user.from_another_org(p.team_id or self.team_id) else Side.OURS
+        return Side.PARTNER if user.from_another_org(p.team_id or self.team_id, self.enterprise_id) else Side.OURS
 
     def audience(
         self, s: Session, partnership_id: int, side: Side | None = None, *, user_id: str | None = None,

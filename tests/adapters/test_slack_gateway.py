@@ -317,3 +317,18 @@ def test_the_client_does_not_build_debug_lines_it_never_logs() -> None:
     """slack_sdk formats every request and answer for DEBUG when its logger's own level is unset."""
     client = make_client("xoxb-test", "http://127.0.0.1:9")
     assert client.logger.level >= logging.INFO
+
+
+def test_a_colleague_from_another_workspace_of_our_grid_organization_is_not_of_another_org(fake: FakeSlack) -> None:
+    slack = SlackGateway(make_client("xoxb-test", fake.base_url))
+    fake.enterprise_id = "E0OURS"
+    try:
+        fake.add_user("U0SALES", "sam", team_id="T0SALES", enterprise_id="E0OURS")
+        fake.add_user("U0THEM", "tim", team_id="T0THEM", enterprise_id="E0THEM")
+        assert slack.auth_test()["enterprise_id"] == "E0OURS"
+        sam, tim = slack.user_info("U0SALES"), slack.user_info("U0THEM")
+    finally:
+        fake.enterprise_id = None
+    assert (sam.enterprise_id, sam.is_external) == ("E0OURS", False)
+    assert not sam.from_another_org(fake.team_id, "E0OURS")
+    assert tim.from_another_org(fake.team_id, "E0OURS")

@@ -134,6 +134,7 @@ class FakeSlack:
         self.app_token = app_token  # the xapp- token apps.connections.open takes (Socket Mode)
         self.socket_mode_url: str | None = None  # what apps.connections.open returns, e.g. FakeSocketMode.url
         self.team_id = team_id
+        self.enterprise_id: str | None = None  # set: the app is installed in this Enterprise Grid organization
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.clock = clock
@@ -210,12 +211,13 @@ class FakeSlack:
 
     def add_user(
         self, user_id: str, name: str, *, email: str | None = None, team_id: str | None = None,
-        is_bot: bool = False, tz: str = "Europe/Berlin", is_stranger: bool = False,
+        is_bot: bool = False, tz: str = "Europe/Berlin", is_stranger: bool = False, enterprise_id: str | None = None,
     ) -> None:
         """A person (or bot). With another `team_id` than ours they are of another organization, as Slack
         shows people in Slack Connect channels: `is_external` set, and their email only when it is given
         (their organization may hide it). `is_stranger`: someone of an organization we share no channel with
-        yet, whose team Slack does not tell."""
+        yet, whose team Slack does not tell. `enterprise_id`: their Enterprise Grid organization; another team of
+        the same organization is not external."""
         with self.lock:
             team = team_id or self.team_id
             user: dict[str, Any] = {
@@ -223,7 +225,12 @@ class FakeSlack:
                 "is_bot": is_bot, "deleted": False, "tz": tz,
                 "profile": {"display_name": name, "real_name": name.title(), **({"email": email} if email else {})},
             }
-            if team != self.team_id or is_stranger:
+            if enterprise_id:
+                user["enterprise_user"] = {"id": f"W{user_id[1:]}", "enterprise_id": enterprise_id,
+                                           "enterprise_name": enterprise_id, "is_admin": False, "is_owner": False,
+                                           "teams": [team]}
+            same_org = enterprise_id is not None and enterprise_id == self.enterprise_id
+            if (team != self.team_id and not same_org) or is_stranger:
                 user["is_external"] = True
             if is_stranger:
                 user["is_stranger"] = True
@@ -551,7 +558,8 @@ class FakeSlack:
     # -- identity --------------------------------------------------------------------------------------------
     def m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"url": "https://fake.slack.test/", "team": "Our team", "user": "partnerbot", "team_id": self.team_id,
-                "user_id": self.bot_user_id, "bot_id": self.bot_id, "is_enterprise_install": False}
+                "user_id": self.bot_user_id, "bot_id": self.bot_id, "is_enterprise_install": False,
+                **({"enterprise_id": self.enterprise_id} if self.enterprise_id else {})}
 
     def m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         if not self.socket_mode_url:

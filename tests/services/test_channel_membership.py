@@ -80,6 +80,23 @@ def test_the_side_is_the_partners_for_people_of_another_organization(st: Stack, 
     assert svc(st).side_for(Partnership(name="x", timezone="UTC", team_id="", created_by=ALICE), user) == side
 
 
+@pytest.mark.parametrize(("user", "side"), [
+    # A colleague from another workspace of our Enterprise Grid organization is on our side.
+    (SlackUser("U1", "T0SALES", "a", False, None, None, enterprise_id="E0OURS"), Side.OURS),
+    (SlackUser("U1", "T0PARTNER", "a", False, None, None, enterprise_id="E0PARTNER"), Side.PARTNER),
+    (SlackUser("U1", "T0SALES", "a", False, None, None, is_external=True, enterprise_id="E0OURS"), Side.PARTNER),
+    (SlackUser("U1", "T0PARTNER", "a", False, None, None), Side.PARTNER),  # no organization known: by team
+])
+def test_on_enterprise_grid_the_organization_decides_the_side(st: Stack, user: SlackUser, side: Side) -> None:
+    grid = svc(st)
+    home = grid.enterprise_id
+    try:
+        grid.enterprise_id = "E0OURS"
+        assert grid.side_for(Partnership(name="x", timezone="UTC", team_id=TEAM, created_by=ALICE), user) == side
+    finally:
+        grid.enterprise_id = home
+
+
 # -- joining ----------------------------------------------------------------------------------------------------
 def test_a_partner_person_joining_with_an_invitation_is_a_partner_contact_and_accepts_it(st: Stack) -> None:
     p = invited(st, "li@partner.com", "other@partner.com")
