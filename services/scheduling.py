@@ -37,7 +37,7 @@ import time
 import uuid
 from collections import deque, namedtuple
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -779,6 +779,7 @@ class Dispatcher:
         # Slack client's timeout is shorter (bot.py), so a post ends before another process may take over.
         self.margin = self.lease / 2
         self._inflight = 0
+        self._queued: dict[int, tuple[Future[None], Claim]] = {}  # started claims by occurrence id, until they end
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # any change of _inflight, _writes or _closed
         self._tick_lock = threading.Lock()
@@ -892,8 +893,15 @@ class Dispatcher:
 
     def _start(self, c: Claim) -> None:
         with self._lock:
-            self._inflight += 1
-        self._pool.submit(self._run_and_release, c)
+            try:
+                self._queued[c.occ.id or 0] = (self._pool.submit(self._run_and_release, c), c)
+            except RuntimeError:  # shut down while this tick was claiming: give it back at once
+                started = False
+            else:
+                started = True
+                self._inflight += 1
+        if not started:
+            self._release(c, "the process is stopping")
 
     def _run_and_release(self, c: Claim) -> None:
         try:
@@ -903,6 +911,7 @@ class Dispatcher:
         finally:
             with self._idle:
                 self._inflight -= 1
+                self._queued.pop(c.occ.id or 0, None)
                 self._idle.notify_all()
 
     def wait_idle(self, timeout: float = 60) -> None:
@@ -919,12 +928,23 @@ class Dispatcher:
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop claiming; let running occurrences finish and record every completion (waiting: before this
-        returns). Claimed ones still waiting in the queue are dropped here and taken over by another process
-        (or this one, restarted) after their lease."""
+        returns). Claimed ones still waiting in the queue are not started: they are given back at once, for
+        another process (or this one, restarted) to take without waiting for their lease."""
         with self._idle:
             self._closed = True
             self._idle.notify_all()
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        with self._idle:
+            dropped = [c for future, c in self._queued.values() if future.cancelled()]
+            for c in dropped:
+                del self._queued[c.occ.id or 0]
+            self._inflight -= len(dropped)
+            self._idle.notify_all()
+        for c in dropped:
+            try:
+                self._release(c, "the process is stopping")
+            except Exception:  # noqa: BLE001 - e.g. the database is gone too: the lease brings it back
+                log.warning("occurrence %s could not be given back; it is retried after its lease", c.occ.key)
         with self._idle:  # the writer writes what is queued and stops; later completions are written inline
             self._writer_closed = True
             self._idle.notify_all()

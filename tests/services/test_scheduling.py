@@ -578,6 +578,36 @@ def test_wait_idle_and_shutdown_wait_for_completions_still_to_be_recorded(env: E
     assert env.occ("x").state == env.occ("y").state == OccurrenceState.DONE
 
 
+def test_shutdown_gives_back_the_claims_still_waiting_in_the_queue(env: Env) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow(occ: Occurrence, ctx: RunContext) -> Completion:
+        started.set()
+        release.wait(30)
+        return env.toy.run(occ, ctx)
+
+    d = env.dispatcher(workers=1)  # one runs, the next waits in the queue
+    d.executors[KIND] = Executor(slow, MisfirePolicy(grace=None))
+    env.plan("x", T0)
+    env.plan("y", T0 + timedelta(seconds=1))
+    env.clock.advance(seconds=1)
+    for claim in d.claim(2):  # what a tick does with a batch: x starts, y waits in the queue for the one worker
+        d._start(claim)
+    assert started.wait(10)
+    d.shutdown(wait=False)  # x still runs
+    assert env.occ("y").state == OccurrenceState.PENDING and env.occ("x").state == OccurrenceState.CLAIMED
+    other = env.dispatcher(worker_id="other")
+    assert other.run_once() == 1 and env.posts("y") == 1  # taken over at once, not after its lease
+    release.set()
+    d.wait_idle(timeout=10)
+    assert env.occ("x").state == OccurrenceState.DONE and env.posts("x") == 1
+    # A tick that was claiming while the process stopped gives back what it can no longer start.
+    env.plan("z", T0)
+    [late] = d.claim(1)
+    d._start(late)
+    assert env.occ("z").state == OccurrenceState.PENDING
+
+
 def test_what_prefetch_reads_for_a_batch_reaches_each_run_and_a_failing_one_reads_nothing(env: Env) -> None:
     seen: dict[str, Any] = {}
 
