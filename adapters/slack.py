@@ -488,8 +488,10 @@ class SlackGateway:
         return refused
 
     def invite_shared(self, channel: str, email: str) -> str | None:
-        """One Slack Connect invitation (Slack takes one email per call); returns the invite id."""
-        return self._call("conversations.inviteShared", channel=channel, emails=email).get("invite_id")
+        """One Slack Connect invitation (Slack takes one email per call); returns the invite id. Sent once: a
+        5xx or a lost answer may mean the invitation went out, and a second one would reach the person twice
+        (the failure is recorded on the invitation, and the owner can send it again)."""
+        return self._call("conversations.inviteShared", once=True, channel=channel, emails=email).get("invite_id")
 
     def kick(self, channel: str, user_id: str) -> None:
         self._call("conversations.kick", channel=channel, user=user_id)

@@ -332,3 +332,12 @@ def test_a_colleague_from_another_workspace_of_our_grid_organization_is_not_of_a
     assert (sam.enterprise_id, sam.is_external) == ("E0OURS", False)
     assert not sam.from_another_org(fake.team_id, "E0OURS")
     assert tim.from_another_org(fake.team_id, "E0OURS")
+
+
+def test_a_slack_connect_invitation_is_not_sent_again_after_a_5xx(fake: FakeSlack, slack: SlackGateway) -> None:
+    channel = fake.add_channel("partner-invites", members=[BOT])
+    fake.fail("conversations.inviteShared", "internal_error", status=500)
+    before = fake.call_count("conversations.inviteShared")
+    with pytest.raises(SlackError):
+        slack.invite_shared(channel, "li@partner.com")
+    assert fake.call_count("conversations.inviteShared") == before + 1  # it may have gone out: not twice
