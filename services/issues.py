@@ -1228,12 +1228,17 @@ class IssueService(PartnershipFeature):
             self.partnerships.authorize(s, p, actor, what, need=Access.OWNER, also=owners, also_who=who)
 
     def _replan(self, s: Session, i: Issue, p: Partnership, hours: WorkingHours | None, now: datetime) -> None:
-        """A change of state: drop the pending timers and plan the current ones at once (same transaction)."""
+        """A change of state: drop the pending timers and plan the current ones at once (same transaction).
+
+        The rows are read first and only those that change are written (`skip_planned`): a level being completed
+        right now is claimed, so there is nothing to plan for it, and an upsert would still wait for its row, which
+        the completion holds while it waits for the card's row this change holds (a deadlock on PostgreSQL). The
+        completion plans the next level itself."""
         assert i.id is not None
         i.planned_version = i.version
         mark_obsolete(s, kinds=[ISSUE_SLA, ISSUE_DUE], subject_id=i.id, now=now, note="the issue changed")
         upsert_planned(s, [r for r in sla_rows(i, p.timezone, hours)
-                           if r.get("not_after") is None or r["not_after"] > now], now)
+                           if r.get("not_after") is None or r["not_after"] > now], now, skip_planned=True)
 
     def _request_card(self, s: Session, i: Issue, now: datetime) -> None:
         assert i.id is not None

@@ -5,10 +5,12 @@ reminders, changed SLA settings, and the figures."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -785,3 +787,84 @@ def test_a_form_changes_only_the_fields_its_sender_changed(st: Stack) -> None:
     edit(st, i, BOB, title="Payments down in EU", fields=["title"])
     now = issue(st)
     assert (now.title, now.severity) == ("Payments down in EU", "critical")
+
+
+# -- races with a level's completion, and lock order on PostgreSQL ----------------------------------------------------
+@pytest.fixture
+def pg_st(tmp_path: Path, pg_url: str) -> Iterator[Stack]:
+    with stack(tmp_path, start=berlin(2026, 3, 2, 10, 0), database_url=pg_url) as s:
+        s.bot.ticker.dispatcher.database_clock = False  # leases on the frozen clock
+        yield s
+
+
+def interleave(monkeypatch: pytest.MonkeyPatch, first: str, *, then: str) -> dict[str, threading.Event]:
+    """Make two transactions ask for the issue card's row in this order: the thread named `then` takes it (in
+    `request_refresh` or `request_refreshes`) only once the thread named `first` has reached the same call, and
+    `first` goes on only once `then` holds it (or after 5 s): the order in which a button and a level's completion,
+    or the SLA form, meet in production when they come at the same moment."""
+    events = {first: threading.Event(), then: threading.Event()}
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def ordered(*args: Any, **kwargs: Any) -> Any:
+            name = threading.current_thread().name
+            if name == first:
+                events[first].set()
+                events[then].wait(5)
+                return original(*args, **kwargs)
+            if name == then:
+                events[first].wait(5)
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    events[then].set()
+            return original(*args, **kwargs)
+        return ordered
+
+    monkeypatch.setattr(issues_module, "request_refresh", wrap(issues_module.request_refresh))
+    monkeypatch.setattr(issues_module, "request_refreshes", wrap(issues_module.request_refreshes))
+    return events
+
+
+def together(**work: Callable[[], object]) -> dict[str, BaseException | None]:
+    """Run each callable in a thread of its name, at once; what each raised (None: nothing)."""
+    raised: dict[str, BaseException | None] = {}
+
+    def run(name: str, call: Callable[[], object]) -> None:
+        try:
+            call()
+            raised[name] = None
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            raised[name] = exc
+
+    threads = [threading.Thread(target=run, args=(name, call), name=name) for name, call in work.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return raised
+
+
+def test_on_postgresql_a_button_while_a_level_completes_neither_deadlocks(
+    pg_st: Stack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A level's completion holds its occurrence's row, then takes the card's and the issue's; a change of the
+    issue takes the card's and the issue's, then plans its timer: when that is the same level, it must not wait
+    for the completion's row (PostgreSQL would break the cycle by failing one of them: the click, or the level)."""
+    st = pg_st
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p)  # critical: the acknowledge clock's 80 % reminder after 48 min
+    st.tick()
+    st.clock.set(t0 + timedelta(minutes=48))
+    dispatcher = st.bot.ticker.dispatcher
+    claims = dispatcher.claim(10)
+    assert [c.occ.key for c in claims] == [f"issue_sla:{i.id}:ack:1:warn"]
+    interleave(monkeypatch, "level", then="button")
+    raised = together(level=lambda: dispatcher.execute(claims[0]),
+                      button=lambda: st.services.issues.assign(issue_id=i.id or 0, actor=ALICE, owner_ours=CAROL,
+                                                               owner_partner=PAT))
+    assert raised == {"level": None, "button": None}
+    assert issue(st).owner_ours == CAROL and issue(st).ack_reached == 1
+    assert ladder_of(st, i, "ack")["breach"] == t0 + timedelta(hours=1)  # the next level is planned
+    st.tick()
+    assert len(dms(st, PAT, "to acknowledge it")) == 1
