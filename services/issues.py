@@ -926,7 +926,10 @@ class IssueService(PartnershipFeature):
         again at once, and the cards of the unresolved issues are updated (their "resolve by" moves)."""
         now = self.clock.now()
         with self.uow() as s:
-            p = s.get(Partnership, partnership_id, with_for_update=True)
+            # One save at a time, and none while an issue is being logged (its FOR UPDATE); but not FOR UPDATE itself:
+            # a button's or a level's history row refers to the partnership (a KEY SHARE lock on PostgreSQL), and
+            # such a change holds its card's row, which this save asks for below.
+            p = s.get(Partnership, partnership_id, with_for_update={"key_share": True})
             if p is None:
                 raise NotFound("That partnership no longer exists.")
             self.partnerships.authorize(s, p, actor, "change its SLA targets", need=Access.OWNER)
@@ -938,8 +941,17 @@ class IssueService(PartnershipFeature):
             s.add(settings)
             s.flush()
             hours = hours_of(settings)
-            unresolved = s.exec(select(Issue).where(Issue.partnership_id == partnership_id,
-                                                    Issue.status != IssueStatus.RESOLVED)).all()
+            # The cards' updates first, then the issues' rows, locked and read afresh: the order of `_change` and of
+            # a level's completion (the other way round, a button clicked meanwhile deadlocks with this on
+            # PostgreSQL), and the clocks as that button left them (not as they were before it: its change would be
+            # written over).
+            cards = s.exec(select(Issue.id, Issue.card_refreshed_at).where(
+                Issue.partnership_id == partnership_id, Issue.status != IssueStatus.RESOLVED)).all()
+            request_refreshes(s, kind=ISSUE_CARD, subjects=[(issue_id or 0, at) for issue_id, at in cards], now=now)
+            unresolved = s.exec(select(Issue).where(col(Issue.id).in_([issue_id for issue_id, _ in cards]),
+                                                    Issue.status != IssueStatus.RESOLVED)
+                                .order_by(col(Issue.id)).with_for_update()
+                                .execution_options(populate_existing=True)).all()
             for i in unresolved:
                 if hours != before:
                     recount_from(i, now, p.timezone, before)
@@ -947,8 +959,6 @@ class IssueService(PartnershipFeature):
                 s.add(i)
                 s.flush()
                 self._replan(s, i, p, hours, now)
-            request_refreshes(s, kind=ISSUE_CARD, subjects=[(i.id or 0, i.card_refreshed_at) for i in unresolved],
-                              now=now)
             self.partnerships.audit(s, p, actor, "issue_sla_changed", targets=targets, business_hours=business_hours,
                                     days=days, start=start, end=end)
             text = sla_listing(p.name, settings)

@@ -868,3 +868,27 @@ def test_on_postgresql_a_button_while_a_level_completes_neither_deadlocks(
     assert ladder_of(st, i, "ack")["breach"] == t0 + timedelta(hours=1)  # the next level is planned
     st.tick()
     assert len(dms(st, PAT, "to acknowledge it")) == 1
+
+
+def test_on_postgresql_saving_the_sla_settings_while_a_button_is_clicked_neither_deadlocks(
+    pg_st: Stack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Saving the SLA settings re-plans every unresolved issue and has their cards updated; a button takes the
+    card's row, then the issue's. Both must take them in that order, or PostgreSQL fails one of them."""
+    st = pg_st
+    p = acme(st)
+    i = log(st, p)
+    st.tick()
+    st.clock.advance(minutes=5)
+    interleave(monkeypatch, "sla", then="button")
+    raised = together(sla=lambda: set_sla(st, p, business_hours=True),
+                      button=lambda: st.services.issues.acknowledge(issue_id=i.id or 0, actor=BOB))
+    assert raised == {"sla": None, "button": None}
+    # The acknowledgement stands: the save, which waited for it, did not write the clocks it had read before it.
+    assert issue(st).status == IssueStatus.ACKNOWLEDGED and not ack_clock(issue(st)).running
+    with st.services.uow() as s:
+        settings = s.get(IssueSlaSettings, p.id)
+        assert settings is not None and settings.business_hours
+    # Its 24 h to resolve, 5 min used, now count in business hours: Monday 6 h 55 min, Tuesday and Wednesday 8 h
+    # each, Thursday 1 h.
+    assert ladder_of(st, i)["breach"] == berlin(2026, 3, 5, 10, 0)
