@@ -1065,7 +1065,7 @@ class IssueService(PartnershipFeature):
             if i is None or p is None or p.status != PartnershipStatus.ACTIVE:
                 return Completion.obsolete("the issue or its partnership is gone")
             if (why_not := self._sla_stale(i, clock, run, level)) is not None:
-                return Completion.obsolete(why_not)
+                return Completion.obsolete(why_not, apply=lambda s: self._plan_timer(s, issue_id, ctx.now))
             hours = hours_of(s.get(IssueSlaSettings, p.id))
             c = clock_of(i, clock)
 
@@ -1131,6 +1131,17 @@ class IssueService(PartnershipFeature):
         if (nxt := next_level(i, p.timezone, hours_of(s.get(IssueSlaSettings, p.id)))) is not None:
             upsert_planned(s, [nxt], now)
         return i, p
+
+    def _plan_timer(self, s: Session, issue_id: int | None, now: datetime) -> None:
+        """Inside the completion of a level not sent because its clock had stopped, paused or moved on: the issue's
+        SLA timer as it stands now. A change recorded while the level was claimed could not plan that level again
+        (a resume right after a pause: the same key), so without this the clock would run with nothing planned."""
+        i = s.get(Issue, issue_id, with_for_update=True, populate_existing=True) if issue_id else None
+        p = s.get(Partnership, i.partnership_id) if i is not None else None
+        if i is None or p is None or p.status != PartnershipStatus.ACTIVE:
+            return
+        if (nxt := next_level(i, p.timezone, hours_of(s.get(IssueSlaSettings, p.id)))) is not None:
+            upsert_planned(s, [nxt], now)
 
     @staticmethod
     def _sla_stale(i: Issue, clock: str, run: int, level: Level, *, paused_ok: bool = False) -> str | None:

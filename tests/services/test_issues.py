@@ -892,3 +892,31 @@ def test_on_postgresql_saving_the_sla_settings_while_a_button_is_clicked_neither
     # Its 24 h to resolve, 5 min used, now count in business hours: Monday 6 h 55 min, Tuesday and Wednesday 8 h
     # each, Thursday 1 h.
     assert ladder_of(st, i)["breach"] == berlin(2026, 3, 5, 10, 0)
+
+
+def test_a_resume_while_a_level_finds_its_clock_paused_keeps_the_ladder(st: Stack) -> None:
+    """A level claimed as it fell due finds its clock paused (waiting on the partner was clicked at that moment)
+    and is not sent; the Resume that comes before its completion is recorded cannot plan that level again (it is
+    claimed), so the completion must: else the clock runs with nothing planned and no reminder ever comes."""
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p, severity="normal")  # 1 day / 7 days
+    st.services.issues.acknowledge(issue_id=i.id or 0, actor=BOB)
+    st.tick()
+    st.clock.set(t0 + timedelta(days=5, hours=15))  # past the resolve clock's 80 % (5 days 14.4 h)
+    dispatcher = st.bot.ticker.dispatcher
+    claims = [c for c in dispatcher.claim(10) if c.occ.kind == ISSUE_SLA or dispatcher.execute(c)]
+    assert [c.occ.key for c in claims] == [f"issue_sla:{i.id}:resolve:1:warn"]
+    st.services.issues.wait(issue_id=i.id or 0, actor=PAT)
+
+    def resumed_then_recorded(occ: Occurrence, completion: object) -> None:
+        st.services.issues.resume(issue_id=i.id or 0, actor=PAT)
+        dispatcher.complete(occ, completion)  # type: ignore[arg-type]
+
+    dispatcher._execute(claims[0], resumed_then_recorded)
+    assert dms(st, BOB, "to resolve it") == []  # not sent while paused
+    assert ladder_of(st, i)["warn"] == t0 + timedelta(days=5, hours=15)  # due again at once, on the resumed run
+    st.tick()
+    assert len(dms(st, BOB, "to resolve it")) == 1
+    st.at(t0 + timedelta(days=7))
+    assert len(dms(st, BOB, "was not resolved within 7 days")) == 1
