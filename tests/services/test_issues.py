@@ -920,3 +920,14 @@ def test_a_resume_while_a_level_finds_its_clock_paused_keeps_the_ladder(st: Stac
     assert len(dms(st, BOB, "to resolve it")) == 1
     st.at(t0 + timedelta(days=7))
     assert len(dms(st, BOB, "was not resolved within 7 days")) == 1
+
+
+def test_an_issue_without_owners_has_its_reminders_go_to_the_partnerships_owners(st: Stack) -> None:
+    p = acme(st)  # Alice owns the partnership
+    t0 = st.clock.now()
+    log(st, p, owners=(None, None), due=date(2026, 3, 3))  # critical: 80 % of 1 h after 48 min
+    st.at(t0 + timedelta(minutes=48))
+    assert len(dms(st, ALICE, "to acknowledge it")) == 1
+    assert [dms(st, u, "to acknowledge it") for u in (BOB, CAROL, PAT, DAN)] == [[], [], [], []]
+    st.at(berlin(2026, 3, 4, 9, 0))  # the day after the due date
+    assert len(dms(st, ALICE, "was due Tue 3 Mar 2026")) == 1 and dms(st, CAROL, "was due") == []
