@@ -931,3 +931,37 @@ def test_an_issue_without_owners_has_its_reminders_go_to_the_partnerships_owners
     assert [dms(st, u, "to acknowledge it") for u in (BOB, CAROL, PAT, DAN)] == [[], [], [], []]
     st.at(berlin(2026, 3, 4, 9, 0))  # the day after the due date
     assert len(dms(st, ALICE, "was due Tue 3 Mar 2026")) == 1 and dms(st, CAROL, "was due") == []
+
+
+def test_on_postgresql_a_level_completed_with_the_issues_overdue_note_reads_the_issue_afresh(
+    pg_st: Stack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Completions are recorded in batches: the overdue note's reads the issue, then a level's locks it. When the
+    issue is resolved in between, the level must see it resolved, not the issue as the note read it."""
+    st = pg_st
+    p = acme(st)
+    i = log(st, p, severity="low", due=date(2026, 3, 3))  # acknowledge within 3 days: 80 % on Wednesday 19:36
+    st.tick()
+    st.clock.set(berlin(2026, 3, 4, 20, 0))  # the overdue note (09:00) and the 80 % reminder are both due
+    dispatcher = st.bot.ticker.dispatcher
+    done: list[tuple[Occurrence, Any]] = []
+    for c in dispatcher.claim(10):
+        dispatcher._execute(c, lambda occ, completion: done.append((occ, completion)))
+    assert [occ.key for occ, _ in done] == [f"issue_due:{i.id}:2026-03-03:overdue", f"issue_sla:{i.id}:ack:1:warn"]
+    original = issues_module.request_refresh
+    resolved: list[object] = []
+
+    def resolved_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is threading.main_thread() and not resolved:
+            resolved.append(together(button=lambda: st.services.issues.resolve(issue_id=i.id or 0, actor=BOB,
+                                                                               note="Fixed")))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(issues_module, "request_refresh", resolved_meanwhile)
+    assert dispatcher.complete_many(done) == [True, True]
+    assert resolved == [{"button": None}]
+    monkeypatch.setattr(issues_module, "request_refresh", original)
+    st.tick()
+    assert issue(st).status == IssueStatus.RESOLVED and issue(st).ack_reached == 0
+    assert dms(st, BOB, "to acknowledge it") == [] and pending(st) == {}
+    assert len(dms(st, BOB, "was due Tue 3 Mar 2026")) == 1  # recorded before the resolve
