@@ -965,3 +965,26 @@ def test_on_postgresql_a_level_completed_with_the_issues_overdue_note_reads_the_
     assert issue(st).status == IssueStatus.RESOLVED and issue(st).ack_reached == 0
     assert dms(st, BOB, "to acknowledge it") == [] and pending(st) == {}
     assert len(dms(st, BOB, "was due Tue 3 Mar 2026")) == 1  # recorded before the resolve
+
+
+def test_on_postgresql_saving_the_sla_settings_while_a_level_completes_neither_deadlocks(
+    pg_st: Stack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    st = pg_st
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p)  # critical: the acknowledge clock's 80 % reminder after 48 min
+    st.tick()
+    st.clock.set(t0 + timedelta(minutes=48))
+    dispatcher = st.bot.ticker.dispatcher
+    claims = dispatcher.claim(10)
+    assert [c.occ.key for c in claims] == [f"issue_sla:{i.id}:ack:1:warn"]
+    interleave(monkeypatch, "level", then="sla")
+    raised = together(level=lambda: dispatcher.execute(claims[0]),
+                      sla=lambda: set_sla(st, p, critical=("2h", "1 day"), business_hours=False))
+    assert raised == {"level": None, "sla": None}
+    assert issue(st).ack_reached == 1
+    # The issue keeps its 1 h target (new targets are for new issues); the breach is planned, by the level.
+    assert ladder_of(st, i, "ack")["breach"] == t0 + timedelta(hours=1)
+    st.tick()
+    assert len(dms(st, BOB, "to acknowledge it")) == 1
