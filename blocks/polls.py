@@ -264,7 +264,8 @@ def recorded_text(poll: Poll, picks: Sequence[int], *, changed: bool, respondent
         text = f"You already voted {label(picks[0])}; nothing changed. Click another option to change your vote."
     if poll.anonymous:
         shows = ("its results show when it closes" if poll.results == ResultsMode.AFTER_CLOSE
-                 else f"its tally shows once {ANONYMOUS_TALLY_MIN} people have answered")
+                 else f"its tally shows once {ANONYMOUS_TALLY_MIN} people have answered" + (
+                     f" ({respondents} so far)" if respondents < ANONYMOUS_TALLY_MIN else ""))
         text += f" This poll is anonymous: your vote is stored without your name, and {shows}."
     return text
 

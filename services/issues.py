@@ -57,7 +57,7 @@ from models.issue import (
     IssueStatus,
 )
 from models.partnership import Partnership, PartnershipStatus, Side
-from models.scheduling import Occurrence
+from models.scheduling import Occurrence, OccurrenceState
 from services.errors import Forbidden, Invalid, NotFound
 from services.inputs import IssueInput, mentioned_users, slack_plain
 from services.partnerships import Access, Escalated, Outcome, PartnershipFeature, check_access
@@ -76,6 +76,7 @@ from services.scheduling import (
     refresh_too_soon,
     request_refresh,
     request_refreshes,
+    run_again,
     upsert_planned,
 )
 from services.sla import (
@@ -118,6 +119,7 @@ ESCALATED = "escalated"  # the history's action of a manual escalation (its deta
 _ISSUE: sa.Table = Issue.__table__  # type: ignore[attr-defined]
 _P: sa.Table = Partnership.__table__  # type: ignore[attr-defined]
 _SET: sa.Table = IssueSlaSettings.__table__  # type: ignore[attr-defined]
+_OCC: sa.Table = Occurrence.__table__  # type: ignore[attr-defined]
 # What the planner reads: the clock columns of every unresolved issue, with its partnership's status, zone and hours
 # (no settings row: every hour counts). The partnership's status is read, not filtered on: a filter there lets
 # SQLite start from the partnerships and sort every issue for each batch, instead of walking issues by id.
@@ -132,6 +134,15 @@ _PLANNED_ISSUES = (
     .outerjoin(_SET, _SET.c.partnership_id == _ISSUE.c.partnership_id)
     .where(_ISSUE.c.planned_version < _ISSUE.c.version, _ISSUE.c.status != IssueStatus.RESOLVED.value)
 )
+# An issue's thread line planned before this one (`id`) and not posted yet: it goes first.
+_EARLIER_NOTE = (
+    sa.select(_OCC.c.run_at)
+    .where(_OCC.c.kind == ISSUE_NOTE, _OCC.c.subject_id == sa.bindparam("subject"), _OCC.c.id < sa.bindparam("id"),
+           _OCC.c.state.in_([OccurrenceState.PENDING.value, OccurrenceState.CLAIMED.value]))
+    .order_by(_OCC.c.run_at.desc())
+    .limit(1)
+)
+NOTE_AFTER = timedelta(seconds=1)  # how long a thread line waits before looking again for an earlier one
 ISSUE_PLAN_BATCH = 5000  # issues the planner plans per transaction (bounded memory and lock time for any N)
 
 
@@ -1040,12 +1051,18 @@ class IssueService(PartnershipFeature):
             s.add(i)
 
     def run_note(self, occ: Occurrence, ctx: RunContext) -> Completion:
-        """One line in the card's thread (waits, retrying, while the card is not posted yet)."""
+        """One line in the card's thread (waits, retrying, while the card is not posted yet), after the issue's
+        earlier lines: one planned before it and not posted yet goes first, so the thread reads in the order
+        things happened, also when several are due at once (they are dispatched in parallel)."""
         with self.uow(read_only=True) as s:
             i = s.get(Issue, occ.subject_id)
             if i is None:
                 return Completion.obsolete("the issue no longer exists")
             channel_id, thread = i.channel_id, i.message_ts
+            earlier = s.connection().execute(_EARLIER_NOTE, {"subject": occ.subject_id, "id": occ.id}).first()
+        if earlier is not None:  # after it: a second from now, or from its own retry's time
+            return run_again(occ, max(ctx.now, earlier.run_at) + NOTE_AFTER, ctx.now,
+                             "an earlier line of the issue's thread goes first")
         if thread is None:
             raise SlackError("issue_note", "card_not_posted_yet")  # retried after a backoff
         text = str(occ.payload["text"])

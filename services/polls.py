@@ -670,8 +670,11 @@ def export_table(
     poll: Poll, votes: Sequence[PollVote], names: dict[str, str], *, sides: bool,
 ) -> tuple[list[str], list[list[Cell]]]:
     """The CSV's header and rows: one row per answer (multiple choice: per picked option), oldest first. An
-    anonymous poll has no voter columns at all; `sides` False leaves the side column empty."""
-    header = ["poll", "question", "answered_at_utc", "answer", "side"]
+    anonymous poll has no voter columns at all, gives the day of each answer, not its time, and lists its rows by
+    answer, not in the order they came in (an exact time, or one person's picks side by side, could tell who
+    answered what to someone who knows when people voted); `sides` False leaves the side column empty."""
+    anonymous = poll.anonymous
+    header = ["poll", "question", "answered_on_utc" if anonymous else "answered_at_utc", "answer", "side"]
     if not poll.anonymous:
         header += ["voter_id", "voter_name"]
     rows: list[list[Cell]] = []
@@ -683,12 +686,16 @@ def export_table(
             answer = poll.options[v.option] if 0 <= v.option < len(poll.options) else ""
         else:
             answer = v.option
-        at = v.voted_at.astimezone(UTC) if v.voted_at is not None else None
+        at: Cell = v.voted_at.astimezone(UTC) if v.voted_at is not None else None
+        if anonymous and isinstance(at, datetime):
+            at = at.date().isoformat()
         row: list[Cell] = [poll.number, poll.question, at, answer,
                            EXPORT_SIDES.get(v.side, "") if sides and v.side else ""]
         if not poll.anonymous:
             row += [v.user_id or "", names.get(v.user_id or "", v.user_id or "")]
         rows.append(row)
+    if anonymous:  # by answer (numbers as numbers), then day and side
+        rows.sort(key=lambda r: (r[3] if isinstance(r[3], int) else -1, str(r[3]), str(r[2]), str(r[4])))
     return header, rows
 
 

@@ -585,12 +585,18 @@ def refresh_too_soon(
     skips this run and has it run again once `every` has passed (None: update now)."""
     if refreshed_at is None or now >= refreshed_at + every:
         return None
-    due = refreshed_at + every
+    return run_again(occ, refreshed_at + every, now, "too soon after the last update")
+
+
+def run_again(occ: Occurrence, due: datetime, now: datetime, note: str) -> Completion:
+    """For an executor whose occurrence must wait its turn (nothing posted, no failure counted): the completion
+    that skips this run and has it run again from `due` on."""
 
     def later(s: Session) -> None:
-        request_run(s, [{"key": occ.key, "kind": occ.kind, "subject_id": occ.subject_id, "due_at": due}], now)
+        request_run(s, [{"key": occ.key, "kind": occ.kind, "subject_id": occ.subject_id, "due_at": due,
+                         "payload": occ.payload}], now)
 
-    return Completion.skipped("too soon after the last update", apply=later)
+    return Completion.skipped(note, apply=later)
 
 
 def plan_notices(

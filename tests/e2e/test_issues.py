@@ -694,6 +694,13 @@ def test_the_shortcut_opens_its_form_in_time_however_slow_slack_is_to_name_peopl
     assert form is not None and initial(form, "issue_title") == "Exports fail"
 
 
+def lines_out(h: Harness, clock: FrozenClock, lines: int = 3) -> None:
+    """Let the thread lines due now go out: a line due with earlier ones waits a second for each."""
+    for _ in range(lines + 1):
+        clock.advance(seconds=5)
+        h.tick()
+
+
 def as_opened(form: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """What Slack sends for a form whose person changed only `changes` (block id -> the input's new state): every
     other input as the form opened it."""
@@ -775,16 +782,14 @@ def test_edit_an_issue_from_its_card_with_refusals_and_a_bad_title(hc: Harness, 
     _, ack = h.sender.submit_view(bobs, as_opened(bobs, issue_severity={"selected_option": {"value": "low"}}),
                                   user_id=BOB)
     assert ack["response_action"] == "errors" and "can edit it" in ack["errors"]["issue_title"]
-    clock.advance(seconds=5)
-    h.tick()  # the assignments' notes are in the thread
+    lines_out(h, clock)  # the assignments' notes are in the thread
     click(h, PARTNER_PAT, card(h, cid), "Edit", cid)
     pats = h.fake.open_views(PARTNER_PAT)[-1]["view"]
     assert [b["block_id"] for b in pats["blocks"] if b["type"] == "input"][-1] == "issue_due_clear"
     clear = {"selected_options": [{"value": "clear"}]}
     assert not h.sender.submit_view(pats, as_opened(pats, issue_due_clear=clear), user_id=PARTNER_PAT)[1]
     h.wait()
-    clock.advance(seconds=5)
-    h.tick()
+    lines_out(h, clock)
     assert "Due:" not in flatten(card(h, cid)) and "high" in flatten(card(h, cid))
     assert thread(h, cid)[-1] == f"<@{PARTNER_PAT}> changed #1: due date removed (was Fri 6 Mar 2026)"
     detail = h.command("issue 1", channel=cid, user=BOB).text

@@ -83,7 +83,7 @@ def test_an_anonymous_poll_exported_by_command_names_nobody(hp: Harness) -> None
     [upload] = files_of(h, ALICE)[before:]
     text, rows = rows_of(upload)
     assert [r["answer"] for r in rows] == ["'=Well"] and list(rows[0]) == [
-        "poll", "question", "answered_at_utc", "answer", "side"]
+        "poll", "question", "answered_on_utc", "answer", "side"]
     for person in (ALICE, BOB, CAROL, DAN):
         assert person not in text and person.lower()[1:] not in text.lower()
     assert "not a poll number" in h.command("poll export three", channel=cid).text

@@ -789,6 +789,23 @@ def test_a_form_changes_only_the_fields_its_sender_changed(st: Stack) -> None:
     assert (now.title, now.severity) == ("Payments down in EU", "critical")
 
 
+def test_thread_lines_due_at_once_are_posted_in_the_order_things_happened(st: Stack) -> None:
+    p = acme(st)
+    i = log(st, p)
+    st.tick()  # the card is posted
+    svc = st.services.issues
+    # Five changes in the same second: their lines are all due at once, and the dispatcher runs them in parallel.
+    svc.acknowledge(issue_id=i.id or 0, actor=BOB)
+    svc.assign(issue_id=i.id or 0, actor=BOB, owner_ours=CAROL, owner_partner=PAT)
+    svc.wait(issue_id=i.id or 0, actor=CAROL)
+    svc.resume(issue_id=i.id or 0, actor=PAT)
+    svc.resolve(issue_id=i.id or 0, actor=CAROL, note="Gateway restarted")
+    for seconds in range(6):  # each line waits (a second at a time) for the ones before it
+        st.at(st.clock.now() + timedelta(seconds=seconds and 1))
+    lines = [m["text"] for m in st.fake.replies(p.channel_id or "", issue(st).message_ts or "")]
+    assert [line.split(" ", 2)[1] for line in lines] == ["acknowledged", "assigned", "marked", "resumed", "resolved"]
+
+
 # -- races with a level's completion, and lock order on PostgreSQL ----------------------------------------------------
 @pytest.fixture
 def pg_st(tmp_path: Path, pg_url: str) -> Iterator[Stack]:
