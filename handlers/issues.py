@@ -236,11 +236,19 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         return (values.get(ids.F_ISSUE_OWNER_OURS, {}).get("selected_user") or None,
                 values.get(ids.F_ISSUE_OWNER_PARTNER, {}).get("selected_user") or None)
 
+    def still_allowed(actor: str, meta: dict[str, Any], action: str) -> None:
+        """Who may, and whether the issue's status allows it, checked again while the form waits for its answer:
+        refused then, the form stays open with what was typed (someone resolved the issue meanwhile)."""
+        svc.for_action(issue_id=int(meta.get("issue_id") or 0), actor=actor, action=action,
+                       channel_id=meta.get("channel_id"))
+
     def check_resolve(actor: str, meta: dict[str, Any], values: dict[str, Any]) -> None:
         svc.check_note(note_of(values), limit=RESOLUTION_MAX, field="note", required=True)
+        still_allowed(actor, meta, "resolve")
 
     def check_escalate(actor: str, meta: dict[str, Any], values: dict[str, Any]) -> None:
         svc.check_note(note_of(values), limit=ESCALATION_NOTE_MAX, field="note", required=False)
+        still_allowed(actor, meta, "escalate")
 
     def check_assign(actor: str, meta: dict[str, Any], values: dict[str, Any]) -> None:
         ours, partner = owners_of(values)
