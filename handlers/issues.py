@@ -107,7 +107,11 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
                 v.issue, v.partnership.name, v.clocks, v.events, now=services.clock.now()))
         else:
             p = svc.prepare_log(**where)  # who may, before what they typed
-            inp = validate(IssueInput, title=text)
+            try:
+                inp = validate(IssueInput, title=text)
+            except Invalid as exc:  # a command's text is gone once sent: give it back to copy
+                raise Invalid(f"{exc} `{COMMAND} issue` alone opens a form, with a description for the rest. "
+                              f"What you typed:\n>{escape(text)}") from None
             call.reply.ack()
             call.reply(svc.log(partnership_id=p.id or 0, actor=call.user_id, inp=inp,
                                creation_key=f"cmd:{call.trigger_id}").text())

@@ -819,3 +819,15 @@ def test_a_resolution_or_escalation_refused_on_submission_keeps_the_form_and_its
     h.wait()
     h.tick()
     assert thread(h, cid) == [f"<@{ALICE}> resolved #1: Fixed by the partner"]
+
+
+def test_a_command_with_a_title_over_the_limit_gives_back_what_was_typed(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    typed = "The partner's API returns 500 for every invoice since the deploy on Friday <!channel> " * 2
+    told = h.command(f"issue {typed}", channel=cid, user=CAROL).text
+    assert "the limit is 150" in told and "`/partner issue` alone opens a form" in told
+    assert "The partner's API returns 500 for every invoice since the deploy on Friday @channel" in told
+    assert "<!channel>" not in told
+    h.tick()
+    assert cards(h, cid) == []
