@@ -107,7 +107,11 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
                 v.issue, v.partnership.name, v.clocks, v.events, now=services.clock.now()))
         else:
             p = svc.prepare_log(**where)  # who may, before what they typed
-            inp = validate(IssueInput, title=text)
+            try:
+                inp = validate(IssueInput, title=text)
+            except Invalid as exc:  # a command's text is gone once sent: give it back to copy
+                raise Invalid(f"{exc} `{COMMAND} issue` alone opens a form, with a description for the rest. "
+                              f"What you typed:\n>{escape(text)}") from None
             call.reply.ack()
             call.reply(svc.log(partnership_id=p.id or 0, actor=call.user_id, inp=inp,
                                creation_key=f"cmd:{call.trigger_id}").text())
@@ -236,11 +240,19 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         return (values.get(ids.F_ISSUE_OWNER_OURS, {}).get("selected_user") or None,
                 values.get(ids.F_ISSUE_OWNER_PARTNER, {}).get("selected_user") or None)
 
+    def still_allowed(actor: str, meta: dict[str, Any], action: str) -> None:
+        """Who may, and whether the issue's status allows it, checked again while the form waits for its answer:
+        refused then, the form stays open with what was typed (someone resolved the issue meanwhile)."""
+        svc.for_action(issue_id=int(meta.get("issue_id") or 0), actor=actor, action=action,
+                       channel_id=meta.get("channel_id"))
+
     def check_resolve(actor: str, meta: dict[str, Any], values: dict[str, Any]) -> None:
         svc.check_note(note_of(values), limit=RESOLUTION_MAX, field="note", required=True)
+        still_allowed(actor, meta, "resolve")
 
     def check_escalate(actor: str, meta: dict[str, Any], values: dict[str, Any]) -> None:
         svc.check_note(note_of(values), limit=ESCALATION_NOTE_MAX, field="note", required=False)
+        still_allowed(actor, meta, "escalate")
 
     def check_assign(actor: str, meta: dict[str, Any], values: dict[str, Any]) -> None:
         ours, partner = owners_of(values)

@@ -937,7 +937,10 @@ class IssueService(PartnershipFeature):
         again at once, and the cards of the unresolved issues are updated (their "resolve by" moves)."""
         now = self.clock.now()
         with self.uow() as s:
-            p = s.get(Partnership, partnership_id, with_for_update=True)
+            # One save at a time, and none while an issue is being logged (its FOR UPDATE); but not FOR UPDATE itself:
+            # a button's or a level's history row refers to the partnership (a KEY SHARE lock on PostgreSQL), and
+            # such a change holds its card's row, which this save asks for below.
+            p = s.get(Partnership, partnership_id, with_for_update={"key_share": True})
             if p is None:
                 raise NotFound("That partnership no longer exists.")
             self.partnerships.authorize(s, p, actor, "change its SLA targets", need=Access.OWNER)
@@ -949,8 +952,17 @@ class IssueService(PartnershipFeature):
             s.add(settings)
             s.flush()
             hours = hours_of(settings)
-            unresolved = s.exec(select(Issue).where(Issue.partnership_id == partnership_id,
-                                                    Issue.status != IssueStatus.RESOLVED)).all()
+            # The cards' updates first, then the issues' rows, locked and read afresh: the order of `_change` and of
+            # a level's completion (the other way round, a button clicked meanwhile deadlocks with this on
+            # PostgreSQL), and the clocks as that button left them (not as they were before it: its change would be
+            # written over).
+            cards = s.exec(select(Issue.id, Issue.card_refreshed_at).where(
+                Issue.partnership_id == partnership_id, Issue.status != IssueStatus.RESOLVED)).all()
+            request_refreshes(s, kind=ISSUE_CARD, subjects=[(issue_id or 0, at) for issue_id, at in cards], now=now)
+            unresolved = s.exec(select(Issue).where(col(Issue.id).in_([issue_id for issue_id, _ in cards]),
+                                                    Issue.status != IssueStatus.RESOLVED)
+                                .order_by(col(Issue.id)).with_for_update()
+                                .execution_options(populate_existing=True)).all()
             for i in unresolved:
                 if hours != before:
                     recount_from(i, now, p.timezone, before)
@@ -958,8 +970,6 @@ class IssueService(PartnershipFeature):
                 s.add(i)
                 s.flush()
                 self._replan(s, i, p, hours, now)
-            request_refreshes(s, kind=ISSUE_CARD, subjects=[(i.id or 0, i.card_refreshed_at) for i in unresolved],
-                              now=now)
             self.partnerships.audit(s, p, actor, "issue_sla_changed", targets=targets, business_hours=business_hours,
                                     days=days, start=start, end=end)
             text = sla_listing(p.name, settings)
@@ -1072,7 +1082,7 @@ class IssueService(PartnershipFeature):
             if i is None or p is None or p.status != PartnershipStatus.ACTIVE:
                 return Completion.obsolete("the issue or its partnership is gone")
             if (why_not := self._sla_stale(i, clock, run, level)) is not None:
-                return Completion.obsolete(why_not)
+                return Completion.obsolete(why_not, apply=lambda s: self._plan_timer(s, issue_id, ctx.now))
             hours = hours_of(s.get(IssueSlaSettings, p.id))
             c = clock_of(i, clock)
 
@@ -1138,6 +1148,17 @@ class IssueService(PartnershipFeature):
         if (nxt := next_level(i, p.timezone, hours_of(s.get(IssueSlaSettings, p.id)))) is not None:
             upsert_planned(s, [nxt], now)
         return i, p
+
+    def _plan_timer(self, s: Session, issue_id: int | None, now: datetime) -> None:
+        """Inside the completion of a level not sent because its clock had stopped, paused or moved on: the issue's
+        SLA timer as it stands now. A change recorded while the level was claimed could not plan that level again
+        (a resume right after a pause: the same key), so without this the clock would run with nothing planned."""
+        i = s.get(Issue, issue_id, with_for_update=True, populate_existing=True) if issue_id else None
+        p = s.get(Partnership, i.partnership_id) if i is not None else None
+        if i is None or p is None or p.status != PartnershipStatus.ACTIVE:
+            return
+        if (nxt := next_level(i, p.timezone, hours_of(s.get(IssueSlaSettings, p.id)))) is not None:
+            upsert_planned(s, [nxt], now)
 
     @staticmethod
     def _sla_stale(i: Issue, clock: str, run: int, level: Level, *, paused_ok: bool = False) -> str | None:
@@ -1245,12 +1266,17 @@ class IssueService(PartnershipFeature):
             self.partnerships.authorize(s, p, actor, what, need=Access.OWNER, also=owners, also_who=who)
 
     def _replan(self, s: Session, i: Issue, p: Partnership, hours: WorkingHours | None, now: datetime) -> None:
-        """A change of state: drop the pending timers and plan the current ones at once (same transaction)."""
+        """A change of state: drop the pending timers and plan the current ones at once (same transaction).
+
+        The rows are read first and only those that change are written (`skip_planned`): a level being completed
+        right now is claimed, so there is nothing to plan for it, and an upsert would still wait for its row, which
+        the completion holds while it waits for the card's row this change holds (a deadlock on PostgreSQL). The
+        completion plans the next level itself."""
         assert i.id is not None
         i.planned_version = i.version
         mark_obsolete(s, kinds=[ISSUE_SLA, ISSUE_DUE], subject_id=i.id, now=now, note="the issue changed")
         upsert_planned(s, [r for r in sla_rows(i, p.timezone, hours)
-                           if r.get("not_after") is None or r["not_after"] > now], now)
+                           if r.get("not_after") is None or r["not_after"] > now], now, skip_planned=True)
 
     def _request_card(self, s: Session, i: Issue, now: datetime) -> None:
         assert i.id is not None

@@ -212,8 +212,8 @@ class Completion:
         return cls(OccurrenceState.SKIPPED, note=note, apply=apply)
 
     @classmethod
-    def obsolete(cls, note: str) -> Completion:
-        return cls(OccurrenceState.OBSOLETE, note=note)
+    def obsolete(cls, note: str, apply: Apply | None = None) -> Completion:
+        return cls(OccurrenceState.OBSOLETE, note=note, apply=apply)
 
 
 # The occurrence key a message's metadata carries (posts carry it as their message key).

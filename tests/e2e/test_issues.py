@@ -794,3 +794,40 @@ def test_edit_an_issue_from_its_card_with_refusals_and_a_bad_title(hc: Harness, 
     assert thread(h, cid)[-1] == f"<@{PARTNER_PAT}> changed #1: due date removed (was Fri 6 Mar 2026)"
     detail = h.command("issue 1", channel=cid, user=BOB).text
     assert "edited: due date removed (was Fri 6 Mar 2026)" in detail
+
+
+def test_a_resolution_or_escalation_refused_on_submission_keeps_the_form_and_its_text(
+    hc: Harness, clock: FrozenClock,
+) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    h.command("issue Invoices rejected", channel=cid, user=CAROL)
+    h.tick()
+    # Alice and Carol (its reporter, a member) open the forms; someone else resolves the issue before they send them.
+    click(h, ALICE, card(h, cid), "Resolve", cid)
+    alices = h.fake.open_views(ALICE)[-1]["view"]
+    click(h, CAROL, card(h, cid), "Escalate", cid)
+    carols = h.fake.open_views(CAROL)[-1]["view"]
+    click(h, ALICE, card(h, cid), "Resolve", cid)
+    assert not submit(h, ALICE, text_value("issue_note", "Fixed by the partner"))
+    note = "Long explanation of what we changed in the mapping table, and why " * 10
+    _, ack = h.sender.submit_view(alices, text_value("issue_note", note), user_id=ALICE)
+    assert ack is not None and ack["response_action"] == "errors"  # the form stays open with what she typed
+    assert "already resolved" in ack["errors"]["issue_note"]
+    _, ack = h.sender.submit_view(carols, text_value("issue_note", "The customer is furious"), user_id=CAROL)
+    assert ack["response_action"] == "errors" and "already resolved" in ack["errors"]["issue_note"]
+    h.wait()
+    h.tick()
+    assert thread(h, cid) == [f"<@{ALICE}> resolved #1: Fixed by the partner"]
+
+
+def test_a_command_with_a_title_over_the_limit_gives_back_what_was_typed(hc: Harness, clock: FrozenClock) -> None:
+    h = hc
+    cid = setup_partnership(h)
+    typed = "The partner's API returns 500 for every invoice since the deploy on Friday <!channel> " * 2
+    told = h.command(f"issue {typed}", channel=cid, user=CAROL).text
+    assert "the limit is 150" in told and "`/partner issue` alone opens a form" in told
+    assert "The partner's API returns 500 for every invoice since the deploy on Friday @channel" in told
+    assert "<!channel>" not in told
+    h.tick()
+    assert cards(h, cid) == []

@@ -5,10 +5,12 @@ reminders, changed SLA settings, and the figures."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -802,3 +804,204 @@ def test_thread_lines_due_at_once_are_posted_in_the_order_things_happened(st: St
         st.at(st.clock.now() + timedelta(seconds=seconds and 1))
     lines = [m["text"] for m in st.fake.replies(p.channel_id or "", issue(st).message_ts or "")]
     assert [line.split(" ", 2)[1] for line in lines] == ["acknowledged", "assigned", "marked", "resumed", "resolved"]
+
+
+# -- races with a level's completion, and lock order on PostgreSQL ----------------------------------------------------
+@pytest.fixture
+def pg_st(tmp_path: Path, pg_url: str) -> Iterator[Stack]:
+    with stack(tmp_path, start=berlin(2026, 3, 2, 10, 0), database_url=pg_url) as s:
+        s.bot.ticker.dispatcher.database_clock = False  # leases on the frozen clock
+        yield s
+
+
+def interleave(monkeypatch: pytest.MonkeyPatch, first: str, *, then: str) -> dict[str, threading.Event]:
+    """Make two transactions ask for the issue card's row in this order: the thread named `then` takes it (in
+    `request_refresh` or `request_refreshes`) only once the thread named `first` has reached the same call, and
+    `first` goes on only once `then` holds it (or after 5 s): the order in which a button and a level's completion,
+    or the SLA form, meet in production when they come at the same moment."""
+    events = {first: threading.Event(), then: threading.Event()}
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def ordered(*args: Any, **kwargs: Any) -> Any:
+            name = threading.current_thread().name
+            if name == first:
+                events[first].set()
+                events[then].wait(5)
+                return original(*args, **kwargs)
+            if name == then:
+                events[first].wait(5)
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    events[then].set()
+            return original(*args, **kwargs)
+        return ordered
+
+    monkeypatch.setattr(issues_module, "request_refresh", wrap(issues_module.request_refresh))
+    monkeypatch.setattr(issues_module, "request_refreshes", wrap(issues_module.request_refreshes))
+    return events
+
+
+def together(**work: Callable[[], object]) -> dict[str, BaseException | None]:
+    """Run each callable in a thread of its name, at once; what each raised (None: nothing)."""
+    raised: dict[str, BaseException | None] = {}
+
+    def run(name: str, call: Callable[[], object]) -> None:
+        try:
+            call()
+            raised[name] = None
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            raised[name] = exc
+
+    threads = [threading.Thread(target=run, args=(name, call), name=name) for name, call in work.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return raised
+
+
+def test_on_postgresql_a_button_while_a_level_completes_neither_deadlocks(
+    pg_st: Stack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A level's completion holds its occurrence's row, then takes the card's and the issue's; a change of the
+    issue takes the card's and the issue's, then plans its timer: when that is the same level, it must not wait
+    for the completion's row (PostgreSQL would break the cycle by failing one of them: the click, or the level)."""
+    st = pg_st
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p)  # critical: the acknowledge clock's 80 % reminder after 48 min
+    st.tick()
+    st.clock.set(t0 + timedelta(minutes=48))
+    dispatcher = st.bot.ticker.dispatcher
+    claims = dispatcher.claim(10)
+    assert [c.occ.key for c in claims] == [f"issue_sla:{i.id}:ack:1:warn"]
+    interleave(monkeypatch, "level", then="button")
+    raised = together(level=lambda: dispatcher.execute(claims[0]),
+                      button=lambda: st.services.issues.assign(issue_id=i.id or 0, actor=ALICE, owner_ours=CAROL,
+                                                               owner_partner=PAT))
+    assert raised == {"level": None, "button": None}
+    assert issue(st).owner_ours == CAROL and issue(st).ack_reached == 1
+    assert ladder_of(st, i, "ack")["breach"] == t0 + timedelta(hours=1)  # the next level is planned
+    st.tick()
+    assert len(dms(st, PAT, "to acknowledge it")) == 1
+
+
+def test_on_postgresql_saving_the_sla_settings_while_a_button_is_clicked_neither_deadlocks(
+    pg_st: Stack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Saving the SLA settings re-plans every unresolved issue and has their cards updated; a button takes the
+    card's row, then the issue's. Both must take them in that order, or PostgreSQL fails one of them."""
+    st = pg_st
+    p = acme(st)
+    i = log(st, p)
+    st.tick()
+    st.clock.advance(minutes=5)
+    interleave(monkeypatch, "sla", then="button")
+    raised = together(sla=lambda: set_sla(st, p, business_hours=True),
+                      button=lambda: st.services.issues.acknowledge(issue_id=i.id or 0, actor=BOB))
+    assert raised == {"sla": None, "button": None}
+    # The acknowledgement stands: the save, which waited for it, did not write the clocks it had read before it.
+    assert issue(st).status == IssueStatus.ACKNOWLEDGED and not ack_clock(issue(st)).running
+    with st.services.uow() as s:
+        settings = s.get(IssueSlaSettings, p.id)
+        assert settings is not None and settings.business_hours
+    # Its 24 h to resolve, 5 min used, now count in business hours: Monday 6 h 55 min, Tuesday and Wednesday 8 h
+    # each, Thursday 1 h.
+    assert ladder_of(st, i)["breach"] == berlin(2026, 3, 5, 10, 0)
+
+
+def test_a_resume_while_a_level_finds_its_clock_paused_keeps_the_ladder(st: Stack) -> None:
+    """A level claimed as it fell due finds its clock paused (waiting on the partner was clicked at that moment)
+    and is not sent; the Resume that comes before its completion is recorded cannot plan that level again (it is
+    claimed), so the completion must: else the clock runs with nothing planned and no reminder ever comes."""
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p, severity="normal")  # 1 day / 7 days
+    st.services.issues.acknowledge(issue_id=i.id or 0, actor=BOB)
+    st.tick()
+    st.clock.set(t0 + timedelta(days=5, hours=15))  # past the resolve clock's 80 % (5 days 14.4 h)
+    dispatcher = st.bot.ticker.dispatcher
+    claims = [c for c in dispatcher.claim(10) if c.occ.kind == ISSUE_SLA or dispatcher.execute(c)]
+    assert [c.occ.key for c in claims] == [f"issue_sla:{i.id}:resolve:1:warn"]
+    st.services.issues.wait(issue_id=i.id or 0, actor=PAT)
+
+    def resumed_then_recorded(occ: Occurrence, completion: object) -> None:
+        st.services.issues.resume(issue_id=i.id or 0, actor=PAT)
+        dispatcher.complete(occ, completion)  # type: ignore[arg-type]
+
+    dispatcher._execute(claims[0], resumed_then_recorded)
+    assert dms(st, BOB, "to resolve it") == []  # not sent while paused
+    assert ladder_of(st, i)["warn"] == t0 + timedelta(days=5, hours=15)  # due again at once, on the resumed run
+    st.tick()
+    assert len(dms(st, BOB, "to resolve it")) == 1
+    st.at(t0 + timedelta(days=7))
+    assert len(dms(st, BOB, "was not resolved within 7 days")) == 1
+
+
+def test_an_issue_without_owners_has_its_reminders_go_to_the_partnerships_owners(st: Stack) -> None:
+    p = acme(st)  # Alice owns the partnership
+    t0 = st.clock.now()
+    log(st, p, owners=(None, None), due=date(2026, 3, 3))  # critical: 80 % of 1 h after 48 min
+    st.at(t0 + timedelta(minutes=48))
+    assert len(dms(st, ALICE, "to acknowledge it")) == 1
+    assert [dms(st, u, "to acknowledge it") for u in (BOB, CAROL, PAT, DAN)] == [[], [], [], []]
+    st.at(berlin(2026, 3, 4, 9, 0))  # the day after the due date
+    assert len(dms(st, ALICE, "was due Tue 3 Mar 2026")) == 1 and dms(st, CAROL, "was due") == []
+
+
+def test_on_postgresql_a_level_completed_with_the_issues_overdue_note_reads_the_issue_afresh(
+    pg_st: Stack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Completions are recorded in batches: the overdue note's reads the issue, then a level's locks it. When the
+    issue is resolved in between, the level must see it resolved, not the issue as the note read it."""
+    st = pg_st
+    p = acme(st)
+    i = log(st, p, severity="low", due=date(2026, 3, 3))  # acknowledge within 3 days: 80 % on Wednesday 19:36
+    st.tick()
+    st.clock.set(berlin(2026, 3, 4, 20, 0))  # the overdue note (09:00) and the 80 % reminder are both due
+    dispatcher = st.bot.ticker.dispatcher
+    done: list[tuple[Occurrence, Any]] = []
+    for c in dispatcher.claim(10):
+        dispatcher._execute(c, lambda occ, completion: done.append((occ, completion)))
+    assert [occ.key for occ, _ in done] == [f"issue_due:{i.id}:2026-03-03:overdue", f"issue_sla:{i.id}:ack:1:warn"]
+    original = issues_module.request_refresh
+    resolved: list[object] = []
+
+    def resolved_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is threading.main_thread() and not resolved:
+            resolved.append(together(button=lambda: st.services.issues.resolve(issue_id=i.id or 0, actor=BOB,
+                                                                               note="Fixed")))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(issues_module, "request_refresh", resolved_meanwhile)
+    assert dispatcher.complete_many(done) == [True, True]
+    assert resolved == [{"button": None}]
+    monkeypatch.setattr(issues_module, "request_refresh", original)
+    st.tick()
+    assert issue(st).status == IssueStatus.RESOLVED and issue(st).ack_reached == 0
+    assert dms(st, BOB, "to acknowledge it") == [] and pending(st) == {}
+    assert len(dms(st, BOB, "was due Tue 3 Mar 2026")) == 1  # recorded before the resolve
+
+
+def test_on_postgresql_saving_the_sla_settings_while_a_level_completes_neither_deadlocks(
+    pg_st: Stack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    st = pg_st
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p)  # critical: the acknowledge clock's 80 % reminder after 48 min
+    st.tick()
+    st.clock.set(t0 + timedelta(minutes=48))
+    dispatcher = st.bot.ticker.dispatcher
+    claims = dispatcher.claim(10)
+    assert [c.occ.key for c in claims] == [f"issue_sla:{i.id}:ack:1:warn"]
+    interleave(monkeypatch, "level", then="sla")
+    raised = together(level=lambda: dispatcher.execute(claims[0]),
+                      sla=lambda: set_sla(st, p, critical=("2h", "1 day"), business_hours=False))
+    assert raised == {"level": None, "sla": None}
+    assert issue(st).ack_reached == 1
+    # The issue keeps its 1 h target (new targets are for new issues); the breach is planned, by the level.
+    assert ladder_of(st, i, "ack")["breach"] == t0 + timedelta(hours=1)
+    st.tick()
+    assert len(dms(st, BOB, "to acknowledge it")) == 1
