@@ -130,7 +130,15 @@ class WebServer:
     def close(self, timeout: float = 10.0) -> None:
         self._closing = True
         self._server.task_dispatcher.shutdown()  # finish the requests being served
+        if self._thread.is_alive():
+            # Close the sockets on the loop's own thread: the trigger wakes its select at once, and with no
+            # socket left the loop ends. Closed from here instead, the loop would sleep out its select
+            # timeout (waitress's asyncore_loop_timeout, a whole second) before it noticed.
+            self._server.trigger.pull_trigger(self._close_sockets)
+            self._thread.join(timeout)
+        self._close_sockets()  # not started, or the loop did not answer in time: close them from here
+
+    def _close_sockets(self) -> None:
         self._server.close()
         for channel in list(self._server._map.values()):  # the loop's other sockets (waitress has no API)
             channel.close()
-        self._thread.join(timeout)
