@@ -4,6 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
+# The suite runs on one pytest-xdist worker per CPU; each test file stays on one worker, so a module's shared
+# fake Slack or app is built once. Files are handed out in collection order (tests/conftest.py puts the
+# longest first), not largest-count first. TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= auto
 
 .PHONY: run test install install-dev migrate lint bench clean
 
@@ -35,7 +39,7 @@ lint: $(DEVSTAMP)
 
 test: $(DEVSTAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -130,7 +130,20 @@ class WebServer:
     def close(self, timeout: float = 10.0) -> None:
         self._closing = True
         self._server.task_dispatcher.shutdown()  # finish the requests being served
+        trigger = self._server.trigger
+        if self._thread.is_alive() and not trigger._closed:
+            # Close the sockets on the loop's own thread: the trigger wakes its select at once, and with no
+            # socket left the loop ends. Closed from here instead, the loop would sleep out its select
+            # timeout (waitress's asyncore_loop_timeout, a whole second) before it noticed.
+            try:
+                trigger.pull_trigger(self._close_sockets)
+            except OSError:  # the trigger's pipe is already gone (waitress closes it on a read error)
+                log.warning("could not wake the HTTP server's loop to stop it; closing its sockets from here")
+            else:
+                self._thread.join(timeout)
+        self._close_sockets()  # not started, the trigger gone, or the loop did not answer in time
+
+    def _close_sockets(self) -> None:
         self._server.close()
         for channel in list(self._server._map.values()):  # the loop's other sockets (waitress has no API)
             channel.close()
-        self._thread.join(timeout)

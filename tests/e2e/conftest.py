@@ -12,7 +12,7 @@ import pytest
 from adapters.clock import Clock
 from adapters.web import WebServer
 from bot import Partnerbot, build
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrated_sqlite_url
 from tests.fakes import FakeSlack, SlackSender
 from tests.support.executor import TrackingExecutor
 from tests.support.stack import run_scheduler
@@ -120,7 +120,7 @@ def fake() -> Iterator[FakeSlack]:
 def start_harness(fake: FakeSlack, tmp_path: Any, *, clock: Clock | None = None, **settings: Any) -> Harness:
     values: dict[str, Any] = dict(
         slack_signing_secret=SECRET, slack_api_url=fake.base_url,
-        database_url=f"sqlite:///{tmp_path / 'partnerbot.db'}", default_timezone="Europe/Berlin",
+        database_url=migrated_sqlite_url(tmp_path / 'partnerbot.db'), default_timezone="Europe/Berlin",
     )
     values.update(settings)
     executor = TrackingExecutor()

@@ -31,7 +31,7 @@ from tests.fakes.socket_mode import FakeSocketMode
 
 BOT = Path(__file__).resolve().parents[2] / "bot.py"
 APP_TOKEN = "xapp-1-A0PARTNERBOT-1-test"
-START_TIMEOUT = 10.0  # seconds for `python bot.py` to import, migrate and connect
+START_TIMEOUT = 30.0  # seconds for `python bot.py` to import, migrate and connect (on a busy machine too)
 # Seconds from SIGTERM to exit: well inside the 10 s grace `docker stop` gives before SIGKILL. (Socket Mode
 # takes ~3 s: slack_sdk's builtin client waits for its blocked socket read, which times out after 3 s.)
 STOP_TIMEOUT = 8.0

@@ -14,7 +14,7 @@ import pytest
 from bot import build
 from models import Poll
 from services.errors import Forbidden, Invalid
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrated_sqlite_url
 from tests.fakes import FakeSlack
 from tests.services.test_polls import PARTNERS, START, acme, create, vote
 from tests.support.clock import FrozenClock
@@ -34,7 +34,7 @@ def shared_fake() -> Iterator[FakeSlack]:
 def st(shared_fake: FakeSlack, tmp_path: Path) -> Iterator[Stack]:
     clock = FrozenClock(START)
     shared_fake.clock = clock.epoch
-    bot = build(make_settings(slack_api_url=shared_fake.base_url, database_url=f"sqlite:///{tmp_path / 'pb.db'}",
+    bot = build(make_settings(slack_api_url=shared_fake.base_url, database_url=migrated_sqlite_url(tmp_path / 'pb.db'),
                               default_timezone="Europe/Berlin"), clock=clock)
     yield Stack(shared_fake, clock, bot)
     bot.close()

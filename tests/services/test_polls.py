@@ -23,7 +23,7 @@ from models.poll import PollAudience, PollKind, PollStatus, count, tally
 from services.errors import Forbidden, Invalid
 from services.inputs import PollSpec, check_poll, parse_closes, parse_quick_poll
 from services.polls import Recorded, remind_time
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrated_sqlite_url
 from tests.e2e.conftest import flatten
 from tests.fakes import FakeSlack
 from tests.support.clock import FrozenClock
@@ -48,7 +48,7 @@ def shared_fake() -> Iterator[FakeSlack]:
 def st(shared_fake: FakeSlack, tmp_path: Path) -> Iterator[Stack]:
     clock = FrozenClock(START)
     shared_fake.clock = clock.epoch
-    bot = build(make_settings(slack_api_url=shared_fake.base_url, database_url=f"sqlite:///{tmp_path / 'pb.db'}",
+    bot = build(make_settings(slack_api_url=shared_fake.base_url, database_url=migrated_sqlite_url(tmp_path / 'pb.db'),
                               default_timezone="Europe/Berlin"), clock=clock)
     yield Stack(shared_fake, clock, bot)
     bot.close()

@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL cluster for tests: initdb + pg_ctl on a free loopback port.
+"""A throwaway PostgreSQL cluster for tests: initdb + pg_ctl on a free loopback port, in a directory of its own.
+Each test process starts its own (one per pytest-xdist worker), so parallel runs never share one.
 
 Used by the `pg_url` fixture. When PARTNERBOT_REQUIRE_POSTGRES=1 (set by .ci/run) a cluster that
 cannot start is an error, not a skip.
@@ -13,6 +14,8 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+PORT_ATTEMPTS = 3  # free ports to try: between choosing one and the server binding it, another process may take it
 
 
 class ClusterUnavailable(Exception):
@@ -56,12 +59,18 @@ class PgCluster:
         result = self._run(self.initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
         if result.returncode != 0:
             raise ClusterUnavailable(f"initdb failed: {result.stderr.strip()[-500:]}")
-        opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=200"
-        result = self._run(self.pg_ctl, "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "start")
-        if result.returncode != 0:
-            log = (self.root / "log").read_text() if (self.root / "log").exists() else ""
-            raise ClusterUnavailable(f"pg_ctl start failed: {result.stderr.strip()[-300:]} {log[-500:]}")
-        return self
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=200"
+            log_path = self.root / f"log-{attempt}"
+            result = self._run(self.pg_ctl, "-D", str(self.data), "-o", opts, "-l", str(log_path), "-w", "start")
+            if result.returncode == 0:
+                return self
+            log = log_path.read_text() if log_path.exists() else ""
+            if "could not bind" not in log or attempt == PORT_ATTEMPTS:
+                raise ClusterUnavailable(f"pg_ctl start failed: {result.stderr.strip()[-300:]} {log[-500:]}")
+            # Another process (a parallel test worker, another test run) took the free port meanwhile.
+            self.port = free_port()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{dbname}"

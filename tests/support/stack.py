@@ -16,7 +16,7 @@ from bot import Partnerbot, build
 from models import Occurrence, Partnership
 from services.container import Services
 from services.inputs import NewPartnership, validate
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrated_sqlite_url
 from tests.fakes import FakeSlack
 from tests.support.clock import FrozenClock
 
@@ -86,7 +86,7 @@ def new_fake(clock: FrozenClock) -> FakeSlack:
 def stack(tmp_path: Path, start: datetime | None = None, **settings: Any) -> Iterator[Stack]:
     clock = FrozenClock(start or datetime(2026, 3, 2, 7, 0, tzinfo=UTC))
     fake = new_fake(clock)
-    values: dict[str, Any] = dict(slack_api_url=fake.base_url, database_url=f"sqlite:///{tmp_path / 'pb.db'}",
+    values: dict[str, Any] = dict(slack_api_url=fake.base_url, database_url=migrated_sqlite_url(tmp_path / 'pb.db'),
                                   default_timezone="Europe/Berlin")
     values.update(settings)
     bot = build(make_settings(**values), clock=clock)
