@@ -707,9 +707,12 @@ class IssueService(PartnershipFeature):
         return self._change(issue_id, actor, "assign", channel_id, owners=(owner_ours, owner_partner))
 
     def check_assign(self, *, issue_id: int, actor: str, owner_ours: str | None, owner_partner: str | None) -> None:
+        """What `assign` would refuse, before the form closes: who may, a resolved issue, owners not on their side."""
         with self.uow(read_only=True) as s:
             i, p = self._load(s, issue_id)
             self._authorize(s, p, i, actor, "assign")
+            if i.status not in ACTIONS["assign"]:
+                raise Invalid(_not_now(i, "assign"))
             self._check_owners(s, p, owner_ours, owner_partner)
 
     def edit(self, *, issue_id: int, actor: str, inp: IssueInput, channel_id: str | None = None,

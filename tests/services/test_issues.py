@@ -1005,3 +1005,12 @@ def test_on_postgresql_saving_the_sla_settings_while_a_level_completes_neither_d
     assert ladder_of(st, i, "ack")["breach"] == t0 + timedelta(hours=1)
     st.tick()
     assert len(dms(st, BOB, "to acknowledge it")) == 1
+
+
+def test_an_assign_form_sent_after_the_issue_was_resolved_is_refused_before_it_closes(st: Stack) -> None:
+    p = acme(st)
+    i = log(st, p)
+    st.services.issues.check_assign(issue_id=i.id or 0, actor=BOB, owner_ours=CAROL, owner_partner=PAT)  # fine
+    st.services.issues.resolve(issue_id=i.id or 0, actor=BOB, note="Fixed")  # meanwhile, while the form is open
+    with pytest.raises(Invalid, match="already resolved, so you cannot assign it"):
+        st.services.issues.check_assign(issue_id=i.id or 0, actor=BOB, owner_ours=CAROL, owner_partner=PAT)
