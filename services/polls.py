@@ -67,12 +67,14 @@ from services.scheduling import (
     refresh_too_soon,
     request_refresh,
     request_run,
+    run_again,
 )
 
 log = logging.getLogger(__name__)
 
 LATE_AFTER = timedelta(minutes=5)  # a close this much past its time says it closed late
 NO_REMINDER_WITHIN = timedelta(hours=1)  # a poll closing sooner gets no reminder
+REMIND_AFTER_POST = timedelta(seconds=30)  # a reminder due before the poll is posted looks again this much later
 LIST_CLOSED = 5  # `/partner poll list` shows this many closed polls
 # chat.update errors after which the poll's message cannot show its results any more.
 MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed", "is_archived",
@@ -648,6 +650,13 @@ class PollService(PartnershipFeature):
             poll = s.get(Poll, occ.subject_id)
             if poll is None or poll.status == PollStatus.CLOSED:
                 return Completion.obsolete("the poll is closed")
+            if not poll.message_ts:  # each reminder links to the message: none before it is posted
+                post = s.exec(select(Occurrence.state, Occurrence.run_at)
+                              .where(Occurrence.key == f"{POLL_POST}:{poll.id}")).first()
+                if post is None or post.state not in (OccurrenceState.PENDING, OccurrenceState.CLAIMED):
+                    return Completion.obsolete("the poll was never posted")
+                return run_again(occ, max(ctx.now, post.run_at) + REMIND_AFTER_POST, ctx.now,
+                                 "the poll is not posted yet")
             people = sorted(self.audience(s, poll.partnership_id, poll.audience, poll.chosen))
         poll_id, closes_at = poll.id, poll.closes_at
 
