@@ -701,7 +701,8 @@ def export_table(
     """The CSV's header and rows: one row per answer (multiple choice: per picked option), oldest first. An
     anonymous poll has no voter columns at all, gives the day of each answer, not its time, and lists its rows by
     answer, not in the order they came in (an exact time, or one person's picks side by side, could tell who
-    answered what to someone who knows when people voted); `sides` False leaves the side column empty."""
+    answered what to someone who knows when people voted), and no day at all when fewer people answered on one
+    of them than the tally needs; `sides` False leaves the side column empty."""
     anonymous = poll.anonymous
     header = ["poll", "question", "answered_on_utc" if anonymous else "answered_at_utc", "answer", "side"]
     if not poll.anonymous:
@@ -723,7 +724,16 @@ def export_table(
         if not poll.anonymous:
             row += [v.user_id or "", names.get(v.user_id or "", v.user_id or "")]
         rows.append(row)
-    if anonymous:  # by answer (numbers as numbers), then day and side
+    if anonymous:
+        # A day (with its side, when sides show) on which fewer people answered than the tally needs would point at
+        # them as a side does: then no row gives its day.
+        answered: dict[tuple[Cell, Cell], set[str]] = {}
+        for v, row in zip(votes, rows, strict=True):
+            answered.setdefault((row[2], row[4]), set()).add(v.voter)
+        if any(len(voters) < ANONYMOUS_TALLY_MIN for voters in answered.values()):
+            for row in rows:
+                row[2] = None
+        # by answer (numbers as numbers), then day and side
         rows.sort(key=lambda r: (r[3] if isinstance(r[3], int) else -1, str(r[3]), str(r[2]), str(r[4])))
     return header, rows
 
