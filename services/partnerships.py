@@ -388,11 +388,12 @@ class PartnershipService:
     def _invite_partner(self, p: Partnership, email: str, actor: str) -> str | None:
         """Send one Slack Connect invitation and record its result; returns a warning on failure."""
         assert p.channel_id
+        maybe_sent = False
         try:
             invite_id = self.slack.invite_shared(p.channel_id, email)
             status, error = InvitationStatus.SENT, None
         except SlackError as exc:
-            invite_id, status, error = None, InvitationStatus.FAILED, exc.code
+            invite_id, status, error, maybe_sent = None, InvitationStatus.FAILED, exc.code, exc.maybe_done
         with self.uow() as s:
             inv = s.exec(
                 select(PartnerInvitation).where(
@@ -407,6 +408,12 @@ class PartnershipService:
             inv.updated_at = self.clock.now()
             s.add(inv)
             self.audit(s, p, actor, "partner_invited", email=email, status=status.value, error=error)
+        if maybe_sent:  # sent once (see SlackGateway.invite_shared): a blind retry could invite them twice
+            return (
+                f"Slack did not confirm the Slack Connect invitation to {escape(email)} (`{error}`): it may have "
+                f"gone out anyway. Check the channel's pending invitations before sending it again with "
+                f"`/partner invite {escape(email)}`."
+            )
         if error:
             return (
                 f"Slack Connect invitation to {escape(email)} was refused (`{error}`). {advice(error)} "

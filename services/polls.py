@@ -67,12 +67,14 @@ from services.scheduling import (
     refresh_too_soon,
     request_refresh,
     request_run,
+    run_again,
 )
 
 log = logging.getLogger(__name__)
 
 LATE_AFTER = timedelta(minutes=5)  # a close this much past its time says it closed late
 NO_REMINDER_WITHIN = timedelta(hours=1)  # a poll closing sooner gets no reminder
+REMIND_AFTER_POST = timedelta(seconds=30)  # a reminder due before the poll is posted looks again this much later
 LIST_CLOSED = 5  # `/partner poll list` shows this many closed polls
 # chat.update errors after which the poll's message cannot show its results any more.
 MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed", "is_archived",
@@ -648,6 +650,13 @@ class PollService(PartnershipFeature):
             poll = s.get(Poll, occ.subject_id)
             if poll is None or poll.status == PollStatus.CLOSED:
                 return Completion.obsolete("the poll is closed")
+            if not poll.message_ts:  # each reminder links to the message: none before it is posted
+                post = s.exec(select(Occurrence.state, Occurrence.run_at)
+                              .where(Occurrence.key == f"{POLL_POST}:{poll.id}")).first()
+                if post is None or post.state not in (OccurrenceState.PENDING, OccurrenceState.CLAIMED):
+                    return Completion.obsolete("the poll was never posted")
+                return run_again(occ, max(ctx.now, post.run_at) + REMIND_AFTER_POST, ctx.now,
+                                 "the poll is not posted yet")
             people = sorted(self.audience(s, poll.partnership_id, poll.audience, poll.chosen))
         poll_id, closes_at = poll.id, poll.closes_at
 
@@ -692,7 +701,8 @@ def export_table(
     """The CSV's header and rows: one row per answer (multiple choice: per picked option), oldest first. An
     anonymous poll has no voter columns at all, gives the day of each answer, not its time, and lists its rows by
     answer, not in the order they came in (an exact time, or one person's picks side by side, could tell who
-    answered what to someone who knows when people voted); `sides` False leaves the side column empty."""
+    answered what to someone who knows when people voted), and no day at all when fewer people answered on one
+    of them than the tally needs; `sides` False leaves the side column empty."""
     anonymous = poll.anonymous
     header = ["poll", "question", "answered_on_utc" if anonymous else "answered_at_utc", "answer", "side"]
     if not poll.anonymous:
@@ -714,7 +724,16 @@ def export_table(
         if not poll.anonymous:
             row += [v.user_id or "", names.get(v.user_id or "", v.user_id or "")]
         rows.append(row)
-    if anonymous:  # by answer (numbers as numbers), then day and side
+    if anonymous:
+        # A day (with its side, when sides show) on which fewer people answered than the tally needs would point at
+        # them as a side does: then no row gives its day.
+        answered: dict[tuple[Cell, Cell], set[str]] = {}
+        for v, row in zip(votes, rows, strict=True):
+            answered.setdefault((row[2], row[4]), set()).add(v.voter)
+        if any(len(voters) < ANONYMOUS_TALLY_MIN for voters in answered.values()):
+            for row in rows:
+                row[2] = None
+        # by answer (numbers as numbers), then day and side
         rows.sort(key=lambda r: (r[3] if isinstance(r[3], int) else -1, str(r[3]), str(r[2]), str(r[4])))
     return header, rows
 

@@ -911,7 +911,10 @@ class Dispatcher:
         finally:
             with self._idle:
                 self._inflight -= 1
-                self._queued.pop(c.occ.id or 0, None)
+                # Only this run's entry: a tick may have taken the occurrence again already (given back, or its
+                # completion written), and that claim's entry is what shutdown gives back if it is still queued.
+                if (entry := self._queued.get(c.occ.id or 0)) is not None and entry[1] is c:
+                    del self._queued[c.occ.id or 0]
                 self._idle.notify_all()
 
     def wait_idle(self, timeout: float = 60) -> None:

@@ -158,6 +158,19 @@ def test_a_failed_look_up_records_nobody_and_raises_nothing(st: Stack) -> None:
     assert side_of(st, p, LI) == Side.PARTNER
 
 
+def test_an_invitation_slack_may_have_sent_says_so_instead_of_asking_to_send_it_again(st: Stack) -> None:
+    p = st.partnership(members=[BOB])
+    assert p.channel_id
+    st.fake.fail("conversations.inviteShared", "internal_error", status=500)
+    told = svc(st).invite_partner(channel_id=p.channel_id, actor=ALICE, email="li@partner.com").text()
+    # Slack failed part-way: the invitation may be in Li's inbox already, so a blind "retry" would send it twice.
+    assert "may have" in told and "refused" not in told
+    assert invitations(st, p)["li@partner.com"].status == InvitationStatus.FAILED
+    st.fake.fail("conversations.inviteShared", "invalid_email")
+    told = svc(st).invite_partner(channel_id=p.channel_id, actor=ALICE, email="li@partner.com").text()
+    assert "refused (`invalid_email`)" in told and "Retry with `/partner invite li@partner.com`" in told
+
+
 # -- leaving, rejoining, and events Slack delivers again --------------------------------------------------------
 def test_who_leaves_stays_recorded_but_counts_in_no_new_audience_until_back(st: Stack) -> None:
     p = invited(st, "li@partner.com")

@@ -109,6 +109,20 @@ def test_an_anonymous_export_holds_no_user_id_nor_name_and_hides_thin_sides(st: 
     assert {r["side"] for r in rows} == {""}
 
 
+def test_an_anonymous_export_gives_no_day_that_fewer_than_three_people_answered_on(st: Stack) -> None:
+    p = acme(st, partners=1)
+    poll = create(st, p, anonymous=True)
+    for user in (ALICE, BOB, CAROL):
+        vote(st, poll, user, 0)
+    st.clock.advance(days=1)
+    vote(st, poll, PARTNERS[0], 2)  # the only answer of the second day
+    export(st, poll, ALICE)
+    _, rows = exported(st, ALICE)
+    # Whoever knows who answered on Tuesday would read that person's answer off the one row of that day.
+    assert sorted(r["answer"] for r in rows) == ["Mon", "Mon", "Mon", "Wed"]
+    assert {r["answered_on_utc"] for r in rows} == {""}
+
+
 def test_results_shown_only_after_the_close_are_exported_only_then(st: Stack) -> None:
     p = acme(st)
     poll = create(st, p, results="after_close")

@@ -353,6 +353,22 @@ def test_someone_who_joins_after_the_poll_was_created_is_reminded_too(st: Stack)
     assert len(st.fake.dm_messages(DAN)) == before[DAN] + 1
 
 
+def test_a_reminder_due_before_the_poll_could_be_posted_waits_for_the_post(st: Stack) -> None:
+    p = acme(st)
+    assert p.id is not None
+    st.services.polls.create(partnership_id=p.id, actor=ALICE, spec=spec(), creation_key=f"t:{next(KEYS)}")
+    before = {u: len(st.fake.dm_messages(u)) for u in (ALICE, BOB, CAROL)}
+    # The bot was down until after the reminder time; when it comes back, Slack fails the poll's post once.
+    st.fake.fail("chat.postMessage", "internal_error", status=500)
+    st.at(START + timedelta(days=1, minutes=1))
+    st.at(START + timedelta(days=1, minutes=2))  # the post's retry: the poll is in the channel now
+    st.at(START + timedelta(days=1, minutes=3))
+    with st.services.uow() as s:
+        poll = s.exec(select(Poll).where(Poll.partnership_id == p.id)).one()
+    assert "Which day?" in flatten(message(st, poll))
+    assert {u: len(st.fake.dm_messages(u)) for u in (ALICE, BOB, CAROL)} == {u: n + 1 for u, n in before.items()}
+
+
 def test_closing_on_time_shows_the_final_results_in_place_without_buttons(st: Stack) -> None:
     p = acme(st)
     poll = create(st, p, kind="rating", options=[])

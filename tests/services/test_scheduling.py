@@ -21,6 +21,7 @@ from jobs.ticker import Ticker
 from models.db import make_uow
 from models.scheduling import Occurrence, OccurrenceState
 from services.scheduling import (
+    Claim,
     Completion,
     Dispatcher,
     Executor,
@@ -606,6 +607,31 @@ def test_shutdown_gives_back_the_claims_still_waiting_in_the_queue(env: Env) -> 
     [late] = d.claim(1)
     d._start(late)
     assert env.occ("z").state == OccurrenceState.PENDING
+
+
+def test_a_claim_taken_again_while_its_first_run_ends_is_still_given_back_at_shutdown(env: Env) -> None:
+    d = env.dispatcher(workers=1)
+    env.plan("x", T0)
+    busy, free = threading.Event(), threading.Event()
+    release = d._release
+    again: list[Claim] = []
+
+    def release_then_a_tick_takes_it_again(c: Claim, why: str) -> None:
+        release(c, why)
+        if not again:  # another thread's tick claims it at once, while this run is still ending
+            again.extend(d.claim(1))
+            d._pool.submit(lambda: (busy.set(), free.wait(30)))  # the one worker stays busy after this run
+            d._start(again[0])
+
+    d._release = release_then_a_tick_takes_it_again  # type: ignore[method-assign]
+    [first] = d.claim(1)
+    env.clock.advance(seconds=61)  # the first run starts after its post-by time: it gives the claim back
+    d._start(first)
+    assert busy.wait(10) and len(again) == 1  # the second claim of x waits in the queue
+    d.shutdown(wait=False)
+    free.set()
+    assert env.occ("x").state == OccurrenceState.PENDING  # given back at once, not left to its lease
+    d.wait_idle(timeout=5)  # and nothing is counted as still running
 
 
 def test_what_prefetch_reads_for_a_batch_reaches_each_run_and_a_failing_one_reads_nothing(env: Env) -> None:
