@@ -861,6 +861,20 @@ def together(**work: Callable[[], object]) -> dict[str, BaseException | None]:
     return raised
 
 
+def warn_claimed(st: Stack) -> tuple[Partnership, Issue, Callable[[], None]]:
+    """A critical issue whose acknowledge clock's 80 % reminder (after 48 min) is claimed: the partnership, the
+    issue, and running that level (the dispatcher executing its claim)."""
+    p = acme(st)
+    t0 = st.clock.now()
+    i = log(st, p)
+    st.tick()
+    st.clock.set(t0 + timedelta(minutes=48))
+    dispatcher = st.bot.ticker.dispatcher
+    claims = dispatcher.claim(10)
+    assert [c.occ.key for c in claims] == [f"issue_sla:{i.id}:ack:1:warn"]
+    return p, i, lambda: dispatcher.execute(claims[0])
+
+
 def test_on_postgresql_a_button_while_a_level_completes_neither_deadlocks(
     pg_st: Stack, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -868,21 +882,14 @@ def test_on_postgresql_a_button_while_a_level_completes_neither_deadlocks(
     issue takes the card's and the issue's, then plans its timer: when that is the same level, it must not wait
     for the completion's row (PostgreSQL would break the cycle by failing one of them: the click, or the level)."""
     st = pg_st
-    p = acme(st)
-    t0 = st.clock.now()
-    i = log(st, p)  # critical: the acknowledge clock's 80 % reminder after 48 min
-    st.tick()
-    st.clock.set(t0 + timedelta(minutes=48))
-    dispatcher = st.bot.ticker.dispatcher
-    claims = dispatcher.claim(10)
-    assert [c.occ.key for c in claims] == [f"issue_sla:{i.id}:ack:1:warn"]
+    _, i, level = warn_claimed(st)
     interleave(monkeypatch, "level", then="button")
-    raised = together(level=lambda: dispatcher.execute(claims[0]),
+    raised = together(level=level,
                       button=lambda: st.services.issues.assign(issue_id=i.id or 0, actor=ALICE, owner_ours=CAROL,
                                                                owner_partner=PAT))
     assert raised == {"level": None, "button": None}
     assert issue(st).owner_ours == CAROL and issue(st).ack_reached == 1
-    assert ladder_of(st, i, "ack")["breach"] == t0 + timedelta(hours=1)  # the next level is planned
+    assert ladder_of(st, i, "ack")["breach"] == i.created_at + timedelta(hours=1)  # the next level is planned
     st.tick()
     assert len(dms(st, PAT, "to acknowledge it")) == 1
 
@@ -988,21 +995,14 @@ def test_on_postgresql_saving_the_sla_settings_while_a_level_completes_neither_d
     pg_st: Stack, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     st = pg_st
-    p = acme(st)
-    t0 = st.clock.now()
-    i = log(st, p)  # critical: the acknowledge clock's 80 % reminder after 48 min
-    st.tick()
-    st.clock.set(t0 + timedelta(minutes=48))
-    dispatcher = st.bot.ticker.dispatcher
-    claims = dispatcher.claim(10)
-    assert [c.occ.key for c in claims] == [f"issue_sla:{i.id}:ack:1:warn"]
+    p, i, level = warn_claimed(st)
     interleave(monkeypatch, "level", then="sla")
-    raised = together(level=lambda: dispatcher.execute(claims[0]),
+    raised = together(level=level,
                       sla=lambda: set_sla(st, p, critical=("2h", "1 day"), business_hours=False))
     assert raised == {"level": None, "sla": None}
     assert issue(st).ack_reached == 1
     # The issue keeps its 1 h target (new targets are for new issues); the breach is planned, by the level.
-    assert ladder_of(st, i, "ack")["breach"] == t0 + timedelta(hours=1)
+    assert ladder_of(st, i, "ack")["breach"] == i.created_at + timedelta(hours=1)
     st.tick()
     assert len(dms(st, BOB, "to acknowledge it")) == 1
 
