@@ -485,13 +485,13 @@ class PartnershipService:
             if changed is not None:
                 self.audit(s, p, actor, "member_added" if changed == "new" else "role_changed",
                             user=user_id, role=role.value, side=side.value)
-        label = role.value.replace("_", " ")
+        label, where = role.value.replace("_", " "), pblocks.side_words(side)
         if changed is None:
             message = f"{mention(user_id)} is already {label} of *{escape(p.name)}*."
         elif changed == "new":
-            message = f":wave: Added {mention(user_id)} to *{escape(p.name)}* as {label} ({side.value} side)."
+            message = f":wave: Added {mention(user_id)} to *{escape(p.name)}* as {label} ({where})."
         else:
-            message = f"Changed {mention(user_id)}'s role in *{escape(p.name)}* to {label} ({side.value} side)."
+            message = f"Changed {mention(user_id)}'s role in *{escape(p.name)}* to {label} ({where})."
         warnings = [f"Could not add them to the channel (`{code}`). {advice(code)}"
                     for _, code in self.slack_invite(channel_id, [user_id])]
         return Outcome(message, warnings, partnership=p)

@@ -40,7 +40,7 @@ def test_the_side_is_given_in_words_when_slack_cannot_tell(h: Harness) -> None:
     cid = _create(h)
     # Dan is the partner's sponsor with an account in our workspace: Slack shows him as one of ours.
     said = h.command(f"add <@{DAN}|dan> sponsor partner", channel=cid)
-    assert f"Added <@{DAN}>" in said.text and "as sponsor (partner side)" in said.text
+    assert f"Added <@{DAN}>" in said.text and "as sponsor (the partner's side)" in said.text
     assert _members(h)[DAN] == (Role.SPONSOR, Side.PARTNER)
     h.command(f"add <@{DAN}|dan> owner", channel=cid)  # a new role keeps the side recorded
     assert _members(h)[DAN] == (Role.OWNER, Side.PARTNER)
